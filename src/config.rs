@@ -1,0 +1,328 @@
+//! Settings: one typed struct, loaded from an optional TOML file and `STATUSD_<SECTION>__<KEY>`
+//! environment variables, validated once at start-up so that a bad value never reaches a handler.
+
+use serde::Deserialize;
+use std::path::Path;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    /// Address the HTTP server binds to.
+    pub listen: String,
+    pub redis: RedisSettings,
+    pub auth: AuthSettings,
+    pub http: HttpSettings,
+    pub stories: StorySettings,
+    pub users: UserSettings,
+    pub media: MediaSettings,
+    pub ads: AdSettings,
+    pub log: LogSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct RedisSettings {
+    pub url: String,
+    /// Non-empty means Redis Cluster; `url` is then ignored.
+    #[serde(deserialize_with = "comma_list")]
+    pub cluster_nodes: Vec<String>,
+    /// Prepended to every key, so several deployments (or tests) can share one Redis.
+    pub key_prefix: String,
+    pub connect_timeout_ms: u64,
+    pub response_timeout_ms: u64,
+    /// Seconds a client is told to wait (`Retry-After`) when Redis is unavailable.
+    pub retry_after_secs: u64,
+}
+
+#[derive(Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct AuthSettings {
+    /// HS256 secret for user tokens. Required.
+    pub jwt_secret: Option<String>,
+    /// Bearer token for `/v1/admin/*`. Absent: admin endpoints answer 403.
+    pub admin_token: Option<String>,
+    /// Bearer token for `/metrics`. Absent: `/metrics` is open.
+    pub metrics_token: Option<String>,
+}
+
+// Secrets are never printed, not even in debug output.
+impl std::fmt::Debug for AuthSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let set = |o: &Option<String>| if o.is_some() { "<set>" } else { "<unset>" };
+        f.debug_struct("AuthSettings")
+            .field("jwt_secret", &set(&self.jwt_secret))
+            .field("admin_token", &set(&self.admin_token))
+            .field("metrics_token", &set(&self.metrics_token))
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct HttpSettings {
+    /// Largest accepted JSON body.
+    pub json_limit_bytes: usize,
+    /// Worker threads; 0 means one per core.
+    pub workers: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct StorySettings {
+    pub ttl_secs: u64,
+    pub max_active_per_author: u32,
+    pub max_text_chars: usize,
+    /// Emoji accepted as reactions.
+    #[serde(deserialize_with = "comma_list")]
+    pub reactions: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct UserSettings {
+    pub max_contacts: usize,
+    pub max_interests: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct MediaSettings {
+    pub max_upload_bytes: usize,
+    pub max_pixels: u64,
+    pub max_side: u32,
+    /// Images decoded at once; further uploads wait for a slot.
+    pub max_concurrent: usize,
+    /// How long an upload waits for a decoding slot before it is refused with 503.
+    pub queue_timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct AdSettings {
+    pub selector: String,
+    pub first_slot: usize,
+    pub interval: usize,
+    pub max_per_page: usize,
+    pub index_refresh_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct LogSettings {
+    /// `text` or `json`.
+    pub format: String,
+    /// A `tracing` filter, e.g. `info` or `statusd=debug,info`.
+    pub filter: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            listen: "127.0.0.1:8080".into(),
+            redis: RedisSettings::default(),
+            auth: AuthSettings::default(),
+            http: HttpSettings::default(),
+            stories: StorySettings::default(),
+            users: UserSettings::default(),
+            media: MediaSettings::default(),
+            ads: AdSettings::default(),
+            log: LogSettings::default(),
+        }
+    }
+}
+
+impl Default for RedisSettings {
+    fn default() -> Self {
+        RedisSettings {
+            url: "redis://127.0.0.1:6379".into(),
+            cluster_nodes: Vec::new(),
+            key_prefix: String::new(),
+            connect_timeout_ms: 1000,
+            response_timeout_ms: 500,
+            retry_after_secs: 1,
+        }
+    }
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        HttpSettings {
+            json_limit_bytes: 64 * 1024,
+            workers: 0,
+        }
+    }
+}
+
+pub const DEFAULT_REACTIONS: [&str; 8] = ["😍", "😂", "😮", "😢", "🙏", "👏", "🎉", "💯"];
+
+impl Default for StorySettings {
+    fn default() -> Self {
+        StorySettings {
+            ttl_secs: 86_400,
+            max_active_per_author: 50,
+            max_text_chars: 700,
+            reactions: DEFAULT_REACTIONS.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+}
+
+impl Default for UserSettings {
+    fn default() -> Self {
+        UserSettings {
+            max_contacts: 5_000,
+            max_interests: 20,
+        }
+    }
+}
+
+impl Default for MediaSettings {
+    fn default() -> Self {
+        MediaSettings {
+            max_upload_bytes: 10 * 1024 * 1024,
+            max_pixels: 50_000_000,
+            max_side: 16_384,
+            max_concurrent: 2,
+            queue_timeout_ms: 10_000,
+        }
+    }
+}
+
+impl Default for AdSettings {
+    fn default() -> Self {
+        AdSettings {
+            selector: "auction".into(),
+            first_slot: 2,
+            interval: 4,
+            max_per_page: 3,
+            index_refresh_ms: 1000,
+        }
+    }
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        LogSettings {
+            format: "text".into(),
+            filter: "info".into(),
+        }
+    }
+}
+
+/// Accepts either a TOML list or one comma-separated string (as environment variables give).
+fn comma_list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum ListOrString {
+        List(Vec<String>),
+        String(String),
+    }
+    Ok(match ListOrString::deserialize(d)? {
+        ListOrString::List(v) => v,
+        ListOrString::String(s) => s.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect(),
+    }
+    .into_iter()
+    .filter(|s| !s.is_empty())
+    .collect())
+}
+
+/// A setting that stops start-up, with the name of the setting in the message.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {0}")]
+pub struct ConfigError(pub String);
+
+impl Settings {
+    /// Loads the optional file, then the environment (`STATUSD_<SECTION>__<KEY>`), then validates.
+    pub fn load(file: Option<&Path>) -> Result<Settings, ConfigError> {
+        let mut builder = config::Config::builder();
+        if let Some(path) = file {
+            if !path.exists() {
+                return Err(ConfigError(format!("config file {} does not exist", path.display())));
+            }
+            builder = builder.add_source(config::File::from(path).format(config::FileFormat::Toml));
+        }
+        let env: std::collections::HashMap<String, String> = std::env::vars()
+            .filter(|(k, _)| k.starts_with("STATUSD_") && k != "STATUSD_CONFIG")
+            .collect();
+        builder = builder.add_source(
+            config::Environment::with_prefix("STATUSD")
+                .prefix_separator("_")
+                .separator("__")
+                .try_parsing(true)
+                .source(Some(env)),
+        );
+        let settings: Settings = builder
+            .build()
+            .and_then(|c| c.try_deserialize())
+            .map_err(|e| ConfigError(e.to_string()))?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Checks every value a handler relies on; the message names the setting.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let fail = |name: &str, why: &str| Err(ConfigError(format!("{name}: {why}")));
+        if self.listen.parse::<std::net::SocketAddr>().is_err() {
+            return fail("listen", "expected an address like 127.0.0.1:8080");
+        }
+        match &self.auth.jwt_secret {
+            None => return fail("auth.jwt_secret", "required (set STATUSD_AUTH__JWT_SECRET)"),
+            Some(s) if s.len() < 16 => return fail("auth.jwt_secret", "must be at least 16 bytes"),
+            _ => {}
+        }
+        if matches!(&self.auth.admin_token, Some(t) if t.len() < 16) {
+            return fail("auth.admin_token", "must be at least 16 bytes when set");
+        }
+        if self.redis.cluster_nodes.is_empty()
+            && !self.redis.url.starts_with("redis://")
+            && !self.redis.url.starts_with("rediss://")
+            && !self.redis.url.starts_with("unix://")
+        {
+            return fail("redis.url", "expected a redis:// URL");
+        }
+        if let Some(bad) = self
+            .redis
+            .cluster_nodes
+            .iter()
+            .find(|n| !n.starts_with("redis://") && !n.starts_with("rediss://"))
+        {
+            return fail("redis.cluster_nodes", &format!("{bad:?} is not a redis:// URL"));
+        }
+        if self.redis.key_prefix.contains(['{', '}']) {
+            return fail("redis.key_prefix", "must not contain { or } (they would change hash slots)");
+        }
+        if self.redis.connect_timeout_ms == 0 || self.redis.response_timeout_ms == 0 {
+            return fail("redis.connect_timeout_ms / redis.response_timeout_ms", "must be positive");
+        }
+        if self.stories.ttl_secs == 0 {
+            return fail("stories.ttl_secs", "must be positive");
+        }
+        if self.stories.max_active_per_author == 0 {
+            return fail("stories.max_active_per_author", "must be positive");
+        }
+        if self.stories.reactions.is_empty() {
+            return fail("stories.reactions", "must list at least one emoji");
+        }
+        if self.http.json_limit_bytes < 1024 {
+            return fail("http.json_limit_bytes", "must be at least 1024");
+        }
+        if self.media.max_concurrent == 0 {
+            return fail("media.max_concurrent", "must be positive");
+        }
+        if self.media.max_upload_bytes == 0 || self.media.max_pixels == 0 || self.media.max_side == 0 {
+            return fail("media.max_upload_bytes / media.max_pixels / media.max_side", "must be positive");
+        }
+        if self.users.max_contacts == 0 {
+            return fail("users.max_contacts", "must be positive");
+        }
+        if !["auction", "random", "none"].contains(&self.ads.selector.as_str()) {
+            return fail("ads.selector", "expected auction, random or none");
+        }
+        if self.ads.interval == 0 {
+            return fail("ads.interval", "must be positive");
+        }
+        if !["text", "json"].contains(&self.log.format.as_str()) {
+            return fail("log.format", "expected text or json");
+        }
+        Ok(())
+    }
+}

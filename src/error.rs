@@ -1,0 +1,98 @@
+//! The one error type of the domain and the store. `http::problem` maps it to problem+json; nothing
+//! else decides status codes.
+
+use serde::Serialize;
+
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        FieldError {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("validation failed")]
+    Validation(Vec<FieldError>),
+    #[error("missing or invalid credentials")]
+    Unauthorized,
+    #[error("{1}")]
+    Forbidden(&'static str, String),
+    #[error("not found")]
+    NotFound,
+    #[error("{1}")]
+    Conflict(&'static str, String),
+    #[error("payload too large")]
+    PayloadTooLarge(String),
+    #[error("unsupported media type")]
+    UnsupportedMediaType(String),
+    #[error("image too large: {0}")]
+    ImageTooLarge(String),
+    #[error("invalid image: {0}")]
+    InvalidImage(String),
+    #[error("at most {0} live stories per author")]
+    StoryLimitReached(u32),
+    #[error("too many requests")]
+    RateLimited,
+    #[error("server busy: {0}")]
+    Busy(String),
+    #[error("store unavailable: {0}")]
+    StoreUnavailable(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub fn field(field: impl Into<String>, message: impl Into<String>) -> Error {
+        Error::Validation(vec![FieldError::new(field, message)])
+    }
+}
+
+impl From<redis::RedisError> for Error {
+    fn from(e: redis::RedisError) -> Self {
+        // Anything that says "Redis is not answering" is a 503 the client may retry; anything else
+        // (a wrong type, a script error) is a bug of ours and must not be disguised as an outage.
+        if e.is_io_error()
+            || e.is_timeout()
+            || e.is_connection_dropped()
+            || e.is_connection_refusal()
+            || e.is_unrecoverable_error()
+            || matches!(
+                e.kind(),
+                redis::ErrorKind::Server(
+                    redis::ServerErrorKind::ClusterDown
+                        | redis::ServerErrorKind::TryAgain
+                        | redis::ServerErrorKind::BusyLoading
+                        | redis::ServerErrorKind::MasterDown
+                )
+            )
+            || e.kind() == redis::ErrorKind::ClusterConnectionNotFound
+        {
+            Error::StoreUnavailable(e.to_string())
+        } else {
+            Error::Internal(format!("redis: {e}"))
+        }
+    }
+}
+
+impl From<crate::media::MediaError> for Error {
+    fn from(e: crate::media::MediaError) -> Self {
+        use crate::media::MediaError as M;
+        match e {
+            M::TooLarge => Error::PayloadTooLarge("the image is larger than the upload limit".into()),
+            M::Unsupported => Error::UnsupportedMediaType("expected a JPEG, PNG or WebP image".into()),
+            M::ImageTooLarge { width, height } => Error::ImageTooLarge(format!("{width}x{height} exceeds the pixel limit")),
+            M::Invalid(why) => Error::InvalidImage(why),
+        }
+    }
+}

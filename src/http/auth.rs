@@ -1,0 +1,69 @@
+//! Who is calling: extractors for users (JWT) and the admin (configured token).
+
+use super::State;
+use crate::auth::secrets_match;
+use crate::error::Error;
+use actix_web::dev::Payload;
+use actix_web::{FromRequest, HttpRequest};
+use std::future::{Ready, ready};
+
+fn bearer(req: &HttpRequest) -> Option<&str> {
+    let value = req.headers().get(actix_web::http::header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
+}
+
+fn state(req: &HttpRequest) -> Result<&State, Error> {
+    req.app_data::<State>()
+        .ok_or_else(|| Error::Internal("application state missing".into()))
+}
+
+/// A mobile client, identified by the `sub` of a valid user token.
+#[derive(Debug, Clone)]
+pub struct User(pub String);
+
+impl FromRequest for User {
+    type Error = Error;
+    type Future = Ready<Result<User, Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready((|| {
+            let token = bearer(req).ok_or(Error::Unauthorized)?;
+            Ok(User(state(req)?.tokens.verify(token)?))
+        })())
+    }
+}
+
+/// The operator, holding the configured admin token.
+#[derive(Debug, Clone)]
+pub struct Admin;
+
+impl FromRequest for Admin {
+    type Error = Error;
+    type Future = Ready<Result<Admin, Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready((|| {
+            let token = bearer(req).ok_or(Error::Unauthorized)?;
+            let Some(expected) = state(req)?.settings.auth.admin_token.as_deref() else {
+                return Err(Error::Forbidden("admin_disabled", "no admin token is configured".into()));
+            };
+            if secrets_match(token, expected) {
+                Ok(Admin)
+            } else {
+                Err(Error::Unauthorized)
+            }
+        })())
+    }
+}
+
+/// Access to `/metrics`: open unless a metrics token is configured.
+pub fn metrics_allowed(req: &HttpRequest, expected: Option<&str>) -> bool {
+    match expected {
+        None => true,
+        Some(expected) => bearer(req).is_some_and(|t| secrets_match(t, expected)),
+    }
+}

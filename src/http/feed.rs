@@ -1,0 +1,45 @@
+//! `GET /v1/feed`.
+
+use super::auth::User;
+use super::problem::Problem;
+use super::{PageQuery, State};
+use crate::error::Result;
+use crate::stories::feed::Position;
+use crate::stories::service::{self, AuthorItem};
+use actix_web::web;
+use chrono::Utc;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/v1/feed").route(web::get().to(get_feed)));
+}
+
+/// One entry of the feed.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum FeedItem {
+    Author(AuthorItem),
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Feed {
+    pub items: Vec<FeedItem>,
+    /// Muted authors with live stories (first page only).
+    pub muted: Vec<FeedItem>,
+    pub next_cursor: Option<String>,
+}
+
+/// The caller's contacts' live stories: unseen authors first, each group newest first.
+#[utoipa::path(get, path = "/v1/feed", tag = "feed", security(("user" = [])), params(PageQuery),
+    responses((status = 200, body = Feed), (status = 400, body = Problem), (status = 401, body = Problem), (status = 503, body = Problem)))]
+pub async fn get_feed(state: State, user: User, page: web::Query<PageQuery>) -> Result<web::Json<Feed>> {
+    let limit = page.limit()?;
+    let cursor = page.cursor.as_deref().map(Position::decode).transpose()?;
+    let page = service::feed(&state.store, &user.0, cursor.as_ref(), limit, Utc::now()).await?;
+    Ok(web::Json(Feed {
+        items: page.items.into_iter().map(FeedItem::Author).collect(),
+        muted: page.muted.into_iter().map(FeedItem::Author).collect(),
+        next_cursor: page.next_cursor,
+    }))
+}

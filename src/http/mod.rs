@@ -1,0 +1,79 @@
+//! The HTTP layer (actix only): routes, extractors, error mapping, OpenAPI. Handlers parse the
+//! request, call one domain function, and shape the answer.
+
+pub mod auth;
+pub mod feed;
+pub mod openapi;
+pub mod ops;
+pub mod problem;
+pub mod stories;
+pub mod users;
+
+use crate::auth::UserTokens;
+use crate::config::Settings;
+use crate::error::{Error, Result};
+use crate::metrics::Metrics;
+use crate::store::Store;
+use actix_web::web;
+use serde::Deserialize;
+use std::sync::Arc;
+use tokio::sync::Semaphore;
+use utoipa::IntoParams;
+
+/// Everything a handler may use, shared by all workers.
+pub struct AppState {
+    pub settings: Arc<Settings>,
+    pub store: Store,
+    pub tokens: UserTokens,
+    pub metrics: Arc<Metrics>,
+    /// Bounds how many images are decoded at once, so a burst of uploads cannot exhaust memory.
+    pub media_gate: Arc<Semaphore>,
+}
+
+pub type State = web::Data<AppState>;
+
+/// `?cursor&limit` of paginated lists.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageQuery {
+    /// Opaque; from `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Default 20; larger values are clamped to 100.
+    pub limit: Option<i64>,
+}
+
+pub const DEFAULT_LIMIT: usize = 20;
+pub const MAX_LIMIT: usize = 100;
+
+impl PageQuery {
+    pub fn limit(&self) -> Result<usize> {
+        match self.limit {
+            None => Ok(DEFAULT_LIMIT),
+            Some(n) if n < 1 => Err(Error::field("limit", "must be at least 1")),
+            Some(n) => Ok((n as usize).min(MAX_LIMIT)),
+        }
+    }
+}
+
+/// Reads a JSON body by hand (for endpoints that accept more than one content type), with the
+/// same limit and errors as `web::Json`.
+pub async fn read_json<T: serde::de::DeserializeOwned>(mut payload: web::Payload, limit: usize) -> Result<T> {
+    use futures_util::StreamExt;
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| Error::field("body", e.to_string()))?;
+        if body.len() + chunk.len() > limit {
+            return Err(Error::PayloadTooLarge(format!("the JSON body is larger than {limit} bytes")));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    serde_json::from_slice(&body).map_err(|e| problem::body_error(&e))
+}
+
+/// Registers every route.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    ops::routes(cfg);
+    users::routes(cfg);
+    stories::routes(cfg);
+    feed::routes(cfg);
+}

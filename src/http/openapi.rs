@@ -1,0 +1,35 @@
+//! The OpenAPI document, generated from the handlers' annotations.
+
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "statusd", description = "Ephemeral status stories with ad slots."),
+    paths(
+        super::ops::healthz, super::ops::readyz, super::ops::metrics, super::ops::openapi,
+        super::users::get_contacts, super::users::put_contacts, super::users::get_settings, super::users::patch_settings,
+        super::users::mute, super::users::unmute, super::users::erase_me,
+        super::stories::create_story, super::stories::get_story, super::stories::delete_story, super::stories::story_media,
+        super::stories::story_thumb, super::stories::view_story, super::stories::story_viewers, super::stories::react,
+        super::stories::report, super::stories::my_stories,
+        super::feed::get_feed,
+    ),
+    modifiers(&Security)
+)]
+pub struct ApiDoc;
+
+struct Security;
+
+impl Modify for Security {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        for name in ["user", "advertiser", "admin"] {
+            components.add_security_scheme(name, SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
+        }
+    }
+}
+
+pub fn document() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}

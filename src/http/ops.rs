@@ -1,0 +1,54 @@
+//! Operations: health, readiness, metrics, the OpenAPI document.
+
+use super::State;
+use super::auth::metrics_allowed;
+use super::problem::Problem;
+use crate::error::{Error, Result};
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/healthz").route(web::get().to(healthz)))
+        .service(web::resource("/readyz").route(web::get().to(readyz)))
+        .service(web::resource("/metrics").route(web::get().to(metrics)))
+        .service(web::resource("/openapi.json").route(web::get().to(openapi)));
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Health {
+    pub status: String,
+}
+
+/// The process is up.
+#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, body = Health)))]
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(Health { status: "ok".into() })
+}
+
+/// Redis answers: the instance can serve.
+#[utoipa::path(get, path = "/readyz", tag = "operations", responses((status = 200, body = Health), (status = 503, body = Problem)))]
+pub async fn readyz(state: State) -> Result<HttpResponse> {
+    if state.store.ping().await {
+        Ok(HttpResponse::Ok().json(Health { status: "ready".into() }))
+    } else {
+        Err(Error::StoreUnavailable("ping failed".into()))
+    }
+}
+
+/// Prometheus text format.
+#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, content_type = "text/plain", body = String), (status = 401, body = Problem)))]
+pub async fn metrics(state: State, req: HttpRequest) -> Result<HttpResponse> {
+    if !metrics_allowed(&req, state.settings.auth.metrics_token.as_deref()) {
+        return Err(Error::Unauthorized);
+    }
+    Ok(HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(state.metrics.render()))
+}
+
+/// This document.
+#[utoipa::path(get, path = "/openapi.json", tag = "operations", responses((status = 200, content_type = "application/json", body = Object)))]
+pub async fn openapi() -> HttpResponse {
+    HttpResponse::Ok().json(super::openapi::document())
+}

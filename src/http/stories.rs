@@ -1,0 +1,367 @@
+//! `/v1/stories` and `/v1/me/stories`.
+
+use super::auth::User;
+use super::problem::Problem;
+use super::{AppState, PageQuery, State, read_json};
+use crate::error::{Error, Result};
+use crate::media::{MediaLimits, PipelineSpec, Processed};
+use crate::store::stories::Rendition;
+use crate::store::users::IdempotencyClaim;
+use crate::stories::{NewReaction, NewReport, NewTextStory, Story, StoryDraft, StoryKind, Viewer, parse_caption, service};
+use crate::users::Audience;
+use actix_web::http::StatusCode;
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::Utc;
+use futures_util::StreamExt;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::time::Duration;
+use utoipa::ToSchema;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/v1/stories").route(web::post().to(create_story)))
+        .service(web::resource("/v1/me/stories").route(web::get().to(my_stories)))
+        .service(
+            web::resource("/v1/stories/{id}")
+                .route(web::get().to(get_story))
+                .route(web::delete().to(delete_story)),
+        )
+        .service(web::resource("/v1/stories/{id}/media").route(web::get().to(story_media)))
+        .service(web::resource("/v1/stories/{id}/thumb").route(web::get().to(story_thumb)))
+        .service(web::resource("/v1/stories/{id}/view").route(web::post().to(view_story)))
+        .service(web::resource("/v1/stories/{id}/viewers").route(web::get().to(story_viewers)))
+        .service(web::resource("/v1/stories/{id}/reactions").route(web::post().to(react)))
+        .service(web::resource("/v1/stories/{id}/report").route(web::post().to(report)));
+}
+
+/// An image story as `multipart/form-data` (for the OpenAPI document).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct NewImageStory {
+    /// JPEG, PNG or WebP, recognised from the bytes.
+    #[schema(value_type = String, format = Binary)]
+    media: Vec<u8>,
+    /// At most 700 characters.
+    caption: Option<String>,
+    /// JSON of an `Audience`.
+    audience: Option<String>,
+}
+
+/// Posts a text story (JSON) or an image story (multipart with a `media` part).
+#[utoipa::path(post, path = "/v1/stories", tag = "stories", security(("user" = [])),
+    params(("Idempotency-Key" = Option<String>, Header, description = "a retry with the same key within 24 h returns the first response")),
+    request_body(content((NewTextStory = "application/json"), (NewImageStory = "multipart/form-data"))),
+    responses((status = 201, body = Story), (status = 400, body = Problem), (status = 401, body = Problem), (status = 409, body = Problem),
+        (status = 413, body = Problem), (status = 415, body = Problem), (status = 422, body = Problem), (status = 429, body = Problem), (status = 503, body = Problem)))]
+pub async fn create_story(state: State, user: User, req: HttpRequest, payload: web::Payload) -> Result<HttpResponse> {
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    idempotent(&state, &user, &req, async {
+        let (draft, media) = if content_type.starts_with("application/json") {
+            let body: NewTextStory = read_json(payload, state.settings.http.json_limit_bytes).await?;
+            (body.parse(state.settings.stories.max_text_chars)?, None)
+        } else if content_type.starts_with("multipart/form-data") {
+            let (draft, media) = read_image_story(&state, &req, payload).await?;
+            (draft, Some(media))
+        } else {
+            return Err(Error::UnsupportedMediaType(
+                "send application/json (text) or multipart/form-data (image)".into(),
+            ));
+        };
+        let kind = draft.kind;
+        let record = service::create(&state.store, &state.settings, &user.0, draft, media, Utc::now()).await?;
+        state
+            .metrics
+            .stories_created
+            .with_label_values(&[match kind {
+                StoryKind::Text => "text",
+                StoryKind::Image => "image",
+            }])
+            .inc();
+        Ok((
+            StatusCode::CREATED,
+            serde_json::to_value(record.view(&user.0)).map_err(|e| Error::Internal(e.to_string()))?,
+        ))
+    })
+    .await
+}
+
+/// Reads the parts of an image story, refusing oversize parts as soon as they pass the limit, then
+/// runs the image pipeline.
+async fn read_image_story(state: &AppState, req: &HttpRequest, payload: web::Payload) -> Result<(StoryDraft, Processed)> {
+    let limits = &state.settings.media;
+    let mut multipart = actix_multipart::Multipart::new(req.headers(), payload);
+    let (mut media, mut caption, mut audience) = (None, None, None);
+    while let Some(field) = multipart.next().await {
+        let mut field = field.map_err(|e| Error::field("body", e.to_string()))?;
+        let name = field.name().unwrap_or_default().to_owned();
+        let limit = match name.as_str() {
+            "media" => limits.max_upload_bytes,
+            "caption" => state.settings.stories.max_text_chars * 4,
+            "audience" => state.settings.http.json_limit_bytes,
+            other => return Err(Error::field(other, "unexpected part; expected media, caption and audience")),
+        };
+        let mut bytes = Vec::new();
+        while let Some(chunk) = field.next().await {
+            let chunk = chunk.map_err(|e| Error::field(&name, e.to_string()))?;
+            if bytes.len() + chunk.len() > limit {
+                drain(field, multipart).await;
+                return Err(match name.as_str() {
+                    "media" => Error::PayloadTooLarge(format!("the image is larger than {limit} bytes")),
+                    _ => Error::field(&name, "too long"),
+                });
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        match name.as_str() {
+            "media" => media = Some(bytes),
+            "caption" => caption = Some(String::from_utf8(bytes).map_err(|_| Error::field("caption", "not UTF-8"))?),
+            _ => audience = Some(serde_json::from_slice::<Audience>(&bytes).map_err(|e| Error::field("audience", e.to_string()))?),
+        }
+    }
+    let media = media.ok_or_else(|| Error::field("media", "an image part named media is required"))?;
+    let caption = parse_caption(caption, state.settings.stories.max_text_chars)?;
+    let processed = process_image(state, media, &PipelineSpec::STORY).await?;
+    Ok((
+        StoryDraft {
+            kind: StoryKind::Image,
+            text: None,
+            background: None,
+            font: None,
+            caption,
+            audience,
+        },
+        processed,
+    ))
+}
+
+/// Reads what is left of a refused upload (up to a bound), so that the client, still sending,
+/// receives the error instead of a reset connection. The current field must be read to its end
+/// before the next one can start.
+async fn drain(field: actix_multipart::Field, mut multipart: actix_multipart::Multipart) {
+    let mut budget: usize = 64 * 1024 * 1024;
+    let mut field = Some(field);
+    loop {
+        let Some(mut current) = field.take() else { break };
+        while let Some(Ok(chunk)) = current.next().await {
+            budget = budget.saturating_sub(chunk.len());
+            if budget == 0 {
+                return;
+            }
+        }
+        drop(current);
+        field = match multipart.next().await {
+            Some(Ok(next)) => Some(next),
+            _ => None,
+        };
+    }
+}
+
+/// Runs the image pipeline on a blocking thread, at most `media.max_concurrent` at once; an upload
+/// that waits longer than `media.queue_timeout_ms` for its turn is refused with 503.
+pub async fn process_image(state: &AppState, bytes: Vec<u8>, spec: &'static PipelineSpec) -> Result<Processed> {
+    let settings = &state.settings.media;
+    let wait = Duration::from_millis(settings.queue_timeout_ms);
+    let permit = tokio::time::timeout(wait, state.media_gate.clone().acquire_owned())
+        .await
+        .map_err(|_| Error::Busy("too many images are being processed; retry shortly".into()))?
+        .map_err(|_| Error::Internal("media gate closed".into()))?;
+    let limits = MediaLimits {
+        max_upload_bytes: settings.max_upload_bytes,
+        max_pixels: settings.max_pixels,
+        max_side: settings.max_side,
+    };
+    let result = web::block(move || {
+        let _permit = permit;
+        crate::media::process(&bytes, &limits, spec)
+    })
+    .await
+    .map_err(|e| Error::Internal(format!("image worker: {e}")))?;
+    result.map_err(|e| {
+        let error = Error::from(e);
+        state.metrics.media_rejected.with_label_values(&[error.code()]).inc();
+        error
+    })
+}
+
+/// Runs a creating request at most once per `Idempotency-Key`: a retry within 24 h gets the first
+/// answer (with `Idempotent-Replayed: true`); a retry while the first still runs gets 409.
+async fn idempotent(
+    state: &AppState,
+    user: &User,
+    req: &HttpRequest,
+    create: impl std::future::Future<Output = Result<(StatusCode, serde_json::Value)>>,
+) -> Result<HttpResponse> {
+    const CLAIM_MS: u64 = 60_000;
+    const KEEP_MS: u64 = 24 * 3600 * 1000;
+    let Some(key) = req.headers().get("idempotency-key") else {
+        let (status, body) = create.await?;
+        return Ok(HttpResponse::build(status).json(body));
+    };
+    let key = key
+        .to_str()
+        .ok()
+        .filter(|k| (1..=255).contains(&k.len()))
+        .ok_or_else(|| Error::field("Idempotency-Key", "1-255 visible ASCII characters"))?;
+    let hash = URL_SAFE_NO_PAD.encode(Sha256::digest(format!("{} {}\n{key}", req.method(), req.path())));
+    match state.store.idempotency_begin(&user.0, &hash, CLAIM_MS, KEEP_MS).await? {
+        IdempotencyClaim::InProgress => Err(Error::Conflict(
+            "idempotency_in_progress",
+            "a request with this Idempotency-Key is still running".into(),
+        )),
+        IdempotencyClaim::Done(stored) => {
+            let stored: StoredResponse = serde_json::from_str(&stored).map_err(|e| Error::Internal(e.to_string()))?;
+            let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
+            Ok(HttpResponse::build(status)
+                .insert_header(("Idempotent-Replayed", "true"))
+                .json(stored.body))
+        }
+        IdempotencyClaim::Claimed => match create.await {
+            Ok((status, body)) => {
+                let stored = serde_json::to_string(&StoredResponse {
+                    status: status.as_u16(),
+                    body: body.clone(),
+                })
+                .map_err(|e| Error::Internal(e.to_string()))?;
+                state.store.idempotency_finish(&user.0, &hash, &stored, KEEP_MS).await?;
+                Ok(HttpResponse::build(status).json(body))
+            }
+            Err(e) => {
+                // A failed request may be retried with the same key.
+                let _ = state.store.idempotency_release(&user.0, &hash).await;
+                Err(e)
+            }
+        },
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct StoredResponse {
+    status: u16,
+    body: serde_json::Value,
+}
+
+/// A story the caller may see.
+#[utoipa::path(get, path = "/v1/stories/{id}", tag = "stories", security(("user" = [])),
+    responses((status = 200, body = Story), (status = 401, body = Problem), (status = 404, body = Problem)))]
+pub async fn get_story(state: State, user: User, id: web::Path<String>) -> Result<web::Json<Story>> {
+    let story = service::visible(&state.store, &user.0, &id, Utc::now()).await?;
+    Ok(web::Json(story.view(&user.0)))
+}
+
+/// Deletes one of the caller's stories.
+#[utoipa::path(delete, path = "/v1/stories/{id}", tag = "stories", security(("user" = [])),
+    responses((status = 204), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
+pub async fn delete_story(state: State, user: User, id: web::Path<String>) -> Result<HttpResponse> {
+    service::delete(&state.store, &user.0, &id, Utc::now()).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// The story's image (JPEG, at most 1080×1920).
+#[utoipa::path(get, path = "/v1/stories/{id}/media", tag = "stories", security(("user" = [])),
+    responses((status = 200, content_type = "image/jpeg", body = Vec<u8>), (status = 304), (status = 401, body = Problem), (status = 404, body = Problem)))]
+pub async fn story_media(state: State, user: User, id: web::Path<String>, req: HttpRequest) -> Result<HttpResponse> {
+    image_response(&state, &user, &id, Rendition::Full, &req).await
+}
+
+/// The story's thumbnail (JPEG).
+#[utoipa::path(get, path = "/v1/stories/{id}/thumb", tag = "stories", security(("user" = [])),
+    responses((status = 200, content_type = "image/jpeg", body = Vec<u8>), (status = 304), (status = 401, body = Problem), (status = 404, body = Problem)))]
+pub async fn story_thumb(state: State, user: User, id: web::Path<String>, req: HttpRequest) -> Result<HttpResponse> {
+    image_response(&state, &user, &id, Rendition::Thumb, &req).await
+}
+
+async fn image_response(state: &AppState, user: &User, id: &str, which: Rendition, req: &HttpRequest) -> Result<HttpResponse> {
+    let reply = service::media(&state.store, &user.0, id, which, Utc::now()).await?;
+    let cache = format!("private, max-age={}", reply.max_age_secs);
+    let not_modified = req
+        .headers()
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == reply.etag));
+    let mut response = if not_modified {
+        HttpResponse::NotModified()
+    } else {
+        HttpResponse::Ok()
+    };
+    response
+        .insert_header((header::ETAG, reply.etag.clone()))
+        .insert_header((header::CACHE_CONTROL, cache));
+    if not_modified {
+        return Ok(response.finish());
+    }
+    Ok(response.content_type("image/jpeg").body(reply.bytes))
+}
+
+/// Marks the story seen by the caller (idempotent).
+#[utoipa::path(post, path = "/v1/stories/{id}/view", tag = "stories", security(("user" = [])),
+    responses((status = 204), (status = 401, body = Problem), (status = 404, body = Problem)))]
+pub async fn view_story(state: State, user: User, id: web::Path<String>) -> Result<HttpResponse> {
+    service::view(&state.store, &user.0, &id, Utc::now()).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Viewers {
+    pub viewers: Vec<Viewer>,
+    pub next_cursor: Option<String>,
+}
+
+/// Who viewed the caller's story, most recent first (author only; 403 while read receipts are off).
+#[utoipa::path(get, path = "/v1/stories/{id}/viewers", tag = "stories", security(("user" = [])), params(PageQuery),
+    responses((status = 200, body = Viewers), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
+pub async fn story_viewers(state: State, user: User, id: web::Path<String>, page: web::Query<PageQuery>) -> Result<web::Json<Viewers>> {
+    let limit = page.limit()?;
+    let offset = match &page.cursor {
+        None => 0,
+        Some(c) => URL_SAFE_NO_PAD
+            .decode(c)
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+            .and_then(|s| s.strip_prefix("v:").and_then(|n| n.parse::<usize>().ok()))
+            .ok_or_else(|| Error::field("cursor", "not a cursor this service issued"))?,
+    };
+    let (viewers, next) = service::viewers(&state.store, &user.0, &id, offset, limit, Utc::now()).await?;
+    Ok(web::Json(Viewers {
+        viewers,
+        next_cursor: next.map(|n| URL_SAFE_NO_PAD.encode(format!("v:{n}"))),
+    }))
+}
+
+/// Reacts to a story; a later reaction replaces the earlier one.
+#[utoipa::path(post, path = "/v1/stories/{id}/reactions", tag = "stories", security(("user" = [])), request_body = NewReaction,
+    responses((status = 204), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
+pub async fn react(state: State, user: User, id: web::Path<String>, body: web::Json<NewReaction>) -> Result<HttpResponse> {
+    service::react(&state.store, &state.settings, &user.0, &id, &body.emoji, Utc::now()).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Reports a story to the operator.
+#[utoipa::path(post, path = "/v1/stories/{id}/report", tag = "stories", security(("user" = [])), request_body = NewReport,
+    responses((status = 204), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
+pub async fn report(state: State, user: User, id: web::Path<String>, body: web::Json<NewReport>) -> Result<HttpResponse> {
+    let reason = body.into_inner().parse()?;
+    service::report(&state.store, &user.0, &id, &reason, Utc::now()).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MyStories {
+    pub stories: Vec<Story>,
+}
+
+/// The caller's live stories with view and reaction counts.
+#[utoipa::path(get, path = "/v1/me/stories", tag = "stories", security(("user" = [])),
+    responses((status = 200, body = MyStories), (status = 401, body = Problem)))]
+pub async fn my_stories(state: State, user: User) -> Result<web::Json<MyStories>> {
+    Ok(web::Json(MyStories {
+        stories: service::mine(&state.store, &user.0, Utc::now()).await?,
+    }))
+}

@@ -1,0 +1,15 @@
+//! statusd: ephemeral status stories with ad slots, on Redis.
+//!
+//! Layers: `http` (actix) → domain (`stories`, `users`, `media`) → `store` (Redis).
+
+pub mod auth;
+pub mod config;
+pub mod demo;
+pub mod error;
+pub mod http;
+pub mod media;
+pub mod metrics;
+pub mod startup;
+pub mod store;
+pub mod stories;
+pub mod users;

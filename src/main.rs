@@ -1,0 +1,69 @@
+//! The `statusd` command: serve (default), token, seed-demo.
+
+use clap::{Parser, Subcommand};
+use statusd::config::Settings;
+use statusd::startup::{Application, init_tracing};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "statusd", version, about = "Ephemeral status stories with ad slots, on Redis")]
+struct Cli {
+    /// TOML configuration file (optional: environment variables alone suffice).
+    #[arg(long, env = "STATUSD_CONFIG", global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP service (the default).
+    Serve,
+    /// Print a user token signed with the configured secret.
+    Token {
+        #[arg(long)]
+        user: String,
+        #[arg(long, default_value_t = 86_400)]
+        ttl_secs: i64,
+    },
+    /// Fill the configured Redis with demo users, contacts and stories; print their tokens.
+    SeedDemo,
+}
+
+#[actix_web::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let settings = match Settings::load(cli.config.as_deref()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("statusd: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(settings).await,
+        Command::Token { user, ttl_secs } => statusd::startup::build_state(settings)
+            .and_then(|s| s.tokens.issue(&user, ttl_secs).map_err(|e| e.to_string()))
+            .map(|t| println!("{t}")),
+        Command::SeedDemo => statusd::demo::seed(settings).await.map(|seeded| {
+            for (user, token) in seeded.tokens {
+                println!("{user}\t{token}");
+            }
+        }),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("statusd: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(settings: Settings) -> Result<(), String> {
+    init_tracing(&settings);
+    tracing::info!(listen = %settings.listen, cluster = !settings.redis.cluster_nodes.is_empty(), "starting statusd");
+    let app = Application::build(settings).await?;
+    app.run_until_stopped().await.map_err(|e| e.to_string())
+}

@@ -1,0 +1,146 @@
+//! The Redis key schema, in one place.
+//!
+//! Every key carries a hash tag so that Redis Cluster keeps what one operation touches in one slot:
+//! a user's keys live under `{u:<id>}`, a story's under `{s:<id>}`. Scripts and transactions only
+//! ever touch one tag; reads that span users or stories go out as one pipeline per tag.
+
+#[derive(Debug, Clone)]
+pub struct Keys {
+    prefix: String,
+}
+
+impl Keys {
+    pub fn new(prefix: &str) -> Keys {
+        Keys { prefix: prefix.to_owned() }
+    }
+
+    fn user(&self, user: &str, what: &str) -> String {
+        format!("{}{{u:{user}}}:{what}", self.prefix)
+    }
+
+    fn story_key(&self, story: &str, what: &str) -> String {
+        format!("{}{{s:{story}}}:{what}", self.prefix)
+    }
+
+    /// SET of the user ids on the user's contact list.
+    pub fn contacts(&self, user: &str) -> String {
+        self.user(user, "contacts")
+    }
+    /// HASH of the user's settings (see `store::users`).
+    pub fn settings(&self, user: &str) -> String {
+        self.user(user, "settings")
+    }
+    /// SET of the authors the user muted.
+    pub fn muted(&self, user: &str) -> String {
+        self.user(user, "muted")
+    }
+    /// ZSET story id → expires_at (ms): the author's live stories.
+    pub fn authored(&self, user: &str) -> String {
+        self.user(user, "stories")
+    }
+    /// ZSET "<author>/<story id>" → expires_at (ms): stories fanned out to this viewer.
+    pub fn tray(&self, user: &str) -> String {
+        self.user(user, "tray")
+    }
+    /// ZSET story id → expires_at (ms): stories this viewer has seen.
+    pub fn seen(&self, user: &str) -> String {
+        self.user(user, "seen")
+    }
+    /// ZSET story id → expires_at (ms): stories this user viewed, reacted to or reported, so that
+    /// erasing the user can find their traces on others' stories.
+    pub fn touched(&self, user: &str) -> String {
+        self.user(user, "touched")
+    }
+    /// STRING: the stored response of one `Idempotency-Key` of this user.
+    pub fn idempotency(&self, user: &str, key_hash: &str) -> String {
+        self.user(user, &format!("idem:{key_hash}"))
+    }
+    /// SET of this user's idempotency keys (so erasing the user finds them).
+    pub fn idempotency_index(&self, user: &str) -> String {
+        self.user(user, "idem")
+    }
+
+    /// STRING: the story record (JSON).
+    pub fn story(&self, story: &str) -> String {
+        self.story_key(story, "story")
+    }
+    /// STRING: the full-size image bytes.
+    pub fn story_media(&self, story: &str) -> String {
+        self.story_key(story, "media")
+    }
+    /// STRING: the thumbnail bytes.
+    pub fn story_thumb(&self, story: &str) -> String {
+        self.story_key(story, "thumb")
+    }
+    /// ZSET viewer → viewed_at (ms).
+    pub fn story_views(&self, story: &str) -> String {
+        self.story_key(story, "views")
+    }
+    /// HASH viewer → emoji.
+    pub fn story_reactions(&self, story: &str) -> String {
+        self.story_key(story, "reactions")
+    }
+    /// HASH reporter → reason.
+    pub fn story_reports(&self, story: &str) -> String {
+        self.story_key(story, "reports")
+    }
+
+    /// Every key that belongs to one story.
+    pub fn all_of_story(&self, story: &str) -> [String; 6] {
+        [
+            self.story(story),
+            self.story_media(story),
+            self.story_thumb(story),
+            self.story_views(story),
+            self.story_reactions(story),
+            self.story_reports(story),
+        ]
+    }
+
+    /// Every fixed-name key that belongs to one user.
+    pub fn all_of_user(&self, user: &str) -> [String; 8] {
+        [
+            self.contacts(user),
+            self.settings(user),
+            self.muted(user),
+            self.authored(user),
+            self.tray(user),
+            self.seen(user),
+            self.touched(user),
+            self.idempotency_index(user),
+        ]
+    }
+}
+
+/// The hash tag of a key (the text between the first `{` and the next `}`), which decides its slot.
+pub fn hash_tag(key: &str) -> &str {
+    if let Some(open) = key.find('{')
+        && let Some(len) = key[open + 1..].find('}')
+        && len > 0
+    {
+        return &key[open + 1..open + 1 + len];
+    }
+    key
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_of_one_user_share_a_tag() {
+        let k = Keys::new("t1:");
+        for key in k.all_of_user("alice") {
+            assert_eq!(hash_tag(&key), "u:alice");
+        }
+        assert_eq!(hash_tag(&k.idempotency("alice", "ab")), "u:alice");
+    }
+
+    #[test]
+    fn keys_of_one_story_share_a_tag() {
+        let k = Keys::new("");
+        for key in k.all_of_story("01ABC") {
+            assert_eq!(hash_tag(&key), "s:01ABC");
+        }
+    }
+}

@@ -1,0 +1,315 @@
+//! Stories in Redis: records, media, the author's live list, fan-out into trays, views,
+//! reactions and reports. Every key of a story expires with it (PXAT = expires_at).
+
+use super::{Batch, Store, decode};
+use crate::error::{Error, Result};
+use crate::stories::StoryRecord;
+use crate::stories::feed::TrayEntry;
+use redis::{Script, Value};
+use std::sync::LazyLock;
+
+static TRAY: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("scripts/tray.lua")));
+static CLAIM_LIVE_SLOT: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("scripts/claim_live_slot.lua")));
+
+/// Image bytes to store with a story.
+pub struct MediaBytes {
+    pub full: Vec<u8>,
+    pub thumb: Vec<u8>,
+}
+
+/// Which rendition of a story's image.
+#[derive(Debug, Clone, Copy)]
+pub enum Rendition {
+    Full,
+    Thumb,
+}
+
+fn tray_member(author: &str, story: &str) -> String {
+    format!("{author}/{story}")
+}
+
+fn ms(t: chrono::DateTime<chrono::Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+/// Sets a key's expiry to `at_ms` unless it already lives longer: Redis 7's NX and GT together.
+fn extend_expiry(batch: &mut Batch, key: &str, at_ms: i64) {
+    batch.add(key, redis::cmd("PEXPIREAT").arg(key).arg(at_ms).arg("NX").clone());
+    batch.add(key, redis::cmd("PEXPIREAT").arg(key).arg(at_ms).arg("GT").clone());
+}
+
+impl Store {
+    /// Writes the story record and its media, each with the story's expiry.
+    pub async fn put_story(&self, story: &StoryRecord, media: Option<&MediaBytes>) -> Result<()> {
+        let json = serde_json::to_string(story).map_err(|e| Error::Internal(e.to_string()))?;
+        let at = ms(story.expires_at);
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        pipe.cmd("SET")
+            .arg(self.keys.story(&story.id))
+            .arg(json)
+            .arg("PXAT")
+            .arg(at)
+            .ignore();
+        if let Some(m) = media {
+            pipe.cmd("SET")
+                .arg(self.keys.story_media(&story.id))
+                .arg(&m.full)
+                .arg("PXAT")
+                .arg(at)
+                .ignore();
+            pipe.cmd("SET")
+                .arg(self.keys.story_thumb(&story.id))
+                .arg(&m.thumb)
+                .arg("PXAT")
+                .arg(at)
+                .ignore();
+        }
+        self.pipe::<()>(&pipe).await
+    }
+
+    /// Adds the story to its author's live list; false when the author is at `max_live`.
+    pub async fn claim_live_slot(&self, story: &StoryRecord, now_ms: i64, max_live: u32) -> Result<bool> {
+        let mut conn = self.conn();
+        let added: i64 = CLAIM_LIVE_SLOT
+            .key(self.keys.authored(&story.author))
+            .arg(now_ms)
+            .arg(&story.id)
+            .arg(ms(story.expires_at))
+            .arg(max_live)
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(added == 1)
+    }
+
+    /// The author's live story ids, oldest first.
+    pub async fn authored(&self, author: &str, now_ms: i64) -> Result<Vec<String>> {
+        let key = self.keys.authored(author);
+        let mut pipe = redis::pipe();
+        pipe.cmd("ZREMRANGEBYSCORE").arg(&key).arg("-inf").arg(now_ms).ignore();
+        pipe.cmd("ZRANGE").arg(&key).arg(format!("({now_ms}")).arg("+inf").arg("BYSCORE");
+        let (ids,): (Vec<String>,) = self.pipe(&pipe).await?;
+        Ok(ids)
+    }
+
+    /// Puts the story into the tray of each viewer in `viewers` whose contact list holds the author
+    /// right now (the mutual-contacts rule at posting time). Returns the viewers reached.
+    pub async fn fan_out(&self, story: &StoryRecord, viewers: &[String], now_ms: i64) -> Result<Vec<String>> {
+        let mutual = self.have_contact(viewers, &story.author).await?;
+        let reached: Vec<String> = viewers.iter().zip(mutual).filter(|(_, m)| *m).map(|(v, _)| v.clone()).collect();
+        let at = ms(story.expires_at);
+        let member = tray_member(&story.author, &story.id);
+        let mut batch = Batch::new();
+        for viewer in &reached {
+            let tray = self.keys.tray(viewer);
+            batch.add(&tray, redis::cmd("ZADD").arg(&tray).arg(at).arg(&member).clone());
+            batch.add(&tray, redis::cmd("ZREMRANGEBYSCORE").arg(&tray).arg("-inf").arg(now_ms).clone());
+            extend_expiry(&mut batch, &tray, at);
+        }
+        self.batch(batch).await?;
+        Ok(reached)
+    }
+
+    /// The viewer's live tray, already filtered by the viewer's current contacts.
+    pub async fn tray(&self, viewer: &str, now_ms: i64) -> Result<Vec<TrayEntry>> {
+        let mut conn = self.conn();
+        let flat: Vec<Value> = TRAY
+            .key(self.keys.tray(viewer))
+            .key(self.keys.contacts(viewer))
+            .key(self.keys.muted(viewer))
+            .key(self.keys.seen(viewer))
+            .arg(now_ms)
+            .invoke_async(&mut conn)
+            .await?;
+        let mut out = Vec::with_capacity(flat.len() / 4);
+        for chunk in flat.chunks_exact(4) {
+            let member: String = decode(chunk[0].clone())?;
+            let expires: f64 = decode(chunk[1].clone())?;
+            let muted: i64 = decode(chunk[2].clone())?;
+            let seen: i64 = decode(chunk[3].clone())?;
+            let Some((author, story_id)) = member.split_once('/') else {
+                continue;
+            };
+            let created_ms = ulid::Ulid::from_string(story_id).map(|u| u.timestamp_ms() as i64).unwrap_or(0);
+            out.push(TrayEntry {
+                author: author.to_owned(),
+                story_id: story_id.to_owned(),
+                created_ms,
+                expires_ms: expires as i64,
+                seen: seen == 1,
+                muted: muted == 1,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Story records by id (None for missing), and for each author in `authors` whether their
+    /// contact list still holds `viewer` — in one batch.
+    pub async fn stories_and_mutuality(
+        &self,
+        ids: &[String],
+        authors: &[String],
+        viewer: &str,
+    ) -> Result<(Vec<Option<StoryRecord>>, Vec<bool>)> {
+        let mut batch = Batch::new();
+        for id in ids {
+            let key = self.keys.story(id);
+            batch.add(&key, redis::cmd("GET").arg(&key).clone());
+        }
+        for author in authors {
+            let key = self.keys.contacts(author);
+            batch.add(&key, redis::cmd("SISMEMBER").arg(&key).arg(viewer).clone());
+        }
+        let mut values = self.batch(batch).await?;
+        let mutual = values.split_off(ids.len()).into_iter().map(decode).collect::<Result<Vec<bool>>>()?;
+        let stories = values
+            .into_iter()
+            .map(|v| decode::<Option<String>>(v).map(|raw| raw.and_then(|json| serde_json::from_str(&json).ok())))
+            .collect::<Result<_>>()?;
+        Ok((stories, mutual))
+    }
+
+    pub async fn story(&self, id: &str) -> Result<Option<StoryRecord>> {
+        let raw: Option<String> = self.query(redis::cmd("GET").arg(self.keys.story(id))).await?;
+        Ok(raw.and_then(|json| serde_json::from_str(&json).ok()))
+    }
+
+    /// Whether the story reached the viewer's tray at posting time, and whether viewer and author
+    /// are each other's contacts now.
+    pub async fn may_view(&self, viewer: &str, story: &StoryRecord) -> Result<bool> {
+        let mut batch = Batch::new();
+        let tray = self.keys.tray(viewer);
+        batch.add(
+            &tray,
+            redis::cmd("ZSCORE").arg(&tray).arg(tray_member(&story.author, &story.id)).clone(),
+        );
+        let mine = self.keys.contacts(viewer);
+        batch.add(&mine, redis::cmd("SISMEMBER").arg(&mine).arg(&story.author).clone());
+        let theirs = self.keys.contacts(&story.author);
+        batch.add(&theirs, redis::cmd("SISMEMBER").arg(&theirs).arg(viewer).clone());
+        let v = self.batch(batch).await?;
+        let in_tray: Option<f64> = decode(v[0].clone())?;
+        let (a, b): (bool, bool) = (decode(v[1].clone())?, decode(v[2].clone())?);
+        Ok(in_tray.is_some() && a && b)
+    }
+
+    pub async fn media(&self, id: &str, which: Rendition) -> Result<Option<Vec<u8>>> {
+        let key = match which {
+            Rendition::Full => self.keys.story_media(id),
+            Rendition::Thumb => self.keys.story_thumb(id),
+        };
+        self.query(redis::cmd("GET").arg(key)).await
+    }
+
+    /// Records that `viewer` saw the story: in the viewer's seen set always, in the story's viewer
+    /// list only when `listed` (read receipts on). Idempotent: the first view time is kept.
+    pub async fn record_view(&self, story: &StoryRecord, viewer: &str, now_ms: i64, listed: bool) -> Result<()> {
+        let at = ms(story.expires_at);
+        let mut batch = Batch::new();
+        for key in [self.keys.seen(viewer), self.keys.touched(viewer)] {
+            batch.add(&key, redis::cmd("ZADD").arg(&key).arg(at).arg(&story.id).clone());
+            extend_expiry(&mut batch, &key, at);
+        }
+        if listed {
+            let views = self.keys.story_views(&story.id);
+            batch.add(&views, redis::cmd("ZADD").arg(&views).arg("NX").arg(now_ms).arg(viewer).clone());
+            batch.add(&views, redis::cmd("PEXPIREAT").arg(&views).arg(at).clone());
+        }
+        self.batch(batch).await.map(drop)
+    }
+
+    pub async fn set_reaction(&self, story: &StoryRecord, viewer: &str, emoji: &str) -> Result<()> {
+        let key = self.keys.story_reactions(&story.id);
+        let mut pipe = redis::pipe();
+        pipe.atomic()
+            .hset(&key, viewer, emoji)
+            .ignore()
+            .cmd("PEXPIREAT")
+            .arg(&key)
+            .arg(ms(story.expires_at))
+            .ignore();
+        self.pipe::<()>(&pipe).await
+    }
+
+    pub async fn add_report(&self, story: &StoryRecord, reporter: &str, reason: &str) -> Result<()> {
+        let at = ms(story.expires_at);
+        let key = self.keys.story_reports(&story.id);
+        let touched = self.keys.touched(reporter);
+        let mut batch = Batch::new();
+        batch.add(&key, redis::cmd("HSET").arg(&key).arg(reporter).arg(reason).clone());
+        batch.add(&key, redis::cmd("PEXPIREAT").arg(&key).arg(at).clone());
+        batch.add(&touched, redis::cmd("ZADD").arg(&touched).arg(at).arg(&story.id).clone());
+        extend_expiry(&mut batch, &touched, at);
+        self.batch(batch).await.map(drop)
+    }
+
+    /// One page of a story's viewers, most recent first: (viewer, viewed_at ms, reaction).
+    pub async fn viewers(&self, story: &str, offset: usize, limit: usize) -> Result<Vec<(String, i64, Option<String>)>> {
+        let key = self.keys.story_views(story);
+        let stop = (offset + limit) as i64 - 1;
+        let page: Vec<(String, f64)> = self
+            .query(redis::cmd("ZRANGE").arg(&key).arg(offset).arg(stop).arg("REV").arg("WITHSCORES"))
+            .await?;
+        if page.is_empty() {
+            return Ok(Vec::new());
+        }
+        let users: Vec<&str> = page.iter().map(|(u, _)| u.as_str()).collect();
+        let reactions: Vec<Option<String>> = self
+            .query(redis::cmd("HMGET").arg(self.keys.story_reactions(story)).arg(&users))
+            .await?;
+        Ok(page.into_iter().zip(reactions).map(|((u, at), r)| (u, at as i64, r)).collect())
+    }
+
+    /// (view count, reaction count) per story.
+    pub async fn story_counts(&self, ids: &[String]) -> Result<Vec<(u64, u64)>> {
+        let mut batch = Batch::new();
+        for id in ids {
+            let views = self.keys.story_views(id);
+            batch.add(&views, redis::cmd("ZCARD").arg(&views).clone());
+            let reactions = self.keys.story_reactions(id);
+            batch.add(&reactions, redis::cmd("HLEN").arg(&reactions).clone());
+        }
+        let values = self.batch(batch).await?;
+        values
+            .chunks_exact(2)
+            .map(|c| Ok((decode(c[0].clone())?, decode(c[1].clone())?)))
+            .collect()
+    }
+
+    /// Deletes a story and everything under its tag, and removes it from its author's list.
+    /// Trays are not touched: their entries point at a record that no longer exists.
+    pub async fn delete_story(&self, author: &str, id: &str) -> Result<()> {
+        let mut batch = Batch::new();
+        let authored = self.keys.authored(author);
+        batch.add(&authored, redis::cmd("ZREM").arg(&authored).arg(id).clone());
+        let keys = self.keys.all_of_story(id);
+        batch.add(&keys[0], redis::cmd("DEL").arg(&keys[..]).clone());
+        self.batch(batch).await.map(drop)
+    }
+
+    /// The stories a user viewed, reacted to or reported (still live).
+    pub async fn touched(&self, user: &str, now_ms: i64) -> Result<Vec<String>> {
+        self.query(
+            redis::cmd("ZRANGE")
+                .arg(self.keys.touched(user))
+                .arg(format!("({now_ms}"))
+                .arg("+inf")
+                .arg("BYSCORE"),
+        )
+        .await
+    }
+
+    /// Removes a user's view, reaction and report from each of `stories`.
+    pub async fn forget_viewer(&self, user: &str, stories: &[String]) -> Result<()> {
+        let mut batch = Batch::new();
+        for id in stories {
+            let views = self.keys.story_views(id);
+            batch.add(&views, redis::cmd("ZREM").arg(&views).arg(user).clone());
+            let reactions = self.keys.story_reactions(id);
+            batch.add(&reactions, redis::cmd("HDEL").arg(&reactions).arg(user).clone());
+            let reports = self.keys.story_reports(id);
+            batch.add(&reports, redis::cmd("HDEL").arg(&reports).arg(user).clone());
+        }
+        self.batch(batch).await.map(drop)
+    }
+}

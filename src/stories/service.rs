@@ -1,0 +1,291 @@
+//! Story use cases: each function is one thing a client asks for, written against the store.
+
+use super::feed::{self, AuthorGroup, Position};
+use super::{StoredMedia, Story, StoryDraft, StoryRecord, Viewer};
+use crate::config::Settings;
+use crate::error::{Error, Result};
+use crate::media::Processed;
+use crate::store::Store;
+use crate::store::stories::{MediaBytes, Rendition};
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// Posts a story: stores it, claims a live slot (or refuses past the limit) and fans it out to
+/// every contact its audience admits who has the author as a contact too.
+pub async fn create(
+    store: &Store,
+    settings: &Settings,
+    author: &str,
+    draft: StoryDraft,
+    media: Option<Processed>,
+    now: DateTime<Utc>,
+) -> Result<StoryRecord> {
+    let audience = match draft.audience {
+        Some(a) => a.parse("audience", settings.users.max_contacts)?,
+        None => store.settings(author).await?.default_audience,
+    };
+    let created_ms = now.timestamp_millis();
+    let id = ulid::Ulid::from_parts(created_ms as u64, rand::random()).to_string();
+    let record = StoryRecord {
+        id,
+        author: author.to_owned(),
+        kind: draft.kind,
+        text: draft.text,
+        background: draft.background,
+        font: draft.font,
+        caption: draft.caption,
+        media: media.as_ref().map(|p| StoredMedia {
+            etag: p.full.etag.clone(),
+            thumb_etag: p.thumb.etag.clone(),
+            width: p.full.width,
+            height: p.full.height,
+        }),
+        created_at: now,
+        expires_at: now + Duration::seconds(settings.stories.ttl_secs as i64),
+        audience,
+    };
+    let bytes = media.map(|p| MediaBytes {
+        full: p.full.bytes,
+        thumb: p.thumb.bytes,
+    });
+    store.put_story(&record, bytes.as_ref()).await?;
+    if !store
+        .claim_live_slot(&record, created_ms, settings.stories.max_active_per_author)
+        .await?
+    {
+        store.delete_story(author, &record.id).await?;
+        return Err(Error::StoryLimitReached(settings.stories.max_active_per_author));
+    }
+    let contacts = store.contacts(author).await?;
+    let admitted: Vec<String> = contacts.into_iter().filter(|c| c != author && record.audience.admits(c)).collect();
+    store.fan_out(&record, &admitted, created_ms).await?;
+    Ok(record)
+}
+
+/// The story if `viewer` may see it now; `NotFound` otherwise, expired or not.
+pub async fn visible(store: &Store, viewer: &str, id: &str, now: DateTime<Utc>) -> Result<StoryRecord> {
+    let story = store.story(id).await?.filter(|s| s.is_live(now)).ok_or(Error::NotFound)?;
+    if story.author == viewer || store.may_view(viewer, &story).await? {
+        Ok(story)
+    } else {
+        Err(Error::NotFound)
+    }
+}
+
+/// A story its author acts on: `NotFound` if the caller cannot see it, `Forbidden` if they can but
+/// did not write it.
+async fn authored(store: &Store, caller: &str, id: &str, now: DateTime<Utc>) -> Result<StoryRecord> {
+    let story = visible(store, caller, id, now).await?;
+    if story.author != caller {
+        return Err(Error::Forbidden("forbidden", "only the author may do this".into()));
+    }
+    Ok(story)
+}
+
+pub async fn delete(store: &Store, caller: &str, id: &str, now: DateTime<Utc>) -> Result<()> {
+    let story = authored(store, caller, id, now).await?;
+    store.delete_story(&story.author, &story.id).await
+}
+
+/// Image bytes for a visible story, with the ETag and how long the client may cache them.
+pub struct MediaReply {
+    pub bytes: Vec<u8>,
+    pub etag: String,
+    pub max_age_secs: i64,
+}
+
+pub async fn media(store: &Store, viewer: &str, id: &str, which: Rendition, now: DateTime<Utc>) -> Result<MediaReply> {
+    let story = visible(store, viewer, id, now).await?;
+    let info = story.media.as_ref().ok_or(Error::NotFound)?;
+    let bytes = store.media(id, which).await?.ok_or(Error::NotFound)?;
+    // Checked again after the read: the story may have expired while the bytes travelled.
+    let max_age_secs = story.seconds_left(Utc::now());
+    if !story.is_live(Utc::now()) {
+        return Err(Error::NotFound);
+    }
+    let etag = match which {
+        Rendition::Full => info.etag.clone(),
+        Rendition::Thumb => info.thumb_etag.clone(),
+    };
+    Ok(MediaReply { bytes, etag, max_age_secs })
+}
+
+pub async fn view(store: &Store, viewer: &str, id: &str, now: DateTime<Utc>) -> Result<()> {
+    let story = visible(store, viewer, id, now).await?;
+    if story.author == viewer {
+        return Ok(());
+    }
+    let listed = store.settings(viewer).await?.read_receipts;
+    store.record_view(&story, viewer, now.timestamp_millis(), listed).await
+}
+
+pub async fn react(store: &Store, settings: &Settings, viewer: &str, id: &str, emoji: &str, now: DateTime<Utc>) -> Result<()> {
+    if !settings.stories.reactions.iter().any(|e| e == emoji) {
+        return Err(Error::field("emoji", format!("one of {}", settings.stories.reactions.join(" "))));
+    }
+    let story = visible(store, viewer, id, now).await?;
+    if story.author == viewer {
+        return Err(Error::Forbidden("forbidden", "authors do not react to their own stories".into()));
+    }
+    // Reacting implies having seen it.
+    let listed = store.settings(viewer).await?.read_receipts;
+    store.record_view(&story, viewer, now.timestamp_millis(), listed).await?;
+    store.set_reaction(&story, viewer, emoji).await
+}
+
+pub async fn report(store: &Store, reporter: &str, id: &str, reason: &str, now: DateTime<Utc>) -> Result<()> {
+    let story = visible(store, reporter, id, now).await?;
+    if story.author == reporter {
+        return Err(Error::Forbidden("forbidden", "authors do not report their own stories".into()));
+    }
+    store.add_report(&story, reporter, reason).await
+}
+
+/// One page of viewers of the caller's story. Authors with read receipts off see none (403).
+pub async fn viewers(
+    store: &Store,
+    caller: &str,
+    id: &str,
+    offset: usize,
+    limit: usize,
+    now: DateTime<Utc>,
+) -> Result<(Vec<Viewer>, Option<usize>)> {
+    let story = authored(store, caller, id, now).await?;
+    if !store.settings(caller).await?.read_receipts {
+        return Err(Error::Forbidden(
+            "read_receipts_off",
+            "turn read receipts on to see who viewed your stories".into(),
+        ));
+    }
+    let page = store.viewers(&story.id, offset, limit + 1).await?;
+    let more = page.len() > limit;
+    let viewers = page
+        .into_iter()
+        .take(limit)
+        .map(|(user, at, reaction)| Viewer {
+            user,
+            viewed_at: Utc.timestamp_millis_opt(at).single().unwrap_or(now),
+            reaction,
+        })
+        .collect();
+    Ok((viewers, more.then_some(offset + limit)))
+}
+
+/// The caller's live stories, oldest first, with their counts.
+pub async fn mine(store: &Store, author: &str, now: DateTime<Utc>) -> Result<Vec<Story>> {
+    let ids = store.authored(author, now.timestamp_millis()).await?;
+    let (records, _) = store.stories_and_mutuality(&ids, &[], author).await?;
+    let records: Vec<StoryRecord> = records.into_iter().flatten().filter(|s| s.is_live(now)).collect();
+    let live_ids: Vec<String> = records.iter().map(|s| s.id.clone()).collect();
+    let counts = store.story_counts(&live_ids).await?;
+    Ok(records
+        .iter()
+        .zip(counts)
+        .map(|(s, (views, reactions))| Story {
+            view_count: Some(views),
+            reaction_count: Some(reactions),
+            ..s.view(author)
+        })
+        .collect())
+}
+
+/// One author in the feed; stories oldest first, the order they play in.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AuthorItem {
+    pub author: String,
+    pub unseen: bool,
+    pub latest_at: DateTime<Utc>,
+    pub stories: Vec<Story>,
+}
+
+/// A feed page before ads are spliced in.
+#[derive(Debug, Clone)]
+pub struct FeedPage {
+    pub items: Vec<AuthorItem>,
+    pub muted: Vec<AuthorItem>,
+    pub next_cursor: Option<String>,
+}
+
+/// Assembles one feed page. Costs one script on the viewer's slot for the tray, then one batch
+/// per chunk of authors for their records: in proportion to the authors with live stories for
+/// this viewer, not to the number of contacts.
+pub async fn feed(store: &Store, viewer: &str, cursor: Option<&Position>, limit: usize, now: DateTime<Utc>) -> Result<FeedPage> {
+    let now_ms = now.timestamp_millis();
+    let groups = feed::group(store.tray(viewer, now_ms).await?, viewer, now_ms);
+    let (muted, unmuted): (Vec<AuthorGroup>, Vec<AuthorGroup>) = groups.into_iter().partition(|g| g.muted);
+    let mut rest = feed::after(&unmuted, cursor);
+    let mut items = Vec::new();
+    let mut last_consumed = None;
+    // The muted section is listed once, on the first page.
+    let mut muted_items = if cursor.is_none() {
+        load_groups(store, viewer, &muted, now).await?
+    } else {
+        Vec::new()
+    };
+    muted_items.sort_by(|a, b| b.latest_at.cmp(&a.latest_at).then_with(|| a.author.cmp(&b.author)));
+    while items.len() < limit && !rest.is_empty() {
+        let take = (limit - items.len()).min(rest.len());
+        let (chunk, tail) = rest.split_at(take);
+        items.extend(load_groups(store, viewer, chunk, now).await?);
+        last_consumed = chunk.last();
+        rest = tail;
+    }
+    let next_cursor = match (rest.is_empty(), last_consumed) {
+        (false, Some(g)) => Some(feed::cursor_after(g)),
+        _ => None,
+    };
+    Ok(FeedPage {
+        items,
+        muted: muted_items,
+        next_cursor,
+    })
+}
+
+/// Loads the stories of these author groups; drops authors who no longer have the viewer as a
+/// contact, and stories gone or expired since the tray was read.
+async fn load_groups(store: &Store, viewer: &str, groups: &[AuthorGroup], now: DateTime<Utc>) -> Result<Vec<AuthorItem>> {
+    if groups.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<String> = groups.iter().flat_map(|g| g.stories.iter().map(|(id, _)| id.clone())).collect();
+    let authors: Vec<String> = groups.iter().map(|g| g.author.clone()).collect();
+    let (records, mutual) = store.stories_and_mutuality(&ids, &authors, viewer).await?;
+    let mut records = records.into_iter();
+    let mut out = Vec::with_capacity(groups.len());
+    for (group, mutual) in groups.iter().zip(mutual) {
+        let mut stories = Vec::with_capacity(group.stories.len());
+        for (_, seen) in &group.stories {
+            if let Some(record) = records.next().flatten().filter(|s| s.is_live(now) && s.author == group.author) {
+                stories.push(Story {
+                    seen: Some(*seen),
+                    ..record.view(viewer)
+                });
+            }
+        }
+        if !mutual || stories.is_empty() {
+            continue;
+        }
+        let unseen = stories.iter().any(|s| s.seen == Some(false));
+        let latest_at = stories.iter().map(|s| s.created_at).max().unwrap_or(now);
+        out.push(AuthorItem {
+            author: group.author.clone(),
+            unseen,
+            latest_at,
+            stories,
+        });
+    }
+    Ok(out)
+}
+
+/// Erases everything held about a user: their stories and media, their views, reactions and
+/// reports on others' stories, their settings, contacts, trays and idempotency records.
+pub async fn erase_user(store: &Store, user: &str, now: DateTime<Utc>) -> Result<()> {
+    let now_ms = now.timestamp_millis();
+    for id in store.authored(user, now_ms).await? {
+        store.delete_story(user, &id).await?;
+    }
+    let touched = store.touched(user, now_ms).await?;
+    store.forget_viewer(user, &touched).await?;
+    store.delete_user_keys(user).await
+}

@@ -1,0 +1,269 @@
+//! Users: ids, audiences, settings and the rules on them. Plain Rust: no HTTP, no Redis.
+
+use crate::error::{Error, FieldError, Result};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+pub mod countries;
+
+/// 1–64 characters of `[A-Za-z0-9_-]`, as the identity token carries them.
+pub fn is_valid_user_id(id: &str) -> bool {
+    (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// Checks a path parameter that names a user.
+pub fn parse_user_id(field: &str, id: &str) -> Result<String> {
+    if is_valid_user_id(id) {
+        Ok(id.to_owned())
+    } else {
+        Err(Error::field(field, "a user id is 1-64 characters of A-Z, a-z, 0-9, _ and -"))
+    }
+}
+
+/// Checks a list of user ids; duplicates are dropped, order kept.
+pub fn parse_user_list(field: &str, ids: &[String], max: usize) -> Result<Vec<String>> {
+    if ids.len() > max {
+        return Err(Error::field(field, format!("at most {max} users")));
+    }
+    let mut errors = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::with_capacity(ids.len());
+    for (i, id) in ids.iter().enumerate() {
+        if !is_valid_user_id(id) {
+            errors.push(FieldError::new(
+                format!("{field}[{i}]"),
+                "a user id is 1-64 characters of A-Z, a-z, 0-9, _ and -",
+            ));
+        } else if seen.insert(id.as_str()) {
+            out.push(id.clone());
+        }
+    }
+    if errors.is_empty() {
+        Ok(out)
+    } else {
+        Err(Error::Validation(errors))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum AudienceMode {
+    /// All contacts.
+    #[default]
+    Contacts,
+    /// All contacts but `users`.
+    ContactsExcept,
+    /// Just `users` (who must also be contacts).
+    Only,
+}
+
+/// Who a story is posted to. Only mutual contacts ever see a story, whatever the mode.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Audience {
+    pub mode: AudienceMode,
+    #[serde(default)]
+    pub users: Vec<String>,
+}
+
+impl Audience {
+    /// Validates and normalises (deduplicated users; none kept for `contacts`).
+    pub fn parse(self, field: &str, max_users: usize) -> Result<Audience> {
+        let users = parse_user_list(&format!("{field}.users"), &self.users, max_users)?;
+        match self.mode {
+            AudienceMode::Contacts => Ok(Audience {
+                mode: self.mode,
+                users: Vec::new(),
+            }),
+            AudienceMode::Only if users.is_empty() => Err(Error::field(format!("{field}.users"), "`only` needs at least one user")),
+            _ => Ok(Audience { mode: self.mode, users }),
+        }
+    }
+
+    /// Whether this audience admits `viewer`, a contact of the author.
+    pub fn admits(&self, viewer: &str) -> bool {
+        let listed = self.users.iter().any(|u| u == viewer);
+        match self.mode {
+            AudienceMode::Contacts => true,
+            AudienceMode::ContactsExcept => !listed,
+            AudienceMode::Only => listed,
+        }
+    }
+}
+
+/// Everything a user can set about themselves.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct UserSettings {
+    pub default_audience: Audience,
+    pub read_receipts: bool,
+    pub personalized_ads: bool,
+    pub country: Option<String>,
+    pub language: Option<String>,
+    pub interests: Vec<String>,
+}
+
+impl Default for UserSettings {
+    fn default() -> Self {
+        UserSettings {
+            default_audience: Audience::default(),
+            read_receipts: true,
+            personalized_ads: false,
+            country: None,
+            language: None,
+            interests: Vec::new(),
+        }
+    }
+}
+
+/// `PATCH /v1/me/settings`: absent fields stay as they are; `null` clears `country`/`language`.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SettingsPatch {
+    pub default_audience: Option<Audience>,
+    pub read_receipts: Option<bool>,
+    pub personalized_ads: Option<bool>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub country: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub language: Option<Option<String>>,
+    pub interests: Option<Vec<String>>,
+}
+
+fn nullable<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+    Ok(Some(Option::deserialize(d)?))
+}
+
+/// Limits that settings are checked against.
+pub struct SettingsLimits {
+    pub max_audience_users: usize,
+    pub max_interests: usize,
+}
+
+impl SettingsPatch {
+    /// Validates every field (all errors at once) and applies them to `current`.
+    pub fn apply(self, current: &UserSettings, limits: &SettingsLimits) -> Result<UserSettings> {
+        let mut next = current.clone();
+        let mut errors = Vec::new();
+        if let Some(audience) = self.default_audience {
+            match audience.parse("default_audience", limits.max_audience_users) {
+                Ok(a) => next.default_audience = a,
+                Err(Error::Validation(e)) => errors.extend(e),
+                Err(e) => return Err(e),
+            }
+        }
+        if let Some(v) = self.read_receipts {
+            next.read_receipts = v;
+        }
+        if let Some(v) = self.personalized_ads {
+            next.personalized_ads = v;
+        }
+        if let Some(country) = self.country {
+            match country.map(|c| parse_country(&c)).transpose() {
+                Ok(c) => next.country = c,
+                Err(message) => errors.push(FieldError::new("country", message)),
+            }
+        }
+        if let Some(language) = self.language {
+            match language.map(|l| parse_language(&l)).transpose() {
+                Ok(l) => next.language = l,
+                Err(message) => errors.push(FieldError::new("language", message)),
+            }
+        }
+        if let Some(interests) = self.interests {
+            match parse_interests(&interests, limits.max_interests) {
+                Ok(i) => next.interests = i,
+                Err(e) => errors.extend(e),
+            }
+        }
+        if errors.is_empty() {
+            Ok(next)
+        } else {
+            Err(Error::Validation(errors))
+        }
+    }
+}
+
+/// An ISO 3166-1 alpha-2 code, upper-cased.
+pub fn parse_country(code: &str) -> std::result::Result<String, String> {
+    let upper = code.to_ascii_uppercase();
+    if countries::is_iso3166_alpha2(&upper) {
+        Ok(upper)
+    } else {
+        Err(format!("{code:?} is not an ISO 3166-1 alpha-2 country code"))
+    }
+}
+
+/// A BCP 47 primary language subtag (2–3 letters), lower-cased.
+pub fn parse_language(tag: &str) -> std::result::Result<String, String> {
+    if (2..=3).contains(&tag.len()) && tag.bytes().all(|b| b.is_ascii_alphabetic()) {
+        Ok(tag.to_ascii_lowercase())
+    } else {
+        Err(format!(
+            "{tag:?} is not a BCP 47 primary language subtag (2-3 letters, e.g. \"en\")"
+        ))
+    }
+}
+
+/// Interest tags: 1–32 characters of `[a-z0-9_-]`, deduplicated.
+pub fn parse_interests(tags: &[String], max: usize) -> std::result::Result<Vec<String>, Vec<FieldError>> {
+    if tags.len() > max {
+        return Err(vec![FieldError::new("interests", format!("at most {max} interests"))]);
+    }
+    let mut errors = Vec::new();
+    let mut out: Vec<String> = Vec::new();
+    for (i, tag) in tags.iter().enumerate() {
+        let tag = tag.to_ascii_lowercase();
+        if !(1..=32).contains(&tag.len()) || !tag.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
+            errors.push(FieldError::new(
+                format!("interests[{i}]"),
+                "an interest is 1-32 characters of a-z, 0-9, _ and -",
+            ));
+        } else if !out.contains(&tag) {
+            out.push(tag);
+        }
+    }
+    if errors.is_empty() { Ok(out) } else { Err(errors) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_ids() {
+        assert!(is_valid_user_id("alice_01-x"));
+        assert!(!is_valid_user_id(""));
+        assert!(!is_valid_user_id(&"a".repeat(65)));
+        assert!(!is_valid_user_id("al ice"));
+        assert!(!is_valid_user_id("al/ice"));
+    }
+
+    #[test]
+    fn audiences_admit() {
+        let except = Audience {
+            mode: AudienceMode::ContactsExcept,
+            users: vec!["bob".into()],
+        };
+        assert!(!except.admits("bob"));
+        assert!(except.admits("carol"));
+        let only = Audience {
+            mode: AudienceMode::Only,
+            users: vec!["bob".into()],
+        };
+        assert!(only.admits("bob"));
+        assert!(!only.admits("carol"));
+        assert!(Audience::default().admits("anyone"));
+    }
+
+    #[test]
+    fn country_and_language() {
+        assert_eq!(parse_country("de").unwrap(), "DE");
+        assert!(parse_country("XX").is_err());
+        assert!(parse_country("DEU").is_err());
+        assert_eq!(parse_language("EN").unwrap(), "en");
+        assert!(parse_language("english").is_err());
+        assert!(parse_language("e1").is_err());
+    }
+}

@@ -1,0 +1,10 @@
+//! One integration test binary: every test talks HTTP to a real statusd on a real Redis.
+
+mod support;
+
+mod config;
+mod feed;
+mod media;
+mod ops;
+mod stories;
+mod users;

@@ -1,0 +1,165 @@
+use crate::both_backends;
+use crate::support::app::{Backend, assert_problem, spawn_app, spawn_app_with, spawn_with_settings, test_settings};
+use crate::support::redis::OwnedRedis;
+use reqwest::Method;
+use serde_json::json;
+use std::time::{Duration, Instant};
+
+both_backends!(health_ready_and_metrics, unknown_routes_and_methods_are_problems, auth_failures);
+
+async fn health_ready_and_metrics(backend: Backend) {
+    let app = spawn_app(backend).await;
+    assert_eq!(app.get("/healthz", "").await.status(), 200);
+    assert_eq!(app.get("/readyz", "").await.status(), 200);
+    app.get("/v1/me/contacts", "alice").await;
+    let text = app.get("/metrics", "").await.text().await.unwrap();
+    assert!(
+        text.contains(r#"statusd_http_requests_total{method="GET",route="/v1/me/contacts",status="200"} 1"#),
+        "{text}"
+    );
+    assert!(text.contains("statusd_http_request_duration_seconds_bucket"));
+}
+
+async fn unknown_routes_and_methods_are_problems(backend: Backend) {
+    let app = spawn_app(backend).await;
+    assert_problem(app.get("/nope", "alice").await, 404, "not_found").await;
+    let r = app.req(Method::PATCH, "/v1/feed", "alice").send().await.unwrap();
+    assert_problem(r, 405, "method_not_allowed").await;
+}
+
+async fn auth_failures(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let expired = statusd::auth::UserTokens::new(crate::support::app::JWT_SECRET)
+        .issue("alice", -3600)
+        .unwrap();
+    let foreign = statusd::auth::UserTokens::new("some-other-secret-entirely")
+        .issue("alice", 3600)
+        .unwrap();
+    for header in [
+        None,
+        Some("Bearer".to_string()),
+        Some("Bearer garbage".into()),
+        Some(format!("Bearer {expired}")),
+        Some(format!("Bearer {foreign}")),
+        Some(format!("Basic {}", app.token("alice"))),
+        Some(format!("Bearer {}", crate::support::app::ADMIN_TOKEN)),
+    ] {
+        let mut rb = app.client.get(app.url("/v1/feed"));
+        if let Some(h) = &header {
+            rb = rb.header("authorization", h);
+        }
+        assert_problem(rb.send().await.unwrap(), 401, "unauthorized").await;
+    }
+    // A token whose subject is not a valid user id.
+    #[derive(serde::Serialize)]
+    struct Claims<'a> {
+        sub: &'a str,
+        exp: i64,
+    }
+    let bad_sub = jsonwebtoken::encode(
+        &jsonwebtoken::Header::default(),
+        &Claims {
+            sub: "no spaces",
+            exp: chrono::Utc::now().timestamp() + 60,
+        },
+        &jsonwebtoken::EncodingKey::from_secret(crate::support::app::JWT_SECRET.as_bytes()),
+    )
+    .unwrap();
+    assert_problem(
+        app.client.get(app.url("/v1/feed")).bearer_auth(bad_sub).send().await.unwrap(),
+        401,
+        "unauthorized",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn metrics_token_when_configured() {
+    let app = spawn_app_with(Backend::Standalone, |s| s.auth.metrics_token = Some("metrics-token-123456".into())).await;
+    assert_problem(app.get("/metrics", "").await, 401, "unauthorized").await;
+    let r = app
+        .client
+        .get(app.url("/metrics"))
+        .bearer_auth("metrics-token-123456")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+}
+
+#[tokio::test]
+async fn openapi_covers_every_route() {
+    let app = spawn_app(Backend::Standalone).await;
+    let doc = app.get_json("/openapi.json", "").await;
+    let paths = doc["paths"].as_object().unwrap();
+    let src = ["src/http/ops.rs", "src/http/users.rs", "src/http/stories.rs", "src/http/feed.rs"]
+        .map(|f| std::fs::read_to_string(f).unwrap())
+        .join("\n");
+    // Every `web::resource("...")` with each of its methods must be documented.
+    let mut checked = 0;
+    for chunk in src.split("web::resource(\"").skip(1) {
+        let path = &chunk[..chunk.find('"').unwrap()];
+        let routes = chunk.split(".service(").next().unwrap();
+        let documented = paths.get(path).unwrap_or_else(|| panic!("{path} missing from /openapi.json"));
+        for method in ["get", "post", "put", "patch", "delete"] {
+            if routes.contains(&format!("web::{method}()")) {
+                assert!(documented.get(method).is_some(), "{method} {path} missing from /openapi.json");
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 20, "only {checked} routes found");
+}
+
+#[tokio::test]
+async fn redis_outage_is_a_fast_503_and_recovers() {
+    let mut redis = OwnedRedis::start();
+    let mut settings = test_settings(Backend::Standalone);
+    settings.redis.url = redis.url();
+    let app = spawn_with_settings(Backend::Standalone, settings).await;
+    app.set_contacts("alice", &["bob"]).await;
+
+    redis.stop();
+    for _ in 0..3 {
+        let started = Instant::now();
+        let r = app.get("/v1/me/contacts", "alice").await;
+        assert!(started.elapsed() < Duration::from_secs(5), "must fail fast");
+        assert_eq!(
+            r.headers().get("retry-after").map(|v| v.to_str().unwrap().to_owned()),
+            Some("1".into())
+        );
+        assert_problem(r, 503, "store_unavailable").await;
+    }
+    assert_problem(app.get("/readyz", "").await, 503, "store_unavailable").await;
+    let r = app.post_json("/v1/stories", "alice", &json!({"text": "during outage"})).await;
+    assert_problem(r, 503, "store_unavailable").await;
+
+    redis.restart();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = app.get("/readyz", "").await;
+        if r.status() == 200 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "did not recover");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(app.get("/v1/me/contacts", "alice").await.status(), 200);
+}
+
+#[tokio::test]
+async fn starts_while_redis_is_down() {
+    let mut redis = OwnedRedis::start();
+    redis.stop();
+    let mut settings = test_settings(Backend::Standalone);
+    settings.redis.url = redis.url();
+    let app = spawn_with_settings(Backend::Standalone, settings).await;
+    assert_eq!(app.get("/healthz", "").await.status(), 200);
+    assert_problem(app.get("/v1/feed", "alice").await, 503, "store_unavailable").await;
+    redis.restart();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while app.get("/v1/feed", "alice").await.status() != 200 {
+        assert!(Instant::now() < deadline, "did not recover");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -1,0 +1,461 @@
+use crate::both_backends;
+use crate::support::app::{Backend, TestApp, assert_problem, spawn_app, spawn_app_with};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+both_backends!(
+    text_story_is_created_and_readable,
+    text_story_bad_input_changes_nothing,
+    audiences_decide_who_sees,
+    default_audience_applies_to_later_stories_only,
+    removing_a_contact_hides_at_once,
+    adding_a_contact_shows_only_later_stories,
+    live_story_limit,
+    idempotency_key_replays_the_first_response,
+    delete_is_for_the_author,
+    views_viewers_and_reactions,
+    read_receipts_off,
+    reports,
+    my_stories_have_counts,
+    story_keys_expire_with_the_story,
+    expired_stories_are_never_served,
+);
+
+async fn count_stories(app: &TestApp) -> usize {
+    app.keys().await.iter().filter(|k| k.ends_with(":story")).count()
+}
+
+async fn text_story_is_created_and_readable(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.befriend_all(&["alice", "bob"]).await;
+    let story = app
+        .post_text_with("alice", json!({"text": "hello", "background": "#a1b2c3", "font": 3}))
+        .await;
+    assert_eq!(story["kind"], "text");
+    assert_eq!(story["author"], "alice");
+    assert_eq!(story["background"], "#A1B2C3");
+    assert_eq!(story["font"], 3);
+    assert_eq!(
+        story["audience"],
+        json!({"mode": "contacts", "users": []}),
+        "the author sees the audience"
+    );
+    let created = chrono::DateTime::parse_from_rfc3339(story["created_at"].as_str().unwrap()).unwrap();
+    let expires = chrono::DateTime::parse_from_rfc3339(story["expires_at"].as_str().unwrap()).unwrap();
+    assert_eq!((expires - created).num_seconds(), 86_400);
+    let id = story["id"].as_str().unwrap();
+    let seen_by_bob = app.get_json(&format!("/v1/stories/{id}"), "bob").await;
+    assert_eq!(seen_by_bob["text"], "hello");
+    assert!(seen_by_bob.get("audience").is_none(), "only the author sees the audience");
+    assert_problem(app.get(&format!("/v1/stories/{id}"), "mallory").await, 404, "not_found").await;
+    assert_problem(app.get("/v1/stories/does-not-exist", "bob").await, 404, "not_found").await;
+}
+
+async fn text_story_bad_input_changes_nothing(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.befriend_all(&["alice", "bob"]).await;
+    let bad = [
+        (json!({"text": ""}), "text"),
+        (json!({"text": "   "}), "text"),
+        (json!({"text": "x".repeat(701)}), "text"),
+        (json!({"text": "hi", "background": "blue"}), "background"),
+        (json!({"text": "hi", "background": "#12345G"}), "background"),
+        (json!({"text": "hi", "font": 8}), "font"),
+        (json!({"text": "hi", "audience": {"mode": "only", "users": []}}), "audience.users"),
+        (
+            json!({"text": "hi", "audience": {"mode": "only", "users": ["no way"]}}),
+            "audience.users[0]",
+        ),
+    ];
+    for (body, field) in bad {
+        let p = assert_problem(app.post_json("/v1/stories", "alice", &body).await, 400, "validation_failed").await;
+        assert_eq!(p["errors"][0]["field"], field, "{body}: {p}");
+    }
+    for body in [
+        json!({"text": 5}),
+        json!({"txt": "hi"}),
+        json!({"text": "hi", "font": -1}),
+        json!([1]),
+    ] {
+        assert_problem(app.post_json("/v1/stories", "alice", &body).await, 400, "validation_failed").await;
+    }
+    let r = app
+        .req(Method::POST, "/v1/stories", "alice")
+        .header("content-type", "text/plain")
+        .body("hi")
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, 415, "unsupported_media_type").await;
+    let r = app
+        .req(Method::POST, "/v1/stories", "alice")
+        .header("content-type", "application/json")
+        .body(format!("{{\"text\": \"{}\"}}", "a".repeat(70_000)))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, 413, "payload_too_large").await;
+    assert_eq!(count_stories(&app).await, 0);
+    assert_eq!(app.feed_authors("bob").await, Vec::<String>::new());
+}
+
+async fn audiences_decide_who_sees(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.befriend_all(&["alice", "bob", "carol", "dave"]).await;
+    app.post_text_with("alice", json!({"text": "all"})).await;
+    app.post_text_with(
+        "alice",
+        json!({"text": "not bob", "audience": {"mode": "contacts_except", "users": ["bob"]}}),
+    )
+    .await;
+    app.post_text_with(
+        "alice",
+        json!({"text": "carol only", "audience": {"mode": "only", "users": ["carol", "stranger"]}}),
+    )
+    .await;
+    let texts = |feed: Value| -> Vec<String> {
+        feed["items"][0]["stories"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["text"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(texts(app.feed("bob").await), ["all"]);
+    assert_eq!(texts(app.feed("carol").await), ["all", "not bob", "carol only"]);
+    assert_eq!(texts(app.feed("dave").await), ["all", "not bob"]);
+    // `only` names a non-contact: still nobody outside mutual contacts.
+    assert!(app.feed("stranger").await["items"].as_array().unwrap().is_empty());
+}
+
+async fn default_audience_applies_to_later_stories_only(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.befriend_all(&["alice", "bob", "carol"]).await;
+    app.post_text("alice", "before").await;
+    let r = app
+        .send_json(
+            Method::PATCH,
+            "/v1/me/settings",
+            "alice",
+            &json!({"default_audience": {"mode": "contacts_except", "users": ["bob"]}}),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let after = app.post_text("alice", "after").await;
+    assert_eq!(after["audience"]["mode"], "contacts_except");
+    let bob_feed = app.feed("bob").await;
+    let bob_sees: Vec<&str> = bob_feed["items"][0]["stories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(bob_sees, ["before"]);
+    assert_eq!(app.feed("carol").await["items"][0]["stories"].as_array().unwrap().len(), 2);
+}
+
+async fn removing_a_contact_hides_at_once(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.befriend_all(&["alice", "bob", "carol"]).await;
+    let story = app.post_text("alice", "hi").await;
+    let path = format!("/v1/stories/{}", story["id"].as_str().unwrap());
+    assert_eq!(app.get(&path, "bob").await.status(), 200);
+    // The author drops bob.
+    app.set_contacts("alice", &["carol"]).await;
+    assert_problem(app.get(&path, "bob").await, 404, "not_found").await;
+    assert_eq!(app.feed_authors("bob").await, Vec::<String>::new());
+    // The viewer drops the author.
+    app.set_contacts("carol", &["bob"]).await;
+    assert_eq!(app.feed_authors("carol").await, Vec::<String>::new());
+    assert_problem(app.get(&path, "carol").await, 404, "not_found").await;
+    // Mutual again: the story posted while they were contacts is back.
+    app.set_contacts("alice", &["bob", "carol"]).await;
+    assert_eq!(app.feed_authors("bob").await, ["alice"]);
+}
+
+async fn adding_a_contact_shows_only_later_stories(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.set_contacts("alice", &["bob"]).await;
+    app.post_text("alice", "bob has not added alice yet").await;
+    app.set_contacts("bob", &["alice"]).await;
+    assert_eq!(app.feed_authors("bob").await, Vec::<String>::new(), "not mutual when posted");
+    app.post_text("alice", "now mutual").await;
+    let feed = app.feed("bob").await;
+    assert_eq!(feed["items"][0]["stories"].as_array().unwrap().len(), 1);
+    assert_eq!(feed["items"][0]["stories"][0]["text"], "now mutual");
+}
+
+async fn live_story_limit(backend: Backend) {
+    let app = spawn_app_with(backend, |s| s.stories.max_active_per_author = 3).await;
+    for i in 0..3 {
+        app.post_text("alice", &format!("story {i}")).await;
+    }
+    let p = assert_problem(
+        app.post_json("/v1/stories", "alice", &json!({"text": "one too many"})).await,
+        429,
+        "story_limit_reached",
+    )
+    .await;
+    assert!(p["detail"].as_str().unwrap().contains('3'));
+    assert_eq!(count_stories(&app).await, 3, "the refused story left nothing behind");
+    // Deleting one frees a slot.
+    let mine = app.get_json("/v1/me/stories", "alice").await;
+    let id = mine["stories"][0]["id"].as_str().unwrap();
+    assert_eq!(app.delete(&format!("/v1/stories/{id}"), "alice").await.status(), 204);
+    app.post_text("alice", "fits again").await;
+    // Other authors are not affected.
+    app.post_text("bob", "bob's first").await;
+}
+
+async fn idempotency_key_replays_the_first_response(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let post = |key: &'static str, text: &'static str| {
+        app.req(Method::POST, "/v1/stories", "alice")
+            .header("Idempotency-Key", key)
+            .json(&json!({"text": text}))
+            .send()
+    };
+    let first = post("key-1", "once").await.unwrap();
+    assert_eq!(first.status(), 201);
+    let first: Value = first.json().await.unwrap();
+    let again = post("key-1", "once").await.unwrap();
+    assert_eq!(again.status(), 201);
+    assert_eq!(again.headers().get("idempotent-replayed").unwrap(), "true");
+    assert_eq!(again.json::<Value>().await.unwrap(), first);
+    assert_eq!(count_stories(&app).await, 1);
+    // Another user's same key is theirs alone; a new key creates.
+    let bobs = app
+        .req(Method::POST, "/v1/stories", "bob")
+        .header("Idempotency-Key", "key-1")
+        .json(&json!({"text": "bob"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bobs.status(), 201);
+    assert_eq!(post("key-2", "twice").await.unwrap().status(), 201);
+    assert_eq!(count_stories(&app).await, 3);
+    // A failed request does not burn its key.
+    let bad = post("key-3", "").await.unwrap();
+    assert_problem(bad, 400, "validation_failed").await;
+    let r = app
+        .req(Method::POST, "/v1/stories", "alice")
+        .header("Idempotency-Key", "key-3")
+        .json(&json!({"text": "fixed"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let r = app
+        .req(Method::POST, "/v1/stories", "alice")
+        .header("Idempotency-Key", "x".repeat(300))
+        .json(&json!({"text": "long key"}))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, 400, "validation_failed").await;
+    assert_eq!(count_stories(&app).await, 4);
+}
+
+async fn delete_is_for_the_author(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.befriend_all(&["alice", "bob"]).await;
+    let story = app.post_text("alice", "mine").await;
+    let path = format!("/v1/stories/{}", story["id"].as_str().unwrap());
+    assert_problem(app.delete(&path, "bob").await, 403, "forbidden").await;
+    assert_problem(app.delete(&path, "mallory").await, 404, "not_found").await;
+    assert_eq!(app.get(&path, "bob").await.status(), 200);
+    assert_eq!(app.delete(&path, "alice").await.status(), 204);
+    assert_problem(app.get(&path, "bob").await, 404, "not_found").await;
+    assert_problem(app.delete(&path, "alice").await, 404, "not_found").await;
+    assert_eq!(app.feed_authors("bob").await, Vec::<String>::new());
+    assert_eq!(count_stories(&app).await, 0);
+}
+
+async fn views_viewers_and_reactions(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.befriend_all(&["alice", "bob", "carol"]).await;
+    let story = app.post_text("alice", "look").await;
+    let id = story["id"].as_str().unwrap();
+    for _ in 0..2 {
+        assert_eq!(app.post(&format!("/v1/stories/{id}/view"), "bob").await.status(), 204);
+    }
+    assert_eq!(app.post(&format!("/v1/stories/{id}/view"), "carol").await.status(), 204);
+    assert_problem(app.post(&format!("/v1/stories/{id}/view"), "mallory").await, 404, "not_found").await;
+    let r = app
+        .post_json(&format!("/v1/stories/{id}/reactions"), "bob", &json!({"emoji": "😂"}))
+        .await;
+    assert_eq!(r.status(), 204);
+    let r = app
+        .post_json(&format!("/v1/stories/{id}/reactions"), "bob", &json!({"emoji": "💯"}))
+        .await;
+    assert_eq!(r.status(), 204);
+    for body in [
+        json!({"emoji": "🦀"}),
+        json!({"emoji": ""}),
+        json!({}),
+        json!({"emoji": "😂", "x": 1}),
+    ] {
+        assert_problem(
+            app.post_json(&format!("/v1/stories/{id}/reactions"), "carol", &body).await,
+            400,
+            "validation_failed",
+        )
+        .await;
+    }
+    assert_problem(
+        app.post_json(&format!("/v1/stories/{id}/reactions"), "alice", &json!({"emoji": "😂"}))
+            .await,
+        403,
+        "forbidden",
+    )
+    .await;
+
+    let viewers = app.get_json(&format!("/v1/stories/{id}/viewers"), "alice").await;
+    let list = viewers["viewers"].as_array().unwrap();
+    assert_eq!(list.len(), 2, "{viewers}");
+    let bob = list.iter().find(|v| v["user"] == "bob").unwrap();
+    assert_eq!(bob["reaction"], "💯", "the later reaction replaced the earlier");
+    assert!(list.iter().find(|v| v["user"] == "carol").unwrap().get("reaction").is_none());
+    assert!(viewers["next_cursor"].is_null());
+    assert_problem(app.get(&format!("/v1/stories/{id}/viewers"), "bob").await, 403, "forbidden").await;
+
+    // Pagination.
+    let page = app.get_json(&format!("/v1/stories/{id}/viewers?limit=1"), "alice").await;
+    assert_eq!(page["viewers"].as_array().unwrap().len(), 1);
+    let cursor = page["next_cursor"].as_str().unwrap();
+    let next = app
+        .get_json(&format!("/v1/stories/{id}/viewers?limit=1&cursor={cursor}"), "alice")
+        .await;
+    assert_eq!(next["viewers"].as_array().unwrap().len(), 1);
+    assert_ne!(next["viewers"][0]["user"], page["viewers"][0]["user"]);
+    assert!(next["next_cursor"].is_null());
+    for q in ["limit=0", "limit=abc", "cursor=bogus"] {
+        assert_problem(
+            app.get(&format!("/v1/stories/{id}/viewers?{q}"), "alice").await,
+            400,
+            "validation_failed",
+        )
+        .await;
+    }
+    // The feed shows what bob has seen.
+    let feed = app.feed("bob").await;
+    assert_eq!(feed["items"][0]["unseen"], false);
+    assert_eq!(feed["items"][0]["stories"][0]["seen"], true);
+}
+
+async fn read_receipts_off(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.befriend_all(&["alice", "bob"]).await;
+    app.send_json(Method::PATCH, "/v1/me/settings", "bob", &json!({"read_receipts": false}))
+        .await;
+    let story = app.post_text("alice", "look").await;
+    let id = story["id"].as_str().unwrap();
+    assert_eq!(app.post(&format!("/v1/stories/{id}/view"), "bob").await.status(), 204);
+    let viewers = app.get_json(&format!("/v1/stories/{id}/viewers"), "alice").await;
+    assert_eq!(viewers["viewers"], json!([]), "bob's view is not reported");
+    assert_eq!(app.feed("bob").await["items"][0]["unseen"], false, "but bob's own feed knows");
+    let bobs = app.post_text("bob", "mine").await;
+    let r = app
+        .get(&format!("/v1/stories/{}/viewers", bobs["id"].as_str().unwrap()), "bob")
+        .await;
+    assert_problem(r, 403, "read_receipts_off").await;
+}
+
+async fn reports(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.befriend_all(&["alice", "bob"]).await;
+    let story = app.post_text("alice", "bad").await;
+    let path = format!("/v1/stories/{}/report", story["id"].as_str().unwrap());
+    assert_eq!(app.post_json(&path, "bob", &json!({"reason": "spam"})).await.status(), 204);
+    for body in [json!({"reason": ""}), json!({"reason": "x".repeat(501)}), json!({})] {
+        assert_problem(app.post_json(&path, "bob", &body).await, 400, "validation_failed").await;
+    }
+    assert_problem(app.post_json(&path, "mallory", &json!({"reason": "spam"})).await, 404, "not_found").await;
+    let reports: std::collections::HashMap<String, String> = app
+        .redis(redis::cmd("HGETALL").arg(format!(
+            "{}{{s:{}}}:reports",
+            app.settings.redis.key_prefix,
+            story["id"].as_str().unwrap()
+        )))
+        .await;
+    assert_eq!(reports.get("bob").map(String::as_str), Some("spam"));
+    assert_eq!(reports.len(), 1);
+}
+
+async fn my_stories_have_counts(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.befriend_all(&["alice", "bob", "carol"]).await;
+    let first = app.post_text("alice", "one").await;
+    app.post_text("alice", "two").await;
+    let id = first["id"].as_str().unwrap();
+    app.post(&format!("/v1/stories/{id}/view"), "bob").await;
+    app.post(&format!("/v1/stories/{id}/view"), "carol").await;
+    app.post_json(&format!("/v1/stories/{id}/reactions"), "carol", &json!({"emoji": "🎉"}))
+        .await;
+    let mine = app.get_json("/v1/me/stories", "alice").await;
+    let stories = mine["stories"].as_array().unwrap();
+    assert_eq!(stories.len(), 2);
+    assert_eq!(stories[0]["text"], "one");
+    assert_eq!(
+        (stories[0]["view_count"].as_u64(), stories[0]["reaction_count"].as_u64()),
+        (Some(2), Some(1))
+    );
+    assert_eq!(
+        (stories[1]["view_count"].as_u64(), stories[1]["reaction_count"].as_u64()),
+        (Some(0), Some(0))
+    );
+    assert_eq!(app.get_json("/v1/me/stories", "bob").await, json!({"stories": []}));
+}
+
+async fn story_keys_expire_with_the_story(backend: Backend) {
+    let app = spawn_app_with(backend, |s| s.stories.ttl_secs = 600).await;
+    app.befriend_all(&["alice", "bob"]).await;
+    let story = app.post_text("alice", "ttl").await;
+    let id = story["id"].as_str().unwrap();
+    app.post(&format!("/v1/stories/{id}/view"), "bob").await;
+    app.post_json(&format!("/v1/stories/{id}/reactions"), "bob", &json!({"emoji": "🎉"}))
+        .await;
+    app.post_json(&format!("/v1/stories/{id}/report"), "bob", &json!({"reason": "x"}))
+        .await;
+    let expires_ms = chrono::DateTime::parse_from_rfc3339(story["expires_at"].as_str().unwrap())
+        .unwrap()
+        .timestamp_millis();
+    let story_keys: Vec<String> = app
+        .keys()
+        .await
+        .into_iter()
+        .filter(|k| {
+            k.contains(&format!("{{s:{id}}}"))
+                || k.ends_with(":tray")
+                || k.ends_with(":seen")
+                || k.ends_with(":stories")
+                || k.ends_with(":touched")
+        })
+        .collect();
+    assert!(story_keys.len() >= 8, "{story_keys:?}");
+    for key in story_keys {
+        let at: i64 = app.redis(redis::cmd("PEXPIRETIME").arg(&key)).await;
+        assert!(at > 0, "{key} has no expiry");
+        assert!(at <= expires_ms, "{key} outlives the story: {at} > {expires_ms}");
+    }
+}
+
+async fn expired_stories_are_never_served(backend: Backend) {
+    let app = spawn_app_with(backend, |s| s.stories.ttl_secs = 1).await;
+    app.befriend_all(&["alice", "bob"]).await;
+    let story = app.post_text("alice", "brief").await;
+    let id = story["id"].as_str().unwrap().to_owned();
+    assert_eq!(app.feed_authors("bob").await, ["alice"]);
+    // Make Redis keep every key, as if it had not got round to expiring them: statusd itself must
+    // still refuse to serve the story once its time is up.
+    for key in app.keys().await {
+        let _: i64 = app.redis(redis::cmd("PERSIST").arg(&key)).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    assert_problem(app.get(&format!("/v1/stories/{id}"), "bob").await, 404, "not_found").await;
+    assert_problem(app.get(&format!("/v1/stories/{id}"), "alice").await, 404, "not_found").await;
+    assert_problem(app.post(&format!("/v1/stories/{id}/view"), "bob").await, 404, "not_found").await;
+    assert_problem(app.get(&format!("/v1/stories/{id}/viewers"), "alice").await, 404, "not_found").await;
+    assert_eq!(app.feed("bob").await["items"], json!([]));
+    assert_eq!(app.get_json("/v1/me/stories", "alice").await["stories"], json!([]));
+}
