@@ -2,6 +2,7 @@
 //!
 //! Layers: `http` (actix) → domain (`stories`, `users`, `media`) → `store` (Redis).
 
+pub mod ads;
 pub mod auth;
 pub mod config;
 pub mod demo;

@@ -1,0 +1,329 @@
+//! The in-memory campaign index every instance holds: campaigns bucketed by (country, language)
+//! targeting, each bucket sorted by expected revenue, so that a decision reads only the four
+//! buckets that can match a viewer and stops as soon as it has enough candidates.
+
+use super::{AdRequest, Match, impression_price};
+use std::collections::HashMap;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pacing {
+    /// Spend stays near budget × elapsed share of the flight.
+    Even,
+    /// Spend as fast as impressions come.
+    Asap,
+}
+
+/// What the index knows of one campaign: its targeting, money and performance at load time.
+#[derive(Debug, Clone)]
+pub struct IndexedCampaign {
+    pub id: String,
+    pub advertiser_id: String,
+    /// Approved creatives only.
+    pub creative_ids: Vec<String>,
+    pub bid_cpm_micros: i64,
+    /// Empty: anyone.
+    pub countries: Vec<String>,
+    pub languages: Vec<String>,
+    pub interests: Vec<String>,
+    pub start_ms: i64,
+    pub end_ms: i64,
+    pub paused: bool,
+    pub budget_micros: i64,
+    pub spent_micros: i64,
+    pub daily_budget_micros: Option<i64>,
+    pub spent_today_micros: i64,
+    pub pacing: Pacing,
+    pub impressions: u64,
+    pub clicks: u64,
+}
+
+/// Prior of the click-through estimate: one click in a hundred impressions, worth a hundred
+/// impressions of evidence, so that new campaigns start at 1% and converge to what they earn.
+const PRIOR_CLICKS: f64 = 1.0;
+const PRIOR_IMPRESSIONS: f64 = 100.0;
+
+impl IndexedCampaign {
+    /// Smoothed click-through rate: the campaign's quality factor.
+    pub fn ctr_estimate(&self) -> f64 {
+        (self.clicks as f64 + PRIOR_CLICKS) / (self.impressions as f64 + PRIOR_IMPRESSIONS)
+    }
+
+    /// Expected revenue per thousand impressions.
+    pub fn ecpm(&self) -> f64 {
+        self.bid_cpm_micros as f64 * self.ctr_estimate()
+    }
+
+    /// Whether the campaign may serve at all right now, before looking at the viewer.
+    fn serving(&self, now_ms: i64) -> bool {
+        let price = impression_price(self.bid_cpm_micros);
+        if self.paused || now_ms < self.start_ms || now_ms >= self.end_ms || self.creative_ids.is_empty() {
+            return false;
+        }
+        if self.budget_micros - self.spent_micros < price {
+            return false;
+        }
+        if let Some(daily) = self.daily_budget_micros
+            && daily - self.spent_today_micros < price
+        {
+            return false;
+        }
+        match self.pacing {
+            Pacing::Asap => true,
+            Pacing::Even => {
+                let flight = (self.end_ms - self.start_ms).max(1) as f64;
+                let elapsed = (now_ms - self.start_ms) as f64 / flight;
+                // One impression of slack, so that a campaign can start.
+                self.spent_micros as f64 <= self.budget_micros as f64 * elapsed + price as f64
+            }
+        }
+    }
+
+    /// The targeting terms that admit this viewer, or None.
+    fn matches(&self, request: &AdRequest) -> Option<Match> {
+        let mut matched = Match::default();
+        if !self.countries.is_empty() {
+            matched.country = Some(request.country.clone().filter(|c| self.countries.contains(c))?);
+        }
+        if !self.languages.is_empty() {
+            matched.language = Some(request.language.clone().filter(|l| self.languages.contains(l))?);
+        }
+        if !self.interests.is_empty() {
+            // Interests count only while the viewer consents: without consent they are None.
+            let theirs = request.interests.as_ref()?;
+            matched.interests = self.interests.iter().filter(|i| theirs.contains(i)).cloned().collect();
+            if matched.interests.is_empty() {
+                return None;
+            }
+        }
+        Some(matched)
+    }
+}
+
+const ANY: &str = "*";
+
+/// Campaigns by targeting bucket; each bucket sorted by eCPM, best first.
+#[derive(Debug, Default)]
+pub struct CampaignIndex {
+    campaigns: Vec<IndexedCampaign>,
+    buckets: HashMap<(String, String), Vec<u32>>,
+}
+
+impl CampaignIndex {
+    pub fn build(campaigns: Vec<IndexedCampaign>) -> CampaignIndex {
+        let campaigns: Vec<IndexedCampaign> = campaigns
+            .into_iter()
+            .filter(|c| !c.creative_ids.is_empty() && c.bid_cpm_micros > 0)
+            .collect();
+        let mut buckets: HashMap<(String, String), Vec<u32>> = HashMap::new();
+        for (i, c) in campaigns.iter().enumerate() {
+            let countries: Vec<&str> = if c.countries.is_empty() {
+                vec![ANY]
+            } else {
+                c.countries.iter().map(String::as_str).collect()
+            };
+            let languages: Vec<&str> = if c.languages.is_empty() {
+                vec![ANY]
+            } else {
+                c.languages.iter().map(String::as_str).collect()
+            };
+            for country in &countries {
+                for language in &languages {
+                    buckets
+                        .entry((country.to_string(), language.to_string()))
+                        .or_default()
+                        .push(i as u32);
+                }
+            }
+        }
+        for list in buckets.values_mut() {
+            list.sort_by(|a, b| campaigns[*b as usize].ecpm().total_cmp(&campaigns[*a as usize].ecpm()));
+        }
+        CampaignIndex { campaigns, buckets }
+    }
+
+    pub fn len(&self) -> usize {
+        self.campaigns.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.campaigns.is_empty()
+    }
+
+    pub fn get(&self, id: &str) -> Option<&IndexedCampaign> {
+        self.campaigns.iter().find(|c| c.id == id)
+    }
+
+    /// Campaigns that may show this viewer an ad now, best eCPM first, with what matched. Lazy:
+    /// a selector that needs three stops after three (plus what it skips).
+    pub fn candidates<'a>(&'a self, request: &'a AdRequest) -> impl Iterator<Item = (&'a IndexedCampaign, Match)> + 'a {
+        let country = request.country.as_deref();
+        let language = request.language.as_deref();
+        let mut keys: Vec<(&str, &str)> = vec![(ANY, ANY)];
+        if let Some(l) = language {
+            keys.push((ANY, l));
+        }
+        if let Some(c) = country {
+            keys.push((c, ANY));
+            if let Some(l) = language {
+                keys.push((c, l));
+            }
+        }
+        // Each campaign sits in exactly one of these buckets for a given viewer, so merging
+        // them never yields one twice.
+        let lists: Vec<&[u32]> = keys
+            .iter()
+            .filter_map(|(c, l)| self.buckets.get(&(c.to_string(), l.to_string())))
+            .map(Vec::as_slice)
+            .collect();
+        Merge {
+            index: self,
+            lists,
+            heads: Vec::new(),
+        }
+        .map(move |i| &self.campaigns[i as usize])
+        .filter(move |c| c.serving(request.now_ms))
+        .filter(move |c| {
+            let x = &request.exclusions;
+            !x.blocked_advertisers.contains(&c.advertiser_id) && !x.hidden_campaigns.contains(&c.id) && !x.capped_campaigns.contains(&c.id)
+        })
+        .filter_map(move |c| c.matches(request).map(|m| (c, m)))
+    }
+}
+
+/// Merges buckets sorted by eCPM into one stream, best first.
+struct Merge<'a> {
+    index: &'a CampaignIndex,
+    lists: Vec<&'a [u32]>,
+    heads: Vec<usize>,
+}
+
+impl Iterator for Merge<'_> {
+    type Item = u32;
+
+    fn next(&mut self) -> Option<u32> {
+        if self.heads.is_empty() {
+            self.heads = vec![0; self.lists.len()];
+        }
+        let mut best: Option<(usize, f64)> = None;
+        for (l, list) in self.lists.iter().enumerate() {
+            if let Some(&i) = list.get(self.heads[l]) {
+                let ecpm = self.index.campaigns[i as usize].ecpm();
+                if best.is_none_or(|(_, b)| ecpm > b) {
+                    best = Some((l, ecpm));
+                }
+            }
+        }
+        let (l, _) = best?;
+        let i = self.lists[l][self.heads[l]];
+        self.heads[l] += 1;
+        Some(i)
+    }
+}
+
+#[cfg(test)]
+pub mod tests {
+    use super::*;
+
+    pub fn campaign(id: &str, advertiser: &str, bid: i64) -> IndexedCampaign {
+        IndexedCampaign {
+            id: id.into(),
+            advertiser_id: advertiser.into(),
+            creative_ids: vec![format!("cr-{id}")],
+            bid_cpm_micros: bid,
+            countries: vec![],
+            languages: vec![],
+            interests: vec![],
+            start_ms: 0,
+            end_ms: i64::MAX,
+            paused: false,
+            budget_micros: 1_000_000_000,
+            spent_micros: 0,
+            daily_budget_micros: None,
+            spent_today_micros: 0,
+            pacing: Pacing::Asap,
+            impressions: 0,
+            clicks: 0,
+        }
+    }
+
+    pub fn request(country: Option<&str>, language: Option<&str>, interests: Option<&[&str]>) -> AdRequest {
+        AdRequest {
+            viewer: "v".into(),
+            country: country.map(String::from),
+            language: language.map(String::from),
+            interests: interests.map(|i| i.iter().map(|s| s.to_string()).collect()),
+            slots: 3,
+            exclusions: Default::default(),
+            now_ms: 1_000,
+        }
+    }
+
+    fn ids(index: &CampaignIndex, req: &AdRequest) -> Vec<String> {
+        index.candidates(req).map(|(c, _)| c.id.clone()).collect()
+    }
+
+    #[test]
+    fn targeting_buckets_and_order() {
+        let mut de = campaign("de", "a1", 3_000_000);
+        de.countries = vec!["DE".into()];
+        let mut fr_fr = campaign("fr-fr", "a2", 4_000_000);
+        fr_fr.countries = vec!["FR".into()];
+        fr_fr.languages = vec!["fr".into()];
+        let anyone = campaign("any", "a3", 2_000_000);
+        let mut en = campaign("en", "a4", 5_000_000);
+        en.languages = vec!["en".into()];
+        let index = CampaignIndex::build(vec![de, fr_fr, anyone, en]);
+        assert_eq!(ids(&index, &request(Some("DE"), Some("en"), None)), ["en", "de", "any"]);
+        assert_eq!(ids(&index, &request(Some("FR"), Some("fr"), None)), ["fr-fr", "any"]);
+        assert_eq!(ids(&index, &request(Some("FR"), Some("de"), None)), ["any"]);
+        assert_eq!(ids(&index, &request(None, None, None)), ["any"], "unknown country: untargeted only");
+    }
+
+    #[test]
+    fn interests_need_consent() {
+        let mut football = campaign("football", "a1", 1_000_000);
+        football.interests = vec!["football".into()];
+        let index = CampaignIndex::build(vec![football]);
+        assert!(ids(&index, &request(None, None, None)).is_empty(), "no consent: interests unknown");
+        assert!(ids(&index, &request(None, None, Some(&["chess"]))).is_empty());
+        let req = request(None, None, Some(&["chess", "football"]));
+        let (_, m) = index.candidates(&req).next().unwrap();
+        assert_eq!(m.interests, ["football"]);
+        assert!(m.personalized());
+    }
+
+    #[test]
+    fn schedule_budget_pacing_and_exclusions() {
+        let mut later = campaign("later", "a1", 1_000_000);
+        later.start_ms = 5_000;
+        let mut over = campaign("over", "a2", 1_000_000);
+        over.end_ms = 1_000;
+        let mut spent = campaign("spent", "a3", 1_000_000);
+        spent.spent_micros = spent.budget_micros - 999;
+        let mut daily = campaign("daily", "a4", 1_000_000);
+        daily.daily_budget_micros = Some(5_000);
+        daily.spent_today_micros = 5_000;
+        let mut paused = campaign("paused", "a5", 1_000_000);
+        paused.paused = true;
+        let mut ahead = campaign("ahead", "a6", 1_000_000);
+        ahead.pacing = Pacing::Even;
+        ahead.start_ms = 0;
+        ahead.end_ms = 10_000;
+        ahead.spent_micros = ahead.budget_micros / 2;
+        let mut on_pace = ahead.clone();
+        on_pace.id = "on-pace".into();
+        on_pace.spent_micros = ahead.budget_micros / 20;
+        let hidden = campaign("hidden", "a7", 1_000_000);
+        let blocked = campaign("blocked", "a8", 1_000_000);
+        let capped = campaign("capped", "a9", 1_000_000);
+        let ok = campaign("ok", "a10", 1_000_000);
+        let index = CampaignIndex::build(vec![later, over, spent, daily, paused, ahead, on_pace, hidden, blocked, capped, ok]);
+        let mut req = request(None, None, None);
+        req.exclusions.hidden_campaigns.insert("hidden".into());
+        req.exclusions.capped_campaigns.insert("capped".into());
+        req.exclusions.blocked_advertisers.insert("a8".into());
+        let mut got = ids(&index, &req);
+        got.sort();
+        assert_eq!(got, ["ok", "on-pace"]);
+    }
+}

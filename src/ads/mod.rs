@@ -1,0 +1,84 @@
+//! Ads for the viewer: the campaign index, the pluggable selectors, splicing into the feed, and
+//! signed ad tokens. Plain Rust: no HTTP, no Redis.
+//!
+//! Privacy is enforced by types: a selector receives an [`AdRequest`], which holds a pseudonymous
+//! viewer id, country, language, consented interests and the viewer's own ad interactions — and
+//! nothing else. Story content, contacts and views cannot reach a selector because nothing that
+//! carries them is part of its input.
+
+pub mod index;
+pub mod selectors;
+pub mod splice;
+pub mod token;
+
+use index::CampaignIndex;
+use std::collections::HashSet;
+
+/// The viewer's own ad interactions that rule campaigns out.
+#[derive(Debug, Clone, Default)]
+pub struct Exclusions {
+    pub blocked_advertisers: HashSet<String>,
+    pub hidden_campaigns: HashSet<String>,
+    /// Campaigns whose frequency cap this viewer has reached.
+    pub capped_campaigns: HashSet<String>,
+}
+
+/// Everything a selector may know about one request.
+#[derive(Debug, Clone)]
+pub struct AdRequest {
+    /// A pseudonym of the viewer (a keyed hash of the user id), stable per viewer.
+    pub viewer: String,
+    pub country: Option<String>,
+    pub language: Option<String>,
+    /// The viewer's interests, present only while they consent to personalised ads.
+    pub interests: Option<Vec<String>>,
+    /// How many ads the page can hold.
+    pub slots: usize,
+    pub exclusions: Exclusions,
+    /// Milliseconds since the epoch.
+    pub now_ms: i64,
+}
+
+/// Which targeting terms of a campaign matched the viewer: the answer to "why this ad".
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub struct Match {
+    #[serde(default, skip_serializing_if = "Option::is_none", rename = "c")]
+    pub country: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none", rename = "l")]
+    pub language: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty", rename = "i")]
+    pub interests: Vec<String>,
+}
+
+impl Match {
+    /// True when the match used the viewer's interests.
+    pub fn personalized(&self) -> bool {
+        !self.interests.is_empty()
+    }
+}
+
+/// One ad to show: which campaign and creative, and what an impression of it costs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decision {
+    pub campaign_id: String,
+    pub advertiser_id: String,
+    pub creative_id: String,
+    /// The clearing price of one impression, in micros (CPM ÷ 1000, rounded up).
+    pub price_micros: i64,
+    pub matched: Match,
+}
+
+/// Chooses ads for one request. Implementations live one per file in `selectors/` and are
+/// named in [`selectors::by_name`].
+pub trait AdSelector: Send + Sync {
+    fn name(&self) -> &'static str;
+
+    /// At most `request.slots` decisions, never two of one advertiser.
+    fn select(&self, index: &CampaignIndex, request: &AdRequest, rng: &mut dyn rand::RngCore) -> Vec<Decision>;
+}
+
+/// The price of one impression at a CPM, in micros, rounded up so that 1,000 impressions never
+/// cost less than the CPM.
+pub fn impression_price(cpm_micros: i64) -> i64 {
+    (cpm_micros + 999) / 1000
+}

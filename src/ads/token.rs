@@ -1,0 +1,115 @@
+//! Ad tokens: what the client sends back for impressions, clicks, hides, reports and "why".
+//! Signed with HMAC-SHA256 under the configured key and expiring; a forged, foreign or expired
+//! token is indistinguishable from a missing one.
+
+use super::Match;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+
+/// What a token carries.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AdToken {
+    #[serde(rename = "c")]
+    pub campaign_id: String,
+    #[serde(rename = "r")]
+    pub creative_id: String,
+    #[serde(rename = "a")]
+    pub advertiser_id: String,
+    /// The user it was served to.
+    #[serde(rename = "v")]
+    pub viewer: String,
+    #[serde(rename = "t")]
+    pub served_ms: i64,
+    #[serde(rename = "x")]
+    pub expires_ms: i64,
+    /// What one impression costs (the clearing price).
+    #[serde(rename = "p")]
+    pub price_micros: i64,
+    #[serde(rename = "m")]
+    pub matched: Match,
+    /// Makes every serve's token distinct, so that "once per token" means once per serve.
+    #[serde(rename = "n")]
+    pub nonce: u64,
+}
+
+#[derive(Clone)]
+pub struct TokenKey {
+    key: Vec<u8>,
+}
+
+impl TokenKey {
+    pub fn new(key: &[u8]) -> TokenKey {
+        TokenKey { key: key.to_vec() }
+    }
+
+    fn mac(&self) -> Hmac<Sha256> {
+        Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC takes keys of any length")
+    }
+
+    pub fn sign(&self, token: &AdToken) -> String {
+        let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(token).unwrap_or_default());
+        let mut mac = self.mac();
+        mac.update(payload.as_bytes());
+        format!("{payload}.{}", URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()))
+    }
+
+    /// The token if its signature is ours, it has not expired at `now_ms`, and it was served to
+    /// `viewer`; None otherwise.
+    pub fn verify(&self, token: &str, viewer: &str, now_ms: i64) -> Option<AdToken> {
+        let (payload, signature) = token.split_once('.')?;
+        let signature = URL_SAFE_NO_PAD.decode(signature).ok()?;
+        let mut mac = self.mac();
+        mac.update(payload.as_bytes());
+        mac.verify_slice(&signature).ok()?;
+        let decoded: AdToken = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()?;
+        (decoded.expires_ms > now_ms && decoded.viewer == viewer).then_some(decoded)
+    }
+}
+
+/// A short stable id of a token (for "counted once per token").
+pub fn token_id(token: &str) -> &str {
+    token.rsplit_once('.').map(|(_, sig)| sig).unwrap_or(token)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn token() -> AdToken {
+        AdToken {
+            campaign_id: "c1".into(),
+            creative_id: "cr1".into(),
+            advertiser_id: "a1".into(),
+            viewer: "alice".into(),
+            served_ms: 1_000,
+            expires_ms: 2_000,
+            price_micros: 1_500,
+            matched: Match {
+                country: Some("DE".into()),
+                ..Default::default()
+            },
+            nonce: 7,
+        }
+    }
+
+    #[test]
+    fn signed_expiring_and_bound_to_the_viewer() {
+        let key = TokenKey::new(b"key-one");
+        let signed = key.sign(&token());
+        assert_eq!(key.verify(&signed, "alice", 1_500), Some(token()));
+        assert_eq!(key.verify(&signed, "bob", 1_500), None, "foreign");
+        assert_eq!(key.verify(&signed, "alice", 2_000), None, "expired");
+        assert_eq!(TokenKey::new(b"key-two").verify(&signed, "alice", 1_500), None, "other key");
+        let (payload, sig) = signed.split_once('.').unwrap();
+        let mut forged = token();
+        forged.price_micros = 1;
+        let forged_payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&forged).unwrap());
+        assert_eq!(key.verify(&format!("{forged_payload}.{sig}"), "alice", 1_500), None, "forged");
+        assert_eq!(key.verify(payload, "alice", 1_500), None);
+        assert_eq!(key.verify("", "alice", 1_500), None);
+        assert_eq!(key.verify("a.b.c", "alice", 1_500), None);
+    }
+}
