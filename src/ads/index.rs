@@ -33,8 +33,22 @@ pub struct IndexedCampaign {
     pub daily_budget_micros: Option<i64>,
     pub spent_today_micros: i64,
     pub pacing: Pacing,
+    /// At most this many impressions per viewer within `frequency_cap_secs`.
+    pub frequency_cap: u32,
+    pub frequency_cap_secs: u64,
     pub impressions: u64,
     pub clicks: u64,
+}
+
+/// What an ad item shows: one approved creative and its advertiser.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AdCard {
+    pub creative_id: String,
+    pub advertiser_id: String,
+    pub advertiser_name: String,
+    pub headline: String,
+    pub cta_label: String,
+    pub cta_url: String,
 }
 
 /// Prior of the click-through estimate: one click in a hundred impressions, worth a hundred
@@ -105,15 +119,24 @@ const ANY: &str = "*";
 #[derive(Debug, Default)]
 pub struct CampaignIndex {
     campaigns: Vec<IndexedCampaign>,
+    by_id: HashMap<String, u32>,
     buckets: HashMap<(String, String), Vec<u32>>,
+    cards: HashMap<String, AdCard>,
 }
 
 impl CampaignIndex {
-    pub fn build(campaigns: Vec<IndexedCampaign>) -> CampaignIndex {
+    /// Indexes campaigns that can serve (positive bid, at least one creative with a card).
+    pub fn build(campaigns: Vec<IndexedCampaign>, cards: Vec<AdCard>) -> CampaignIndex {
+        let cards: HashMap<String, AdCard> = cards.into_iter().map(|c| (c.creative_id.clone(), c)).collect();
         let campaigns: Vec<IndexedCampaign> = campaigns
             .into_iter()
+            .map(|mut c| {
+                c.creative_ids.retain(|id| cards.contains_key(id));
+                c
+            })
             .filter(|c| !c.creative_ids.is_empty() && c.bid_cpm_micros > 0)
             .collect();
+        let by_id = campaigns.iter().enumerate().map(|(i, c)| (c.id.clone(), i as u32)).collect();
         let mut buckets: HashMap<(String, String), Vec<u32>> = HashMap::new();
         for (i, c) in campaigns.iter().enumerate() {
             let countries: Vec<&str> = if c.countries.is_empty() {
@@ -138,7 +161,12 @@ impl CampaignIndex {
         for list in buckets.values_mut() {
             list.sort_by(|a, b| campaigns[*b as usize].ecpm().total_cmp(&campaigns[*a as usize].ecpm()));
         }
-        CampaignIndex { campaigns, buckets }
+        CampaignIndex {
+            campaigns,
+            by_id,
+            buckets,
+            cards,
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -150,7 +178,29 @@ impl CampaignIndex {
     }
 
     pub fn get(&self, id: &str) -> Option<&IndexedCampaign> {
-        self.campaigns.iter().find(|c| c.id == id)
+        self.by_id.get(id).map(|&i| &self.campaigns[i as usize])
+    }
+
+    pub fn card(&self, creative_id: &str) -> Option<&AdCard> {
+        self.cards.get(creative_id)
+    }
+
+    /// The campaigns whose frequency cap this viewer has reached, from the viewer's recent
+    /// impressions (campaign id, time in ms).
+    pub fn capped<'a>(&self, impressions: impl IntoIterator<Item = (&'a str, i64)>, now_ms: i64) -> std::collections::HashSet<String> {
+        let mut counts: HashMap<&str, u32> = HashMap::new();
+        for (campaign, at) in impressions {
+            if let Some(c) = self.get(campaign)
+                && now_ms - at < (c.frequency_cap_secs as i64).saturating_mul(1000)
+            {
+                *counts.entry(campaign).or_default() += 1;
+            }
+        }
+        counts
+            .into_iter()
+            .filter(|(id, n)| self.get(id).is_some_and(|c| *n >= c.frequency_cap))
+            .map(|(id, _)| id.to_owned())
+            .collect()
     }
 
     /// Campaigns that may show this viewer an ad now, best eCPM first, with what matched. Lazy:
@@ -241,9 +291,32 @@ pub mod tests {
             daily_budget_micros: None,
             spent_today_micros: 0,
             pacing: Pacing::Asap,
+            frequency_cap: 2,
+            frequency_cap_secs: 60,
             impressions: 0,
             clicks: 0,
         }
+    }
+
+    pub fn cards_for(campaigns: &[IndexedCampaign]) -> Vec<AdCard> {
+        campaigns
+            .iter()
+            .flat_map(|c| {
+                c.creative_ids.iter().map(|id| AdCard {
+                    creative_id: id.clone(),
+                    advertiser_id: c.advertiser_id.clone(),
+                    advertiser_name: format!("{} Inc.", c.advertiser_id),
+                    headline: "Try it".into(),
+                    cta_label: "Learn more".into(),
+                    cta_url: "https://example.com".into(),
+                })
+            })
+            .collect()
+    }
+
+    pub fn index_of(campaigns: Vec<IndexedCampaign>) -> CampaignIndex {
+        let cards = cards_for(&campaigns);
+        CampaignIndex::build(campaigns, cards)
     }
 
     pub fn request(country: Option<&str>, language: Option<&str>, interests: Option<&[&str]>) -> AdRequest {
@@ -272,7 +345,7 @@ pub mod tests {
         let anyone = campaign("any", "a3", 2_000_000);
         let mut en = campaign("en", "a4", 5_000_000);
         en.languages = vec!["en".into()];
-        let index = CampaignIndex::build(vec![de, fr_fr, anyone, en]);
+        let index = index_of(vec![de, fr_fr, anyone, en]);
         assert_eq!(ids(&index, &request(Some("DE"), Some("en"), None)), ["en", "de", "any"]);
         assert_eq!(ids(&index, &request(Some("FR"), Some("fr"), None)), ["fr-fr", "any"]);
         assert_eq!(ids(&index, &request(Some("FR"), Some("de"), None)), ["any"]);
@@ -283,7 +356,7 @@ pub mod tests {
     fn interests_need_consent() {
         let mut football = campaign("football", "a1", 1_000_000);
         football.interests = vec!["football".into()];
-        let index = CampaignIndex::build(vec![football]);
+        let index = index_of(vec![football]);
         assert!(ids(&index, &request(None, None, None)).is_empty(), "no consent: interests unknown");
         assert!(ids(&index, &request(None, None, Some(&["chess"]))).is_empty());
         let req = request(None, None, Some(&["chess", "football"]));
@@ -317,7 +390,7 @@ pub mod tests {
         let blocked = campaign("blocked", "a8", 1_000_000);
         let capped = campaign("capped", "a9", 1_000_000);
         let ok = campaign("ok", "a10", 1_000_000);
-        let index = CampaignIndex::build(vec![later, over, spent, daily, paused, ahead, on_pace, hidden, blocked, capped, ok]);
+        let index = index_of(vec![later, over, spent, daily, paused, ahead, on_pace, hidden, blocked, capped, ok]);
         let mut req = request(None, None, None);
         req.exclusions.hidden_campaigns.insert("hidden".into());
         req.exclusions.capped_campaigns.insert("capped".into());
@@ -325,5 +398,23 @@ pub mod tests {
         let mut got = ids(&index, &req);
         got.sort();
         assert_eq!(got, ["ok", "on-pace"]);
+    }
+
+    #[test]
+    fn frequency_caps_count_within_the_window() {
+        let index = index_of(vec![campaign("c1", "a1", 1_000_000), campaign("c2", "a2", 1_000_000)]);
+        // Cap: 2 per 60 s.
+        let capped = index.capped(
+            [("c1", 50_000), ("c1", 90_000), ("c2", 10_000), ("c2", 95_000), ("gone", 99_000)],
+            100_000,
+        );
+        assert_eq!(capped.into_iter().collect::<Vec<_>>(), ["c1"]);
+    }
+
+    #[test]
+    fn creatives_without_cards_do_not_serve() {
+        let c = campaign("c1", "a1", 1_000_000);
+        assert!(CampaignIndex::build(vec![c.clone()], vec![]).is_empty());
+        assert_eq!(CampaignIndex::build(vec![c.clone()], cards_for(&[c])).len(), 1);
     }
 }

@@ -49,6 +49,14 @@ impl TokenKey {
         Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC takes keys of any length")
     }
 
+    /// A stable pseudonym of a user (a keyed hash): what selectors and reach counters see.
+    pub fn pseudonym(&self, user: &str) -> String {
+        let mut mac = self.mac();
+        mac.update(b"viewer\0");
+        mac.update(user.as_bytes());
+        hex::encode(&mac.finalize().into_bytes()[..12])
+    }
+
     pub fn sign(&self, token: &AdToken) -> String {
         let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(token).unwrap_or_default());
         let mut mac = self.mac();

@@ -78,11 +78,11 @@ impl AdSelector for Auction {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ads::index::tests::{campaign, request};
+    use crate::ads::index::tests::{campaign, index_of, request};
     use rand::SeedableRng;
 
     fn run(campaigns: Vec<IndexedCampaign>, slots: usize, reserve: i64, seed: u64) -> Vec<Decision> {
-        let index = CampaignIndex::build(campaigns);
+        let index = index_of(campaigns);
         let mut req = request(None, None, None);
         req.slots = slots;
         let mut rng = rand::rngs::StdRng::seed_from_u64(seed);

@@ -49,12 +49,12 @@ impl AdSelector for Random {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ads::index::tests::{campaign, request};
+    use crate::ads::index::tests::{campaign, index_of, request};
     use rand::SeedableRng;
 
     #[test]
     fn weighted_by_bid_and_distinct_advertisers() {
-        let index = CampaignIndex::build(vec![
+        let index = index_of(vec![
             campaign("rich", "a1", 9_000_000),
             campaign("poor", "a2", 1_000_000),
             campaign("rich-2", "a1", 9_000_000),
