@@ -31,7 +31,10 @@ static NEXT_PREFIX: AtomicU64 = AtomicU64::new(0);
 
 /// Test settings: small limits where tests probe them, one worker.
 pub fn test_settings(backend: Backend) -> Settings {
-    let mut s = Settings { listen: "127.0.0.1:0".into(), ..Settings::default() };
+    let mut s = Settings {
+        listen: "127.0.0.1:0".into(),
+        ..Settings::default()
+    };
     s.http.workers = 1;
     s.auth.jwt_secret = Some(JWT_SECRET.into());
     s.auth.admin_token = Some(ADMIN_TOKEN.into());
