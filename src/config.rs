@@ -64,6 +64,8 @@ pub struct HttpSettings {
     pub json_limit_bytes: usize,
     /// Worker threads; 0 means one per core.
     pub workers: usize,
+    /// On SIGTERM, how long requests in flight may take to finish before they are cut off.
+    pub shutdown_timeout_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -149,6 +151,7 @@ impl Default for HttpSettings {
         HttpSettings {
             json_limit_bytes: 64 * 1024,
             workers: 0,
+            shutdown_timeout_secs: 30,
         }
     }
 }

@@ -61,9 +61,19 @@ async fn main() -> ExitCode {
     }
 }
 
+/// Serves until SIGTERM (graceful: the listener closes, requests in flight get
+/// `http.shutdown_timeout_secs` to finish, then the process exits 0) or SIGINT/SIGQUIT (at once).
 async fn serve(settings: Settings) -> Result<(), String> {
     init_tracing(&settings);
-    tracing::info!(listen = %settings.listen, cluster = !settings.redis.cluster_nodes.is_empty(), "starting statusd");
+    tracing::info!(
+        listen = %settings.listen,
+        cluster = !settings.redis.cluster_nodes.is_empty(),
+        log_format = %settings.log.format,
+        shutdown_timeout_secs = settings.http.shutdown_timeout_secs,
+        "starting statusd"
+    );
     let app = Application::build(settings).await?;
-    app.run_until_stopped().await.map_err(|e| e.to_string())
+    app.run_until_stopped().await.map_err(|e| e.to_string())?;
+    tracing::info!("statusd stopped");
+    Ok(())
 }

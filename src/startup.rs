@@ -1,17 +1,22 @@
 //! `Application::build(settings)`: the store, metrics, state, routes and middleware, bound to a
-//! listener (port 0 in tests).
+//! listener (port 0 in tests). Also the logging set-up: every line logged while a request is
+//! served carries its request id, which the response carries too (`X-Request-Id`).
 
 use crate::auth::UserTokens;
 use crate::config::Settings;
 use crate::http::{self, AppState, problem};
 use crate::metrics::Metrics;
 use crate::store::Store;
-use actix_web::dev::{Server, Service};
+use actix_web::body::MessageBody;
+use actix_web::dev::{Server, Service, ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::ErrorHandlers;
-use actix_web::{App, HttpServer, web};
+use actix_web::{App, HttpMessage, HttpServer, web};
 use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Instant;
+use tracing::Span;
+use tracing_actix_web::{RootSpanBuilder, TracingLogger};
 
 pub struct Application {
     port: u16,
@@ -47,19 +52,29 @@ impl Application {
                     let fut = srv.call(req);
                     async move {
                         let res = fut.await?;
-                        let status = res.status().as_u16().to_string();
-                        metrics.http_requests.with_label_values(&[&method, &route, &status]).inc();
-                        metrics
-                            .http_duration
-                            .with_label_values(&[&method, &route])
-                            .observe(started.elapsed().as_secs_f64());
+                        metrics.observe_http(&method, &route, res.status().as_u16(), started.elapsed().as_secs_f64());
                         Ok(res)
                     }
                 })
-                .wrap(tracing_actix_web::TracingLogger::default())
+                .wrap(TracingLogger::<RequestSpan>::new())
+                .wrap_fn(|req, srv| {
+                    let id = RequestId::for_request(&req);
+                    req.extensions_mut().insert(id.clone());
+                    let fut = srv.call(req);
+                    async move {
+                        let mut res = fut.await?;
+                        if let Ok(value) = HeaderValue::from_str(&id.0) {
+                            res.headers_mut().insert(HeaderName::from_static(REQUEST_ID_HEADER), value);
+                        }
+                        Ok(res)
+                    }
+                })
                 .configure(http::routes)
                 .default_service(web::to(problem::not_found))
         })
+        // On SIGTERM the listener closes at once (new connections are refused) and requests in
+        // flight get this long to finish; SIGINT and SIGQUIT stop at once.
+        .shutdown_timeout(settings.http.shutdown_timeout_secs)
         .listen(listener)
         .map_err(|e| e.to_string())?;
         if settings.http.workers > 0 {
@@ -82,24 +97,102 @@ impl Application {
 
 /// The shared state every worker uses.
 pub fn build_state(settings: Settings) -> Result<AppState, String> {
-    let store = Store::new(&settings.redis)?;
+    let metrics = Arc::new(Metrics::new());
+    let store = Store::new(&settings.redis)?.instrumented(metrics.clone());
     let secret = settings.auth.jwt_secret.clone().ok_or("auth.jwt_secret: required")?;
     Ok(AppState {
         tokens: UserTokens::new(&secret),
         store,
-        metrics: Arc::new(Metrics::new()),
+        metrics,
         media_gate: Arc::new(tokio::sync::Semaphore::new(settings.media.max_concurrent)),
         settings: Arc::new(settings),
     })
 }
 
-/// Logs to stdout as text or JSON lines.
+/// The response header (and accepted request header) that carries the request id.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// The id of one request: the caller's `X-Request-Id` when it is short and plain (1–128 of
+/// `A-Z a-z 0-9 - _ . :`), so that a request can be followed through a proxy that set one;
+/// otherwise a new ULID.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+impl RequestId {
+    fn for_request(req: &ServiceRequest) -> RequestId {
+        let given = req
+            .headers()
+            .get(REQUEST_ID_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| is_plain_request_id(v));
+        RequestId(given.map(str::to_owned).unwrap_or_else(|| ulid::Ulid::new().to_string()))
+    }
+}
+
+fn is_plain_request_id(v: &str) -> bool {
+    (1..=128).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+}
+
+/// When a request started, for the access log line.
+#[derive(Clone, Copy)]
+struct Started(Instant);
+
+/// The span every request is served in: its fields (request id, method, route pattern, path,
+/// status) are on every line logged while it runs. No header other than the request id is read
+/// into it, so credentials never reach the logs; the query string is left out too.
+pub struct RequestSpan;
+
+impl RootSpanBuilder for RequestSpan {
+    fn on_request_start(request: &ServiceRequest) -> Span {
+        let id = request
+            .extensions()
+            .get::<RequestId>()
+            .map(|r| r.0.clone())
+            .unwrap_or_else(|| ulid::Ulid::new().to_string());
+        request.extensions_mut().insert(Started(Instant::now()));
+        let route = request.match_pattern().unwrap_or_else(|| "unmatched".into());
+        let span = tracing::info_span!(
+            "request",
+            request_id = %id,
+            method = %request.method(),
+            route = %route,
+            path = %request.path(),
+            status = tracing::field::Empty,
+        );
+        span.in_scope(|| tracing::debug!("request started"));
+        span
+    }
+
+    fn on_request_end<B: MessageBody>(span: Span, outcome: &Result<ServiceResponse<B>, actix_web::Error>) {
+        let (status, started, quiet) = match outcome {
+            Ok(res) => {
+                let started = res.request().extensions().get::<Started>().map(|s| s.0);
+                let quiet = matches!(res.request().path(), "/healthz" | "/readyz" | "/metrics");
+                (res.status().as_u16(), started, quiet)
+            }
+            Err(e) => (e.as_response_error().status_code().as_u16(), None, false),
+        };
+        span.record("status", status);
+        let duration_ms = started.map(|s| s.elapsed().as_secs_f64() * 1000.0).unwrap_or_default();
+        span.in_scope(|| {
+            // Probes and scrapes are frequent and uneventful: logged at debug only.
+            if quiet {
+                tracing::debug!(status, duration_ms, "request finished");
+            } else {
+                tracing::info!(status, duration_ms, "request finished");
+            }
+        });
+    }
+}
+
+/// Logs to stdout as text or JSON lines. JSON lines carry the fields of the spans they were
+/// logged in (`span` and `spans`), so the request id is on each of them.
 pub fn init_tracing(settings: &Settings) {
     let filter =
         tracing_subscriber::EnvFilter::try_new(&settings.log.filter).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
     let _ = if settings.log.format == "json" {
-        builder.json().try_init()
+        builder.json().with_current_span(true).with_span_list(true).try_init()
     } else {
         builder.try_init()
     };

@@ -37,6 +37,8 @@ pub async fn get_feed(state: State, user: User, page: web::Query<PageQuery>) -> 
     let limit = page.limit()?;
     let cursor = page.cursor.as_deref().map(Position::decode).transpose()?;
     let page = service::feed(&state.store, &user.0, cursor.as_ref(), limit, Utc::now()).await?;
+    state.metrics.feed_pages.inc();
+    state.metrics.feed_authors_per_page.observe(page.items.len() as f64);
     Ok(web::Json(Feed {
         items: page.items.into_iter().map(FeedItem::Author).collect(),
         muted: page.muted.into_iter().map(FeedItem::Author).collect(),

@@ -42,6 +42,10 @@ pub async fn metrics(state: State, req: HttpRequest) -> Result<HttpResponse> {
     if !metrics_allowed(&req, state.settings.auth.metrics_token.as_deref()) {
         return Err(Error::Unauthorized);
     }
+    // The live-story gauge is read from Redis now; while Redis is down it keeps its last value.
+    if let Ok(live) = state.store.live_stories(chrono::Utc::now().timestamp_millis()).await {
+        state.metrics.live_stories.set(live);
+    }
     Ok(HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .body(state.metrics.render()))

@@ -114,7 +114,10 @@ async fn read_image_story(state: &AppState, req: &HttpRequest, payload: web::Pay
             if bytes.len() + chunk.len() > limit {
                 drain(field, multipart).await;
                 return Err(match name.as_str() {
-                    "media" => Error::PayloadTooLarge(format!("the image is larger than {limit} bytes")),
+                    "media" => {
+                        state.metrics.reject_media("payload_too_large");
+                        Error::PayloadTooLarge(format!("the image is larger than {limit} bytes"))
+                    }
                     _ => Error::field(&name, "too long"),
                 });
             }
@@ -171,16 +174,23 @@ pub async fn process_image(state: &AppState, bytes: Vec<u8>, spec: &'static Pipe
     let wait = Duration::from_millis(settings.queue_timeout_ms);
     let permit = tokio::time::timeout(wait, state.media_gate.clone().acquire_owned())
         .await
-        .map_err(|_| Error::Busy("too many images are being processed; retry shortly".into()))?
+        .map_err(|_| {
+            state.metrics.reject_media("busy");
+            Error::Busy("too many images are being processed; retry shortly".into())
+        })?
         .map_err(|_| Error::Internal("media gate closed".into()))?;
     let limits = MediaLimits {
         max_upload_bytes: settings.max_upload_bytes,
         max_pixels: settings.max_pixels,
         max_side: settings.max_side,
     };
+    let metrics = state.metrics.clone();
     let result = web::block(move || {
         let _permit = permit;
-        crate::media::process(&bytes, &limits, spec)
+        let started = std::time::Instant::now();
+        let result = crate::media::process(&bytes, &limits, spec);
+        metrics.media_duration.observe(started.elapsed().as_secs_f64());
+        result
     })
     .await
     .map_err(|e| Error::Internal(format!("image worker: {e}")))?;
@@ -261,6 +271,7 @@ pub async fn get_story(state: State, user: User, id: web::Path<String>) -> Resul
     responses((status = 204), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
 pub async fn delete_story(state: State, user: User, id: web::Path<String>) -> Result<HttpResponse> {
     service::delete(&state.store, &user.0, &id, Utc::now()).await?;
+    state.metrics.stories_deleted.inc();
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -305,6 +316,7 @@ async fn image_response(state: &AppState, user: &User, id: &str, which: Renditio
     responses((status = 204), (status = 401, body = Problem), (status = 404, body = Problem)))]
 pub async fn view_story(state: State, user: User, id: web::Path<String>) -> Result<HttpResponse> {
     service::view(&state.store, &user.0, &id, Utc::now()).await?;
+    state.metrics.story_views.inc();
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -340,6 +352,7 @@ pub async fn story_viewers(state: State, user: User, id: web::Path<String>, page
     responses((status = 204), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
 pub async fn react(state: State, user: User, id: web::Path<String>, body: web::Json<NewReaction>) -> Result<HttpResponse> {
     service::react(&state.store, &state.settings, &user.0, &id, &body.emoji, Utc::now()).await?;
+    state.metrics.story_reactions.inc();
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -349,6 +362,7 @@ pub async fn react(state: State, user: User, id: web::Path<String>, body: web::J
 pub async fn report(state: State, user: User, id: web::Path<String>, body: web::Json<NewReport>) -> Result<HttpResponse> {
     let reason = body.into_inner().parse()?;
     service::report(&state.store, &user.0, &id, &reason, Utc::now()).await?;
+    state.metrics.story_reports.inc();
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -85,6 +85,11 @@ impl Keys {
         self.story_key(story, "reports")
     }
 
+    /// HASH expiry minute → live stories expiring in it (see `store::live`): one per deployment.
+    pub fn live_stories(&self) -> String {
+        format!("{}{{live}}:by_minute", self.prefix)
+    }
+
     /// Every key that belongs to one story.
     pub fn all_of_story(&self, story: &str) -> [String; 6] {
         [

@@ -79,6 +79,9 @@ impl Store {
             .arg(max_live)
             .invoke_async(&mut conn)
             .await?;
+        if added == 1 {
+            self.count_live_quietly(ms(story.expires_at), 1).await;
+        }
         Ok(added == 1)
     }
 
@@ -281,10 +284,26 @@ impl Store {
     pub async fn delete_story(&self, author: &str, id: &str) -> Result<()> {
         let mut batch = Batch::new();
         let authored = self.keys.authored(author);
+        batch.add(&authored, redis::cmd("ZSCORE").arg(&authored).arg(id).clone());
         batch.add(&authored, redis::cmd("ZREM").arg(&authored).arg(id).clone());
         let keys = self.keys.all_of_story(id);
         batch.add(&keys[0], redis::cmd("DEL").arg(&keys[..]).clone());
-        self.batch(batch).await.map(drop)
+        let values = self.batch(batch).await?;
+        // Only the request that took the story off its author's list uncounts it.
+        let expires: Option<f64> = decode(values[0].clone())?;
+        let removed: i64 = decode(values[1].clone())?;
+        if let (Some(expires), 1) = (expires, removed) {
+            self.count_live_quietly(expires as i64, -1).await;
+        }
+        Ok(())
+    }
+
+    /// The live-story count is for the operator's gauge: a failure to update it never fails the
+    /// request it belongs to.
+    async fn count_live_quietly(&self, expires_ms: i64, delta: i64) {
+        if let Err(e) = self.count_live(expires_ms, delta).await {
+            tracing::debug!(error = %e, "live story count not updated");
+        }
     }
 
     /// The stories a user viewed, reacted to or reported (still live).

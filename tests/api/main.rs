@@ -5,6 +5,8 @@ mod support;
 mod config;
 mod feed;
 mod media;
+mod observability;
 mod ops;
+mod shutdown;
 mod stories;
 mod users;
