@@ -495,3 +495,188 @@ async fn json_logs_carry_request_ids_and_never_secrets() {
         }
     }
 }
+
+/// Every `expr` in the Grafana dashboard, with Grafana's variables filled in.
+fn dashboard_exprs() -> Vec<String> {
+    fn walk(v: &Value, out: &mut Vec<String>) {
+        match v {
+            Value::Object(m) => {
+                for (k, v) in m {
+                    match (k.as_str(), v) {
+                        ("expr", Value::String(e)) => out.push(e.replace("$__rate_interval", "5m").replace("$job", ".*")),
+                        _ => walk(v, out),
+                    }
+                }
+            }
+            Value::Array(a) => a.iter().for_each(|v| walk(v, out)),
+            _ => {}
+        }
+    }
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/grafana/statusd-dashboard.json")).unwrap();
+    let dashboard: Value = serde_json::from_str(&text).expect("the dashboard is JSON");
+    let mut out = Vec::new();
+    walk(&dashboard, &mut out);
+    out
+}
+
+#[tokio::test]
+async fn dashboard_and_alerts_use_real_metrics_and_valid_queries() {
+    let exprs = dashboard_exprs();
+    assert!(exprs.len() >= 20, "{exprs:?}");
+    // PromQL syntax: promtool parses each query as a recording rule.
+    let mut rules = String::from("groups:\n  - name: dashboard\n    rules:\n");
+    for (i, e) in exprs.iter().enumerate() {
+        rules.push_str(&format!(
+            "      - record: dashboard:query_{i}\n        expr: {}\n",
+            serde_json::to_string(e).unwrap()
+        ));
+    }
+    let file = std::env::temp_dir().join(format!("statusd-dashboard-rules-{}.yml", std::process::id()));
+    std::fs::write(&file, &rules).unwrap();
+    let (ok, out) = promtool(&["check", "rules", file.to_str().unwrap()], "");
+    let _ = std::fs::remove_file(&file);
+    assert!(ok, "a dashboard query does not parse:\n{out}");
+
+    // Every metric the dashboard and the alerts name is one statusd exposes.
+    let app = spawn_app(Backend::Standalone).await;
+    app.set_contacts("alice", &["bob"]).await;
+    app.feed("alice").await;
+    let form = Form::new().part("media", Part::bytes(images::jpeg(32, 32)).file_name("a.jpg"));
+    app.req(reqwest::Method::POST, "/v1/stories", "alice")
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    let live = scrape(&app).await;
+    let alerts = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/prometheus/alerts.yml")).unwrap();
+    let mut named: Vec<String> = Vec::new();
+    for text in exprs.iter().map(String::as_str).chain([alerts.as_str()]) {
+        for (start, _) in text.match_indices("statusd_") {
+            let name: String = text[start..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            named.push(name);
+        }
+    }
+    named.sort();
+    named.dedup();
+    assert!(named.len() >= 20, "{named:?}");
+    for name in named {
+        assert!(
+            live.lines().any(|l| l.starts_with(&format!("{name}{{"))
+                || l.starts_with(&format!("{name} "))
+                || l.starts_with(&format!("# TYPE {name} "))),
+            "{name} is used in deploy/ but statusd does not expose it"
+        );
+    }
+}
+
+/// Measures what stories cost in Redis memory (`MEMORY USAGE ... SAMPLES 0`) on a real server, for
+/// deploy/SIZING.md. Run: `cargo test --test api -- --ignored redis_memory_sizing --nocapture`.
+#[tokio::test]
+#[ignore = "prints measurements for deploy/SIZING.md; not a check"]
+async fn redis_memory_sizing() {
+    let app = spawn_app(Backend::Standalone).await;
+    let usage = async |key: &str| -> i64 { app.redis(redis::cmd("MEMORY").arg("USAGE").arg(key).arg("SAMPLES").arg(0)).await };
+    let key = |tag: &str, what: &str| format!("{}{{{tag}}}:{what}", app.settings.redis.key_prefix);
+    let info: String = app.redis(redis::cmd("INFO").arg("server")).await;
+    let version = info
+        .lines()
+        .find_map(|l| l.strip_prefix("redis_version:"))
+        .unwrap_or("?")
+        .to_owned();
+    println!("redis {version}");
+
+    // Records.
+    let text = app.post_text_with("solo", json!({"text": "x".repeat(100)})).await;
+    let id = text["id"].as_str().unwrap();
+    println!(
+        "text story record (100 chars): {} B",
+        usage(&key(&format!("s:{id}"), "story")).await
+    );
+    let text = app.post_text_with("solo", json!({"text": "x".repeat(700)})).await;
+    let id = text["id"].as_str().unwrap();
+    println!(
+        "text story record (700 chars): {} B",
+        usage(&key(&format!("s:{id}"), "story")).await
+    );
+    for (label, bytes) in [
+        ("two-colour 4000x3000 JPEG", images::jpeg(4000, 3000)),
+        ("noise 1600x1200 JPEG", noise_jpeg(1600, 1200)),
+    ] {
+        let form = Form::new()
+            .part("media", Part::bytes(bytes).file_name("p.jpg"))
+            .text("caption", "x".repeat(100));
+        let r = app
+            .req(reqwest::Method::POST, "/v1/stories", "solo")
+            .multipart(form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+        let story: Value = r.json().await.unwrap();
+        let id = story["id"].as_str().unwrap();
+        let tag = format!("s:{id}");
+        let (record, media, thumb) = (
+            usage(&key(&tag, "story")).await,
+            usage(&key(&tag, "media")).await,
+            usage(&key(&tag, "thumb")).await,
+        );
+        let media_len: i64 = app.redis(redis::cmd("STRLEN").arg(key(&tag, "media"))).await;
+        let thumb_len: i64 = app.redis(redis::cmd("STRLEN").arg(key(&tag, "thumb"))).await;
+        println!(
+            "photo story ({label}): record {record} B, media {media} B for {media_len} B of JPEG, thumb {thumb} B for {thumb_len} B of JPEG"
+        );
+    }
+    println!("author's live list with 4 stories: {} B", usage(&key("u:solo", "stories")).await);
+
+    // A tray growing entry by entry: one story from each of n authors.
+    let n = 1000;
+    let authors: Vec<String> = (0..n).map(|i| format!("author{i:04}")).collect();
+    let refs: Vec<&str> = authors.iter().map(String::as_str).collect();
+    app.set_contacts("viewer", &refs).await;
+    let checkpoints = [1, 2, 10, 64, 100, 128, 129, 200, 500, 1000];
+    let mut last = (0, 0);
+    let mut ids = Vec::new();
+    for (i, author) in authors.iter().enumerate() {
+        app.set_contacts(author, &["viewer"]).await;
+        let story = app.post_text(author, "hello").await;
+        ids.push(story["id"].as_str().unwrap().to_owned());
+        let entries = i + 1;
+        if checkpoints.contains(&entries) {
+            let tray = usage(&key("u:viewer", "tray")).await;
+            let per_entry = if last.0 > 0 {
+                (tray - last.1) as f64 / (entries - last.0) as f64
+            } else {
+                f64::NAN
+            };
+            println!("tray with {entries} entries: {tray} B ({per_entry:.1} B per entry since the last line)");
+            last = (entries, tray);
+        }
+    }
+    // Views: the viewer's seen set grows; each story's viewer list gets one entry.
+    for id in &ids[..200] {
+        assert_eq!(app.post(&format!("/v1/stories/{id}/view"), "viewer").await.status(), 204);
+    }
+    println!("seen set with 200 entries: {} B", usage(&key("u:viewer", "seen")).await);
+    println!(
+        "story viewer list with 1 viewer: {} B",
+        usage(&key(&format!("s:{}", ids[0]), "views")).await
+    );
+    println!("contact list of 1000: {} B", usage(&key("u:viewer", "contacts")).await);
+    println!("contact list of 1: {} B", usage(&key("u:author0000", "contacts")).await);
+    println!("live-story counts: {} B", usage(&key("live", "by_minute")).await);
+}
+
+/// A JPEG of random pixels: the worst case for compression, as photos go.
+fn noise_jpeg(w: u32, h: u32) -> Vec<u8> {
+    let mut seed: u32 = 0x1234_5678;
+    let img = image::RgbImage::from_fn(w, h, |_, _| {
+        seed ^= seed << 13;
+        seed ^= seed >> 17;
+        seed ^= seed << 5;
+        image::Rgb([seed as u8, (seed >> 8) as u8, (seed >> 16) as u8])
+    });
+    images::encode(&img, image::ImageFormat::Jpeg)
+}
