@@ -48,7 +48,7 @@ import sys, yaml
 doc = yaml.safe_load(open(sys.argv[1]))
 open(sys.argv[2], "w").write(doc["data"]["statusd.toml"])
 PY
-cargo build --quiet --locked --bin statusd
-STATUSD_AUTH__JWT_SECRET=ci-only-secret-0123456789 ./target/debug/statusd --config "$tmp/statusd.toml" token --user ci >/dev/null
+STATUSD_AUTH__JWT_SECRET=ci-only-secret-0123456789 \
+  cargo run --quiet --locked --bin statusd -- --config "$tmp/statusd.toml" token --user ci >/dev/null
 echo "deploy/k8s/configmap.yaml: statusd.toml loads"
 echo "deploy checks passed"
