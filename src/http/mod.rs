@@ -3,6 +3,8 @@
 
 pub mod auth;
 pub mod feed;
+pub mod idempotency;
+pub mod media;
 pub mod openapi;
 pub mod ops;
 pub mod problem;

@@ -1,12 +1,14 @@
 //! `/v1/stories` and `/v1/me/stories`.
 
 use super::auth::User;
+use super::idempotency::idempotent;
+use super::media::{Part, image_reply, process_image, read_multipart};
 use super::problem::Problem;
 use super::{AppState, PageQuery, State, read_json};
 use crate::error::{Error, Result};
-use crate::media::{MediaLimits, PipelineSpec, Processed};
+use crate::media::{PipelineSpec, Processed};
+use crate::store::keys::Caller;
 use crate::store::stories::Rendition;
-use crate::store::users::IdempotencyClaim;
 use crate::stories::{NewReaction, NewReport, NewTextStory, Story, StoryDraft, StoryKind, Viewer, parse_caption, service};
 use crate::users::Audience;
 use actix_web::http::StatusCode;
@@ -15,10 +17,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::Utc;
-use futures_util::StreamExt;
-use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
-use std::time::Duration;
+use serde::Serialize;
 use utoipa::ToSchema;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -63,7 +62,7 @@ pub async fn create_story(state: State, user: User, req: HttpRequest, payload: w
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_ascii_lowercase();
-    idempotent(&state, &user, &req, async {
+    idempotent(&state, Caller::User(&user.0), &req, &[], async {
         let (draft, media) = if content_type.starts_with("application/json") {
             let body: NewTextStory = read_json(payload, state.settings.http.json_limit_bytes).await?;
             (body.parse(state.settings.stories.max_text_chars)?, None)
@@ -93,42 +92,33 @@ pub async fn create_story(state: State, user: User, req: HttpRequest, payload: w
     .await
 }
 
-/// Reads the parts of an image story, refusing oversize parts as soon as they pass the limit, then
-/// runs the image pipeline.
+/// Reads the parts of an image story (each refused as soon as it passes its limit), then runs the
+/// image pipeline.
 async fn read_image_story(state: &AppState, req: &HttpRequest, payload: web::Payload) -> Result<(StoryDraft, Processed)> {
-    let limits = &state.settings.media;
-    let mut multipart = actix_multipart::Multipart::new(req.headers(), payload);
-    let (mut media, mut caption, mut audience) = (None, None, None);
-    while let Some(field) = multipart.next().await {
-        let mut field = field.map_err(|e| Error::field("body", e.to_string()))?;
-        let name = field.name().unwrap_or_default().to_owned();
-        let limit = match name.as_str() {
-            "media" => limits.max_upload_bytes,
-            "caption" => state.settings.stories.max_text_chars * 4,
-            "audience" => state.settings.http.json_limit_bytes,
-            other => return Err(Error::field(other, "unexpected part; expected media, caption and audience")),
-        };
-        let mut bytes = Vec::new();
-        while let Some(chunk) = field.next().await {
-            let chunk = chunk.map_err(|e| Error::field(&name, e.to_string()))?;
-            if bytes.len() + chunk.len() > limit {
-                drain(field, multipart).await;
-                return Err(match name.as_str() {
-                    "media" => {
-                        state.metrics.reject_media("payload_too_large");
-                        Error::PayloadTooLarge(format!("the image is larger than {limit} bytes"))
-                    }
-                    _ => Error::field(&name, "too long"),
-                });
-            }
-            bytes.extend_from_slice(&chunk);
-        }
-        match name.as_str() {
-            "media" => media = Some(bytes),
-            "caption" => caption = Some(String::from_utf8(bytes).map_err(|_| Error::field("caption", "not UTF-8"))?),
-            _ => audience = Some(serde_json::from_slice::<Audience>(&bytes).map_err(|e| Error::field("audience", e.to_string()))?),
-        }
-    }
+    let expected = [
+        Part {
+            name: "media",
+            max_bytes: state.settings.media.max_upload_bytes,
+            image: true,
+        },
+        Part {
+            name: "caption",
+            max_bytes: state.settings.stories.max_text_chars * 4,
+            image: false,
+        },
+        Part {
+            name: "audience",
+            max_bytes: state.settings.http.json_limit_bytes,
+            image: false,
+        },
+    ];
+    let mut parts = read_multipart(state, req, payload, &expected).await?;
+    let audience = parts
+        .take("audience")
+        .map(|bytes| serde_json::from_slice::<Audience>(&bytes).map_err(|e| Error::field("audience", e.to_string())))
+        .transpose()?;
+    let caption = parts.text("caption")?;
+    let media = parts.take("media");
     let media = media.ok_or_else(|| Error::field("media", "an image part named media is required"))?;
     let caption = parse_caption(caption, state.settings.stories.max_text_chars)?;
     let processed = process_image(state, media, &PipelineSpec::STORY).await?;
@@ -143,119 +133,6 @@ async fn read_image_story(state: &AppState, req: &HttpRequest, payload: web::Pay
         },
         processed,
     ))
-}
-
-/// Reads what is left of a refused upload (up to a bound), so that the client, still sending,
-/// receives the error instead of a reset connection. The current field must be read to its end
-/// before the next one can start.
-async fn drain(field: actix_multipart::Field, mut multipart: actix_multipart::Multipart) {
-    let mut budget: usize = 64 * 1024 * 1024;
-    let mut field = Some(field);
-    loop {
-        let Some(mut current) = field.take() else { break };
-        while let Some(Ok(chunk)) = current.next().await {
-            budget = budget.saturating_sub(chunk.len());
-            if budget == 0 {
-                return;
-            }
-        }
-        drop(current);
-        field = match multipart.next().await {
-            Some(Ok(next)) => Some(next),
-            _ => None,
-        };
-    }
-}
-
-/// Runs the image pipeline on a blocking thread, at most `media.max_concurrent` at once; an upload
-/// that waits longer than `media.queue_timeout_ms` for its turn is refused with 503.
-pub async fn process_image(state: &AppState, bytes: Vec<u8>, spec: &'static PipelineSpec) -> Result<Processed> {
-    let settings = &state.settings.media;
-    let wait = Duration::from_millis(settings.queue_timeout_ms);
-    let permit = tokio::time::timeout(wait, state.media_gate.clone().acquire_owned())
-        .await
-        .map_err(|_| {
-            state.metrics.reject_media("busy");
-            Error::Busy("too many images are being processed; retry shortly".into())
-        })?
-        .map_err(|_| Error::Internal("media gate closed".into()))?;
-    let limits = MediaLimits {
-        max_upload_bytes: settings.max_upload_bytes,
-        max_pixels: settings.max_pixels,
-        max_side: settings.max_side,
-    };
-    let metrics = state.metrics.clone();
-    let result = web::block(move || {
-        let _permit = permit;
-        let started = std::time::Instant::now();
-        let result = crate::media::process(&bytes, &limits, spec);
-        metrics.media_duration.observe(started.elapsed().as_secs_f64());
-        result
-    })
-    .await
-    .map_err(|e| Error::Internal(format!("image worker: {e}")))?;
-    result.map_err(|e| {
-        let error = Error::from(e);
-        state.metrics.media_rejected.with_label_values(&[error.code()]).inc();
-        error
-    })
-}
-
-/// Runs a creating request at most once per `Idempotency-Key`: a retry within 24 h gets the first
-/// answer (with `Idempotent-Replayed: true`); a retry while the first still runs gets 409.
-async fn idempotent(
-    state: &AppState,
-    user: &User,
-    req: &HttpRequest,
-    create: impl std::future::Future<Output = Result<(StatusCode, serde_json::Value)>>,
-) -> Result<HttpResponse> {
-    const CLAIM_MS: u64 = 60_000;
-    const KEEP_MS: u64 = 24 * 3600 * 1000;
-    let Some(key) = req.headers().get("idempotency-key") else {
-        let (status, body) = create.await?;
-        return Ok(HttpResponse::build(status).json(body));
-    };
-    let key = key
-        .to_str()
-        .ok()
-        .filter(|k| (1..=255).contains(&k.len()))
-        .ok_or_else(|| Error::field("Idempotency-Key", "1-255 visible ASCII characters"))?;
-    let hash = URL_SAFE_NO_PAD.encode(Sha256::digest(format!("{} {}\n{key}", req.method(), req.path())));
-    match state.store.idempotency_begin(&user.0, &hash, CLAIM_MS, KEEP_MS).await? {
-        IdempotencyClaim::InProgress => Err(Error::Conflict(
-            "idempotency_in_progress",
-            "a request with this Idempotency-Key is still running".into(),
-        )),
-        IdempotencyClaim::Done(stored) => {
-            let stored: StoredResponse = serde_json::from_str(&stored).map_err(|e| Error::Internal(e.to_string()))?;
-            let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
-            Ok(HttpResponse::build(status)
-                .insert_header(("Idempotent-Replayed", "true"))
-                .json(stored.body))
-        }
-        IdempotencyClaim::Claimed => match create.await {
-            Ok((status, body)) => {
-                let stored = serde_json::to_string(&StoredResponse {
-                    status: status.as_u16(),
-                    body: body.clone(),
-                })
-                .map_err(|e| Error::Internal(e.to_string()))?;
-                state.store.idempotency_finish(&user.0, &hash, &stored, KEEP_MS).await?;
-                Ok(HttpResponse::build(status).json(body))
-            }
-            Err(e) => {
-                // A failed request may be retried with the same key.
-                let _ = state.store.idempotency_release(&user.0, &hash).await;
-                Err(e)
-            }
-        },
-    }
-}
-
-#[derive(Serialize, Deserialize)]
-struct StoredResponse {
-    status: u16,
-    body: serde_json::Value,
 }
 
 /// A story the caller may see.
@@ -292,23 +169,7 @@ pub async fn story_thumb(state: State, user: User, id: web::Path<String>, req: H
 async fn image_response(state: &AppState, user: &User, id: &str, which: Rendition, req: &HttpRequest) -> Result<HttpResponse> {
     let reply = service::media(&state.store, &user.0, id, which, Utc::now()).await?;
     let cache = format!("private, max-age={}", reply.max_age_secs);
-    let not_modified = req
-        .headers()
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == reply.etag));
-    let mut response = if not_modified {
-        HttpResponse::NotModified()
-    } else {
-        HttpResponse::Ok()
-    };
-    response
-        .insert_header((header::ETAG, reply.etag.clone()))
-        .insert_header((header::CACHE_CONTROL, cache));
-    if not_modified {
-        return Ok(response.finish());
-    }
-    Ok(response.content_type("image/jpeg").body(reply.bytes))
+    Ok(image_reply(req, reply.bytes, &reply.etag, cache))
 }
 
 /// Marks the story seen by the caller (idempotent).

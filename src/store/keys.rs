@@ -117,6 +117,33 @@ impl Keys {
     }
 }
 
+/// Who an `Idempotency-Key` belongs to: its records live under the caller's own tag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Caller<'a> {
+    User(&'a str),
+    Advertiser(&'a str),
+    Admin,
+}
+
+impl Keys {
+    /// STRING: the stored response of one `Idempotency-Key` of this caller.
+    pub fn idempotency_of(&self, caller: Caller, key_hash: &str) -> String {
+        match caller {
+            Caller::User(user) => self.idempotency(user, key_hash),
+            Caller::Advertiser(id) => format!("{}{{a:{id}}}:idem:{key_hash}", self.prefix),
+            Caller::Admin => format!("{}{{admin}}:idem:{key_hash}", self.prefix),
+        }
+    }
+    /// SET of this caller's idempotency keys.
+    pub fn idempotency_index_of(&self, caller: Caller) -> String {
+        match caller {
+            Caller::User(user) => self.idempotency_index(user),
+            Caller::Advertiser(id) => format!("{}{{a:{id}}}:idem", self.prefix),
+            Caller::Admin => format!("{}{{admin}}:idem", self.prefix),
+        }
+    }
+}
+
 /// The hash tag of a key (the text between the first `{` and the next `}`), which decides its slot.
 pub fn hash_tag(key: &str) -> &str {
     if let Some(open) = key.find('{')

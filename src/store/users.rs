@@ -1,5 +1,6 @@
 //! Users in Redis: contacts, settings, muted authors, idempotency records.
 
+use super::keys::Caller;
 use super::{Batch, Store, decode};
 use crate::error::{Error, Result};
 use crate::users::UserSettings;
@@ -73,12 +74,12 @@ impl Store {
         self.batch(batch).await?.into_iter().map(decode).collect()
     }
 
-    pub async fn idempotency_begin(&self, user: &str, key_hash: &str, claim_ms: u64, keep_ms: u64) -> Result<IdempotencyClaim> {
-        let record = self.keys.idempotency(user, key_hash);
+    pub async fn idempotency_begin(&self, caller: Caller<'_>, key_hash: &str, claim_ms: u64, keep_ms: u64) -> Result<IdempotencyClaim> {
+        let record = self.keys.idempotency_of(caller, key_hash);
         let mut conn = self.conn();
         let found: Option<String> = IDEMPOTENCY_BEGIN
             .key(&record)
-            .key(self.keys.idempotency_index(user))
+            .key(self.keys.idempotency_index_of(caller))
             .arg(IN_PROGRESS)
             .arg(claim_ms)
             .arg(keep_ms)
@@ -92,10 +93,10 @@ impl Store {
         })
     }
 
-    pub async fn idempotency_finish(&self, user: &str, key_hash: &str, response: &str, keep_ms: u64) -> Result<()> {
+    pub async fn idempotency_finish(&self, caller: Caller<'_>, key_hash: &str, response: &str, keep_ms: u64) -> Result<()> {
         self.query(
             redis::cmd("SET")
-                .arg(self.keys.idempotency(user, key_hash))
+                .arg(self.keys.idempotency_of(caller, key_hash))
                 .arg(response)
                 .arg("PX")
                 .arg(keep_ms),
@@ -103,8 +104,8 @@ impl Store {
         .await
     }
 
-    pub async fn idempotency_release(&self, user: &str, key_hash: &str) -> Result<()> {
-        self.query(redis::cmd("DEL").arg(self.keys.idempotency(user, key_hash))).await
+    pub async fn idempotency_release(&self, caller: Caller<'_>, key_hash: &str) -> Result<()> {
+        self.query(redis::cmd("DEL").arg(self.keys.idempotency_of(caller, key_hash))).await
     }
 
     /// Deletes every key of the user (their own tag only; their stories are deleted separately).
