@@ -17,6 +17,7 @@ pub struct Settings {
     pub media: MediaSettings,
     pub ads: AdSettings,
     pub log: LogSettings,
+    pub reports: ReportSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -106,6 +107,16 @@ pub struct AdSettings {
     pub interval: usize,
     pub max_per_page: usize,
     pub index_refresh_ms: u64,
+    /// Labels an advertiser may put on a creative's call to action.
+    #[serde(deserialize_with = "comma_list")]
+    pub cta_labels: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct ReportSettings {
+    /// Days a campaign's hourly and daily report buckets are kept after they end.
+    pub retention_days: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -129,6 +140,7 @@ impl Default for Settings {
             media: MediaSettings::default(),
             ads: AdSettings::default(),
             log: LogSettings::default(),
+            reports: ReportSettings::default(),
         }
     }
 }
@@ -198,7 +210,16 @@ impl Default for AdSettings {
             interval: 4,
             max_per_page: 3,
             index_refresh_ms: 1000,
+            cta_labels: DEFAULT_CTA_LABELS.iter().map(|s| s.to_string()).collect(),
         }
+    }
+}
+
+pub const DEFAULT_CTA_LABELS: [&str; 5] = ["Chat", "Learn more", "Shop now", "Sign up", "Book now"];
+
+impl Default for ReportSettings {
+    fn default() -> Self {
+        ReportSettings { retention_days: 90 }
     }
 }
 
@@ -322,6 +343,12 @@ impl Settings {
         }
         if self.ads.interval == 0 {
             return fail("ads.interval", "must be positive");
+        }
+        if self.ads.cta_labels.is_empty() || self.ads.cta_labels.iter().any(|l| l.trim() != l || l.chars().count() > 30) {
+            return fail("ads.cta_labels", "must list at least one label of 1-30 characters");
+        }
+        if !(1..=3660).contains(&self.reports.retention_days) {
+            return fail("reports.retention_days", "must be 1-3660");
         }
         if !["text", "json"].contains(&self.log.format.as_str()) {
             return fail("log.format", "expected text or json");

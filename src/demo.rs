@@ -1,6 +1,10 @@
 //! `statusd seed-demo`: demo users who are each other's contacts, with live text and photo
-//! stories, so that a fresh install has a feed to look at.
+//! stories, and demo advertisers with approved creatives and running campaigns, so that a fresh
+//! install has a feed (with ads) to look at.
 
+use crate::advertisers;
+use crate::advertisers::campaigns::{FrequencyCap, NewCampaign, Pacing, Targeting};
+use crate::advertisers::creatives::{CreativeFields, Decision, Review};
 use crate::config::Settings;
 use crate::error::Result;
 use crate::media::{MediaLimits, PipelineSpec};
@@ -19,7 +23,26 @@ const TEXTS: [(&str, &str, &str); 6] = [
     ("alice", "Hello from statusd 👋", "#00897B"),
 ];
 
-/// What `seed-demo` created: a token per demo user.
+/// Demo advertisers: (id, name, short name for the token list, colours of its creatives).
+pub const DEMO_ADVERTISERS: [(&str, &str, &str, [[u8; 3]; 2]); 2] = [
+    ("demo-acme-coffee", "Acme Coffee", "acme", [[111, 78, 55], [214, 170, 110]]),
+    ("demo-bright-books", "Bright Books", "books", [[30, 90, 160], [240, 200, 60]]),
+];
+
+/// Each demo advertiser's two creatives: (headline, CTA label, CTA URL).
+const DEMO_CREATIVES: [[(&str, &str, &str); 2]; 2] = [
+    [
+        ("Fresh beans, roasted daily", "Shop now", "https://acme-coffee.example/beans"),
+        ("Chat with our baristas", "Chat", "https://wa.me/15550100100"),
+    ],
+    [
+        ("Three books for the price of two", "Shop now", "https://bright-books.example/offer"),
+        ("Join the reading club", "Sign up", "https://bright-books.example/club"),
+    ],
+];
+
+/// What `seed-demo` created: a token per demo user (`alice`, …) and an API key per demo
+/// advertiser (`advertiser:acme`, …).
 pub struct Seeded {
     pub tokens: Vec<(String, String)>,
 }
@@ -64,11 +87,85 @@ async fn run(state: &crate::http::AppState) -> Result<Seeded> {
         audience: None,
     };
     service::create(store, &state.settings, "bob", draft, Some(photo), Utc::now()).await?;
-    let tokens = DEMO_USERS
+    let mut tokens: Vec<(String, String)> = DEMO_USERS
         .iter()
         .map(|u| Ok((u.to_string(), state.tokens.issue(u, 7 * 24 * 3600)?)))
         .collect::<Result<_>>()?;
+    for (i, (id, name, short, colours)) in DEMO_ADVERTISERS.into_iter().enumerate() {
+        let key = seed_advertiser(state, id, name, colours, &DEMO_CREATIVES[i], &limits).await?;
+        tokens.push((format!("advertiser:{short}"), key));
+    }
     Ok(Seeded { tokens })
+}
+
+/// Replaces a demo advertiser: two approved creatives drawn in code, and a running campaign for
+/// anyone. Returns its new API key.
+async fn seed_advertiser(
+    state: &crate::http::AppState,
+    id: &str,
+    name: &str,
+    colours: [[u8; 3]; 2],
+    creatives: &[(&str, &str, &str); 2],
+    limits: &MediaLimits,
+) -> Result<String> {
+    let store = &state.store;
+    let now = Utc::now();
+    store.delete_advertiser(id).await?;
+    let advertiser = advertisers::service::create_advertiser_with_id(store, id.into(), name.into(), now).await?;
+    let labels = &state.settings.ads.cta_labels;
+    let mut creative_ids = Vec::new();
+    for (n, (headline, label, url)) in creatives.iter().enumerate() {
+        // The operator may have configured other labels: fall back to the first of theirs.
+        let label = labels.iter().find(|l| l.as_str() == *label).unwrap_or(&labels[0]);
+        let draft = CreativeFields {
+            headline: Some(headline.to_string()),
+            cta_label: Some(label.clone()),
+            cta_url: Some(url.to_string()),
+        }
+        .parse(labels)?;
+        let image = crate::media::process(&demo_creative(colours, n), limits, &PipelineSpec::CREATIVE)?;
+        let creative = advertisers::service::create_creative(store, id, draft, image, now).await?;
+        let approve = Review {
+            decision: Decision::Approve,
+            reason: None,
+        };
+        advertisers::service::review(store, &creative.id, approve, now).await?;
+        creative_ids.push(creative.id);
+    }
+    let campaign = NewCampaign {
+        name: format!("{name}: demo"),
+        creative_ids,
+        targeting: Targeting::default(),
+        bid_cpm_micros: 2_000_000,
+        budget_micros: 500_000_000,
+        daily_budget_micros: Some(50_000_000),
+        start_at: (now - chrono::Duration::minutes(1)).to_rfc3339(),
+        end_at: (now + chrono::Duration::days(30)).to_rfc3339(),
+        frequency_cap: FrequencyCap {
+            impressions: 5,
+            per_seconds: 3600,
+        },
+        pacing: Pacing::Asap,
+    };
+    advertisers::service::create_campaign(store, id, campaign, now).await?;
+    Ok(advertiser.api_key.unwrap_or_default())
+}
+
+/// A 540×960 poster in two colours (the pipeline scales it to the 1080×1920 canvas): a diagonal
+/// split and a disc, different for each creative.
+fn demo_creative(colours: [[u8; 3]; 2], n: usize) -> Vec<u8> {
+    let [a, b] = colours;
+    let img = image::RgbImage::from_fn(540, 960, |x, y| {
+        let (fx, fy) = (x as f32, y as f32);
+        let disc = ((fx - 270.0).powi(2) + (fy - 400.0 - 150.0 * n as f32).powi(2)).sqrt() < 130.0;
+        let upper = fy < 960.0 - fx * (0.6 + 0.5 * n as f32);
+        let c = if disc != upper { a } else { b };
+        let shade = 0.85 + 0.15 * (fy / 960.0);
+        image::Rgb(c.map(|v| (v as f32 * shade) as u8))
+    });
+    let mut out = std::io::Cursor::new(Vec::new());
+    let _ = img.write_to(&mut out, image::ImageFormat::Png);
+    out.into_inner()
 }
 
 /// A 1200×1600 sunset gradient, drawn rather than shipped.

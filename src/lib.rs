@@ -3,6 +3,7 @@
 //! Layers: `http` (actix) → domain (`stories`, `users`, `media`) → `store` (Redis).
 
 pub mod ads;
+pub mod advertisers;
 pub mod auth;
 pub mod config;
 pub mod demo;

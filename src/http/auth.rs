@@ -1,10 +1,13 @@
-//! Who is calling: extractors for users (JWT) and the admin (configured token).
+//! Who is calling: extractors for users (JWT), advertisers (API key) and the admin (configured
+//! token).
 
 use super::State;
+use crate::advertisers::AdvertiserRecord;
 use crate::auth::secrets_match;
 use crate::error::Error;
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest};
+use futures_util::future::LocalBoxFuture;
 use std::future::{Ready, ready};
 
 fn bearer(req: &HttpRequest) -> Option<&str> {
@@ -57,6 +60,27 @@ impl FromRequest for Admin {
                 Err(Error::Unauthorized)
             }
         })())
+    }
+}
+
+/// An advertiser, identified by an API key (`sk_…`). User tokens and the admin token are not API
+/// keys, so they are refused here without a lookup, just as an API key is refused by `User` and
+/// `Admin`.
+#[derive(Debug, Clone)]
+pub struct Advertiser(pub AdvertiserRecord);
+
+impl FromRequest for Advertiser {
+    type Error = Error;
+    type Future = LocalBoxFuture<'static, Result<Advertiser, Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let token = bearer(req).map(str::to_owned);
+        let state = state(req).cloned();
+        Box::pin(async move {
+            let token = token.ok_or(Error::Unauthorized)?;
+            let state = state?;
+            Ok(Advertiser(crate::advertisers::service::authenticate(&state.store, &token).await?))
+        })
     }
 }
 

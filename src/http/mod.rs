@@ -1,7 +1,10 @@
 //! The HTTP layer (actix only): routes, extractors, error mapping, OpenAPI. Handlers parse the
 //! request, call one domain function, and shape the answer.
 
+pub mod advertisers;
 pub mod auth;
+pub mod campaigns;
+pub mod creatives;
 pub mod feed;
 pub mod idempotency;
 pub mod media;
@@ -78,4 +81,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     users::routes(cfg);
     stories::routes(cfg);
     feed::routes(cfg);
+    advertisers::routes(cfg);
+    creatives::routes(cfg);
+    campaigns::routes(cfg);
 }

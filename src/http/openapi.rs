@@ -14,6 +14,13 @@ use utoipa::{Modify, OpenApi};
         super::stories::story_thumb, super::stories::view_story, super::stories::story_viewers, super::stories::react,
         super::stories::report, super::stories::my_stories,
         super::feed::get_feed,
+        super::advertisers::create_advertiser, super::advertisers::get_advertiser, super::advertisers::rotate_api_key,
+        super::creatives::create_creative, super::creatives::list_creatives, super::creatives::get_creative,
+        super::creatives::creative_media, super::creatives::creative_thumb, super::creatives::admin_list_creatives,
+        super::creatives::admin_get_creative, super::creatives::admin_creative_media, super::creatives::admin_creative_thumb,
+        super::creatives::review_creative,
+        super::campaigns::create_campaign, super::campaigns::list_campaigns, super::campaigns::get_campaign,
+        super::campaigns::patch_campaign, super::campaigns::campaign_report,
     ),
     modifiers(&Security)
 )]

@@ -144,6 +144,90 @@ impl Keys {
     }
 }
 
+/// The advertiser half. An advertiser's keys live under `{a:<id>}`, a creative's under `{cr:<id>}`,
+/// a campaign's (its record, money and every report counter) under `{c:<id>}`, so that the event
+/// script and every report read touch one slot. An API key is found by its SHA-256 under
+/// `{ak:<hash>}`. The review queues share `{review}` and the campaign registry `{campaigns}`.
+impl Keys {
+    fn advertiser_key(&self, advertiser: &str, what: &str) -> String {
+        format!("{}{{a:{advertiser}}}:{what}", self.prefix)
+    }
+
+    fn creative_key(&self, creative: &str, what: &str) -> String {
+        format!("{}{{cr:{creative}}}:{what}", self.prefix)
+    }
+
+    fn campaign_key(&self, campaign: &str, what: &str) -> String {
+        format!("{}{{c:{campaign}}}:{what}", self.prefix)
+    }
+
+    /// STRING: the advertiser record (JSON), with the hash of its API key.
+    pub fn advertiser(&self, id: &str) -> String {
+        self.advertiser_key(id, "advertiser")
+    }
+    /// ZSET of the advertiser's creative ids, all scored 0: ordered by id, so by creation.
+    pub fn advertiser_creatives(&self, id: &str) -> String {
+        self.advertiser_key(id, "creatives")
+    }
+    /// ZSET of the advertiser's campaign ids, all scored 0 (ordered by creation).
+    pub fn advertiser_campaigns(&self, id: &str) -> String {
+        self.advertiser_key(id, "campaigns")
+    }
+    /// STRING: the id of the advertiser whose API key has this SHA-256 (hex).
+    pub fn api_key(&self, key_hash: &str) -> String {
+        format!("{}{{ak:{key_hash}}}:advertiser", self.prefix)
+    }
+
+    /// STRING: the creative record (JSON).
+    pub fn creative(&self, id: &str) -> String {
+        self.creative_key(id, "creative")
+    }
+    /// STRING: the 1080×1920 JPEG.
+    pub fn creative_media(&self, id: &str) -> String {
+        self.creative_key(id, "media")
+    }
+    /// STRING: the thumbnail JPEG.
+    pub fn creative_thumb(&self, id: &str) -> String {
+        self.creative_key(id, "thumb")
+    }
+    /// HASH viewer pseudonym → reason: viewers' reports of the creative since its last review.
+    pub fn creative_reports(&self, id: &str) -> String {
+        self.creative_key(id, "reports")
+    }
+    /// ZSET of the creative ids in one review state (`pending_review`, `approved`, `rejected`),
+    /// all scored 0 (ordered by creation).
+    pub fn creatives_in_review_state(&self, status: &str) -> String {
+        format!("{}{{review}}:{status}", self.prefix)
+    }
+
+    /// HASH: `record` (JSON), `version` (bumped on every change), the limits the event script
+    /// enforces (`budget`, `daily_budget`) and running totals (`spent`, `impressions`, `clicks`).
+    pub fn campaign(&self, id: &str) -> String {
+        self.campaign_key(id, "campaign")
+    }
+    /// HASH of one report bucket (`h2026112509` or `d20261125`): `impressions`, `clicks`,
+    /// `spend_micros`, `hides`, `reports`. Expires `reports.retention_days` after the bucket ends.
+    pub fn campaign_bucket(&self, id: &str, bucket: &str) -> String {
+        self.campaign_key(id, &format!("b:{bucket}"))
+    }
+    /// HyperLogLog of the viewer pseudonyms with a counted impression in one bucket; same expiry.
+    pub fn campaign_reach(&self, id: &str, bucket: &str) -> String {
+        self.campaign_key(id, &format!("r:{bucket}"))
+    }
+    /// ZSET campaign id → `end_at` (ms): every campaign, so the ad index loads those not ended.
+    pub fn campaign_registry(&self) -> String {
+        format!("{}{{campaigns}}:registry", self.prefix)
+    }
+    /// STRING counter bumped on every change that can alter what is served (campaigns, reviews).
+    pub fn campaigns_version(&self) -> String {
+        format!("{}{{campaigns}}:version", self.prefix)
+    }
+    /// Pub/sub channel on which every such change is announced (the message is the new version).
+    pub fn campaigns_channel(&self) -> String {
+        format!("{}statusd:campaigns", self.prefix)
+    }
+}
+
 /// The hash tag of a key (the text between the first `{` and the next `}`), which decides its slot.
 pub fn hash_tag(key: &str) -> &str {
     if let Some(open) = key.find('{')
@@ -166,6 +250,27 @@ mod tests {
             assert_eq!(hash_tag(&key), "u:alice");
         }
         assert_eq!(hash_tag(&k.idempotency("alice", "ab")), "u:alice");
+    }
+
+    #[test]
+    fn advertiser_creative_and_campaign_keys_share_their_tags() {
+        let k = Keys::new("p:");
+        for key in [k.advertiser("a1"), k.advertiser_creatives("a1"), k.advertiser_campaigns("a1")] {
+            assert_eq!(hash_tag(&key), "a:a1");
+        }
+        assert_eq!(hash_tag(&k.idempotency_of(Caller::Advertiser("a1"), "h")), "a:a1");
+        assert_eq!(hash_tag(&k.idempotency_of(Caller::User("u"), "h")), "u:u");
+        for key in [k.creative("x"), k.creative_media("x"), k.creative_thumb("x")] {
+            assert_eq!(hash_tag(&key), "cr:x");
+        }
+        for key in [
+            k.campaign("c1"),
+            k.campaign_bucket("c1", "h2026112509"),
+            k.campaign_reach("c1", "d20261125"),
+        ] {
+            assert_eq!(hash_tag(&key), "c:c1");
+        }
+        assert_eq!(hash_tag(&k.campaign_registry()), hash_tag(&k.campaigns_version()));
     }
 
     #[test]

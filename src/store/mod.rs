@@ -1,8 +1,12 @@
 //! Redis, and nothing but Redis: connections (standalone or cluster behind one type), the key
 //! schema, scripts, and one file per aggregate.
 
+pub mod advertisers;
+pub mod campaigns;
+pub mod creatives;
 pub mod keys;
 pub mod live;
+pub mod reports;
 pub mod stories;
 pub mod users;
 

@@ -2,11 +2,15 @@
 
 mod support;
 
+mod advertisers;
+mod campaigns;
 mod config;
+mod creatives;
 mod feed;
 mod media;
 mod observability;
 mod ops;
+mod reports;
 mod shutdown;
 mod stories;
 mod users;

@@ -1,3 +1,4 @@
+pub mod advertising;
 pub mod app;
 pub mod images;
 pub mod redis;

@@ -1,0 +1,138 @@
+//! `/v1/campaigns`: the advertiser's campaigns and their reports.
+
+use super::auth::Advertiser;
+use super::creatives::{decode_cursor, encode_cursor};
+use super::idempotency::idempotent;
+use super::problem::Problem;
+use super::{PageQuery, State};
+use crate::advertisers::campaigns::{Campaign, CampaignPatch, NewCampaign};
+use crate::advertisers::reports::{Report, ReportFormat, ReportRange};
+use crate::advertisers::service;
+use crate::error::{Error, Result};
+use crate::store::campaigns::StoredCampaign;
+use crate::store::keys::Caller;
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpRequest, HttpResponse, web};
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/v1/campaigns")
+            .route(web::post().to(create_campaign))
+            .route(web::get().to(list_campaigns)),
+    )
+    .service(
+        web::resource("/v1/campaigns/{id}")
+            .route(web::get().to(get_campaign))
+            .route(web::patch().to(patch_campaign)),
+    )
+    .service(web::resource("/v1/campaigns/{id}/report").route(web::get().to(campaign_report)));
+}
+
+fn view(stored: &StoredCampaign) -> Campaign {
+    stored.record.view(&stored.totals, Utc::now())
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct Campaigns {
+    pub campaigns: Vec<Campaign>,
+    pub next_cursor: Option<String>,
+}
+
+/// Creates a campaign of the caller's approved creatives.
+#[utoipa::path(post, path = "/v1/campaigns", tag = "campaigns", security(("advertiser" = [])), request_body = NewCampaign,
+    params(("Idempotency-Key" = Option<String>, Header, description = "a retry with the same key within 24 h returns the first response")),
+    responses((status = 201, body = Campaign), (status = 400, body = Problem), (status = 401, body = Problem), (status = 409, body = Problem),
+        (status = 413, body = Problem), (status = 415, body = Problem), (status = 503, body = Problem)))]
+pub async fn create_campaign(state: State, advertiser: Advertiser, req: HttpRequest, body: web::Json<NewCampaign>) -> Result<HttpResponse> {
+    let owner = &advertiser.0.id;
+    idempotent(&state, Caller::Advertiser(owner), &req, &[], async {
+        let stored = service::create_campaign(&state.store, owner, body.into_inner(), Utc::now()).await?;
+        Ok((
+            StatusCode::CREATED,
+            serde_json::to_value(view(&stored)).map_err(|e| Error::Internal(e.to_string()))?,
+        ))
+    })
+    .await
+}
+
+/// The caller's campaigns, newest first.
+#[utoipa::path(get, path = "/v1/campaigns", tag = "campaigns", security(("advertiser" = [])), params(PageQuery),
+    responses((status = 200, body = Campaigns), (status = 400, body = Problem), (status = 401, body = Problem)))]
+pub async fn list_campaigns(state: State, advertiser: Advertiser, query: web::Query<PageQuery>) -> Result<web::Json<Campaigns>> {
+    let limit = query.limit()?;
+    let after = decode_cursor(query.cursor.as_deref())?;
+    let found = service::list_campaigns(&state.store, &advertiser.0.id, after.as_deref(), limit).await?;
+    Ok(web::Json(Campaigns {
+        campaigns: found.items.iter().map(view).collect(),
+        next_cursor: found.next_after.as_deref().map(encode_cursor),
+    }))
+}
+
+/// One of the caller's campaigns (another advertiser's is 404).
+#[utoipa::path(get, path = "/v1/campaigns/{id}", tag = "campaigns", security(("advertiser" = [])),
+    responses((status = 200, body = Campaign), (status = 401, body = Problem), (status = 404, body = Problem)))]
+pub async fn get_campaign(state: State, advertiser: Advertiser, id: web::Path<String>) -> Result<web::Json<Campaign>> {
+    Ok(web::Json(view(&service::own_campaign(&state.store, &advertiser.0.id, &id).await?)))
+}
+
+/// Changes a campaign: any field, or `{"status": "paused"|"active"}` to pause or resume. The result
+/// is validated as a whole; an ended campaign is `409 campaign_completed`.
+#[utoipa::path(patch, path = "/v1/campaigns/{id}", tag = "campaigns", security(("advertiser" = [])), request_body = CampaignPatch,
+    responses((status = 200, body = Campaign), (status = 400, body = Problem), (status = 401, body = Problem), (status = 404, body = Problem),
+        (status = 409, body = Problem)))]
+pub async fn patch_campaign(
+    state: State,
+    advertiser: Advertiser,
+    id: web::Path<String>,
+    body: web::Json<CampaignPatch>,
+) -> Result<web::Json<Campaign>> {
+    let stored = service::patch_campaign(&state.store, &advertiser.0.id, &id, body.into_inner(), Utc::now()).await?;
+    Ok(web::Json(view(&stored)))
+}
+
+/// `?from&to&granularity&format` of a report.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ReportQuery {
+    /// RFC 3339 time or date, rounded down to its bucket; default 7 days before `to`.
+    pub from: Option<String>,
+    /// RFC 3339 time or date, rounded up to a bucket boundary (exclusive); default now.
+    pub to: Option<String>,
+    /// `hour` or `day` (default; UTC days). At most 2,208 hourly or 366 daily buckets.
+    pub granularity: Option<String>,
+    /// `json` (default) or `csv`.
+    pub format: Option<String>,
+}
+
+/// Impressions, clicks, CTR, unique reach, spend, hides and reports per hour or day, as JSON or CSV.
+#[utoipa::path(get, path = "/v1/campaigns/{id}/report", tag = "campaigns", security(("advertiser" = [])), params(ReportQuery),
+    responses((status = 200, content((Report = "application/json"), (String = "text/csv"))), (status = 400, body = Problem),
+        (status = 401, body = Problem), (status = 404, body = Problem)))]
+pub async fn campaign_report(
+    state: State,
+    advertiser: Advertiser,
+    id: web::Path<String>,
+    query: web::Query<ReportQuery>,
+) -> Result<HttpResponse> {
+    let range = ReportRange::parse(
+        query.from.as_deref(),
+        query.to.as_deref(),
+        query.granularity.as_deref(),
+        query.format.as_deref(),
+        Utc::now(),
+    )?;
+    let report = service::report(&state.store, &advertiser.0.id, &id, &range).await?;
+    Ok(match range.format {
+        ReportFormat::Json => HttpResponse::Ok().json(report),
+        ReportFormat::Csv => HttpResponse::Ok()
+            .content_type("text/csv; charset=utf-8")
+            .insert_header((
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"campaign-{}-report.csv\"", report.campaign_id),
+            ))
+            .body(report.to_csv()),
+    })
+}

@@ -1,0 +1,118 @@
+//! Advertisers in Redis: the record (with the SHA-256 of its API key) and the index from key hash
+//! to advertiser. Nothing here expires: advertisers, like creatives and campaigns, are durable.
+
+use super::keys::Caller;
+use super::{Batch, Store, decode};
+use crate::advertisers::AdvertiserRecord;
+use crate::advertisers::creatives::CreativeStatus;
+use crate::error::{Error, Result};
+
+pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> Result<String> {
+    serde_json::to_string(value).map_err(|e| Error::Internal(e.to_string()))
+}
+
+pub(crate) fn from_json<T: serde::de::DeserializeOwned>(what: &str, raw: Option<String>) -> Result<Option<T>> {
+    raw.map(|json| serde_json::from_str(&json).map_err(|e| Error::Internal(format!("{what}: {e}"))))
+        .transpose()
+}
+
+impl Store {
+    /// Stores a new advertiser, then indexes its key hash (so a key never points at nothing).
+    pub async fn put_advertiser(&self, advertiser: &AdvertiserRecord) -> Result<()> {
+        self.query::<()>(
+            redis::cmd("SET")
+                .arg(self.keys.advertiser(&advertiser.id))
+                .arg(to_json(advertiser)?),
+        )
+        .await?;
+        self.query(redis::cmd("SET").arg(self.keys.api_key(&advertiser.key_hash)).arg(&advertiser.id))
+            .await
+    }
+
+    pub async fn advertiser(&self, id: &str) -> Result<Option<AdvertiserRecord>> {
+        let raw: Option<String> = self.query(redis::cmd("GET").arg(self.keys.advertiser(id))).await?;
+        from_json("advertiser", raw)
+    }
+
+    /// Advertiser records by id, in one batch (None for missing).
+    pub async fn advertisers(&self, ids: &[String]) -> Result<Vec<Option<AdvertiserRecord>>> {
+        let mut batch = Batch::new();
+        for id in ids {
+            let key = self.keys.advertiser(id);
+            batch.add(&key, redis::cmd("GET").arg(&key).clone());
+        }
+        self.batch(batch)
+            .await?
+            .into_iter()
+            .map(|v| from_json("advertiser", decode(v)?))
+            .collect()
+    }
+
+    /// The advertiser whose API key hashes to `key_hash`, if any.
+    pub async fn advertiser_by_key_hash(&self, key_hash: &str) -> Result<Option<AdvertiserRecord>> {
+        let id: Option<String> = self.query(redis::cmd("GET").arg(self.keys.api_key(key_hash))).await?;
+        match id {
+            Some(id) => self.advertiser(&id).await,
+            None => Ok(None),
+        }
+    }
+
+    /// Swaps an advertiser's key: the record carries the new hash, which is indexed, and the old
+    /// hash stops opening anything.
+    pub async fn replace_api_key(&self, updated: &AdvertiserRecord, old_hash: &str) -> Result<()> {
+        self.put_advertiser(updated).await?;
+        self.query(redis::cmd("DEL").arg(self.keys.api_key(old_hash))).await
+    }
+
+    /// Deletes an advertiser with its key, creatives (and their images) and campaigns. Report
+    /// counters are left to expire with the retention period. Used to replace demo data.
+    pub async fn delete_advertiser(&self, id: &str) -> Result<()> {
+        let Some(advertiser) = self.advertiser(id).await? else {
+            return Ok(());
+        };
+        let creatives: Vec<String> = self
+            .query(redis::cmd("ZRANGE").arg(self.keys.advertiser_creatives(id)).arg(0).arg(-1))
+            .await?;
+        let campaigns: Vec<String> = self
+            .query(redis::cmd("ZRANGE").arg(self.keys.advertiser_campaigns(id)).arg(0).arg(-1))
+            .await?;
+        let idem: Vec<String> = self
+            .query(redis::cmd("SMEMBERS").arg(self.keys.idempotency_index_of(Caller::Advertiser(id))))
+            .await?;
+        let mut batch = Batch::new();
+        for creative in &creatives {
+            let keys = [
+                self.keys.creative(creative),
+                self.keys.creative_media(creative),
+                self.keys.creative_thumb(creative),
+            ];
+            batch.add(&keys[0], redis::cmd("DEL").arg(&keys[..]).clone());
+        }
+        if !creatives.is_empty() {
+            for status in CreativeStatus::ALL {
+                let key = self.keys.creatives_in_review_state(status.as_str());
+                batch.add(&key, redis::cmd("ZREM").arg(&key).arg(&creatives).clone());
+            }
+        }
+        for campaign in &campaigns {
+            let key = self.keys.campaign(campaign);
+            batch.add(&key, redis::cmd("DEL").arg(&key).clone());
+        }
+        if !campaigns.is_empty() {
+            let registry = self.keys.campaign_registry();
+            batch.add(&registry, redis::cmd("ZREM").arg(&registry).arg(&campaigns).clone());
+        }
+        let api_key = self.keys.api_key(&advertiser.key_hash);
+        batch.add(&api_key, redis::cmd("DEL").arg(&api_key).clone());
+        let mut own = vec![
+            self.keys.advertiser(id),
+            self.keys.advertiser_creatives(id),
+            self.keys.advertiser_campaigns(id),
+            self.keys.idempotency_index_of(Caller::Advertiser(id)),
+        ];
+        own.extend(idem);
+        batch.add(&own[0], redis::cmd("DEL").arg(&own[..]).clone());
+        self.batch(batch).await?;
+        self.campaigns_changed().await.map(drop)
+    }
+}

@@ -1,0 +1,111 @@
+//! Creatives in Redis: record and images under the creative's tag, listed in their advertiser's
+//! index and in the review queue of their state. Durable: nothing expires.
+
+use super::advertisers::{from_json, to_json};
+use super::stories::{MediaBytes, Rendition};
+use super::{Batch, Store, decode};
+use crate::advertisers::creatives::{CreativeRecord, CreativeStatus};
+use crate::error::Result;
+
+/// One page of ids from an id-ordered index, and whether more follow.
+pub struct IdPage {
+    pub ids: Vec<String>,
+    pub more: bool,
+}
+
+impl Store {
+    /// Stores a new creative and its images, then lists it with its advertiser and in the queue of
+    /// its review state.
+    pub async fn put_creative(&self, creative: &CreativeRecord, media: &MediaBytes) -> Result<()> {
+        let mut pipe = redis::pipe();
+        pipe.atomic()
+            .set(self.keys.creative(&creative.id), to_json(creative)?)
+            .ignore()
+            .set(self.keys.creative_media(&creative.id), &media.full)
+            .ignore()
+            .set(self.keys.creative_thumb(&creative.id), &media.thumb)
+            .ignore();
+        self.pipe::<()>(&pipe).await?;
+        let mut batch = Batch::new();
+        let own = self.keys.advertiser_creatives(&creative.advertiser);
+        batch.add(&own, redis::cmd("ZADD").arg(&own).arg(0).arg(&creative.id).clone());
+        let queue = self.keys.creatives_in_review_state(creative.status.as_str());
+        batch.add(&queue, redis::cmd("ZADD").arg(&queue).arg(0).arg(&creative.id).clone());
+        self.batch(batch).await.map(drop)
+    }
+
+    pub async fn creative(&self, id: &str) -> Result<Option<CreativeRecord>> {
+        let raw: Option<String> = self.query(redis::cmd("GET").arg(self.keys.creative(id))).await?;
+        from_json("creative", raw)
+    }
+
+    /// Creative records by id, in one batch (None for missing).
+    pub async fn creatives(&self, ids: &[String]) -> Result<Vec<Option<CreativeRecord>>> {
+        let mut batch = Batch::new();
+        for id in ids {
+            let key = self.keys.creative(id);
+            batch.add(&key, redis::cmd("GET").arg(&key).clone());
+        }
+        self.batch(batch)
+            .await?
+            .into_iter()
+            .map(|v| from_json("creative", decode(v)?))
+            .collect()
+    }
+
+    /// The image bytes of a creative (for its advertiser, the reviewer, and serving ads).
+    pub async fn creative_media(&self, id: &str, which: Rendition) -> Result<Option<Vec<u8>>> {
+        let key = match which {
+            Rendition::Full => self.keys.creative_media(id),
+            Rendition::Thumb => self.keys.creative_thumb(id),
+        };
+        self.query(redis::cmd("GET").arg(key)).await
+    }
+
+    /// Saves a reviewed creative and moves it to the queue of its new state.
+    pub async fn save_review(&self, creative: &CreativeRecord) -> Result<()> {
+        self.query::<()>(redis::cmd("SET").arg(self.keys.creative(&creative.id)).arg(to_json(creative)?))
+            .await?;
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        for status in CreativeStatus::ALL {
+            let key = self.keys.creatives_in_review_state(status.as_str());
+            if status == creative.status {
+                pipe.zadd(key, &creative.id, 0).ignore();
+            } else {
+                pipe.zrem(key, &creative.id).ignore();
+            }
+        }
+        self.pipe::<()>(&pipe).await?;
+        self.campaigns_changed().await.map(drop)
+    }
+
+    /// A page of an advertiser's creative ids, newest first, after the id `after`.
+    pub async fn advertiser_creative_ids(&self, advertiser: &str, after: Option<&str>, limit: usize) -> Result<IdPage> {
+        self.id_page(&self.keys.advertiser_creatives(advertiser), after, limit, true).await
+    }
+
+    /// A page of the creatives in one review state, oldest first (a queue), after the id `after`.
+    pub async fn creative_ids_in_review_state(&self, status: CreativeStatus, after: Option<&str>, limit: usize) -> Result<IdPage> {
+        self.id_page(&self.keys.creatives_in_review_state(status.as_str()), after, limit, false)
+            .await
+    }
+
+    /// Pages through a ZSET whose members all score 0, in id order: stable under inserts, since
+    /// the cursor is the last id seen rather than an offset.
+    pub(crate) async fn id_page(&self, key: &str, after: Option<&str>, limit: usize, newest_first: bool) -> Result<IdPage> {
+        let mut cmd = redis::cmd("ZRANGE");
+        cmd.arg(key);
+        match (newest_first, after) {
+            (true, Some(id)) => cmd.arg(format!("({id}")).arg("-").arg("BYLEX").arg("REV"),
+            (true, None) => cmd.arg("+").arg("-").arg("BYLEX").arg("REV"),
+            (false, Some(id)) => cmd.arg(format!("({id}")).arg("+").arg("BYLEX"),
+            (false, None) => cmd.arg("-").arg("+").arg("BYLEX"),
+        };
+        cmd.arg("LIMIT").arg(0).arg(limit + 1);
+        let mut ids: Vec<String> = self.query(&cmd).await?;
+        let more = ids.len() > limit;
+        ids.truncate(limit);
+        Ok(IdPage { ids, more })
+    }
+}

@@ -1,0 +1,258 @@
+use crate::both_backends;
+use crate::support::app::{ADMIN_TOKEN, Backend, TestApp, assert_problem, spawn_app, spawn_app_with};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+both_backends!(
+    admin_creates_advertisers_and_the_key_is_shown_once,
+    bad_advertiser_input_changes_nothing,
+    keys_open_advertiser_endpoints_only,
+    rotating_a_key_retires_the_old_one,
+    idempotent_creation_never_stores_the_key,
+    seed_demo_creates_advertisers_with_running_campaigns,
+);
+
+async fn advertiser_records(app: &TestApp) -> usize {
+    app.keys()
+        .await
+        .iter()
+        .filter(|k| k.ends_with(":advertiser") && k.contains("{a:"))
+        .count()
+}
+
+async fn admin_creates_advertisers_and_the_key_is_shown_once(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let r = app
+        .as_admin(Method::POST, "/v1/admin/advertisers")
+        .json(&json!({"name": "  Acme Coffee "}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let created: Value = r.json().await.unwrap();
+    assert_eq!(created["name"], "Acme Coffee");
+    let key = created["api_key"].as_str().unwrap().to_owned();
+    assert!(key.starts_with("sk_") && key.len() >= 46, "{key}");
+    let id = created["id"].as_str().unwrap();
+
+    let fetched: Value = app
+        .as_admin(Method::GET, &format!("/v1/admin/advertisers/{id}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(fetched["name"], "Acme Coffee");
+    assert!(fetched.get("api_key").is_none(), "the key is never shown again: {fetched}");
+
+    // The key works, and Redis holds only its SHA-256, nowhere the key itself.
+    assert_eq!(
+        app.get_json_as(&key, "/v1/creatives").await,
+        json!({"creatives": [], "next_cursor": null})
+    );
+    let hash = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(key.as_bytes()));
+    assert!(app.keys().await.iter().any(|k| k.contains(&hash)), "indexed by hash");
+    for (name, value) in app.string_values().await {
+        assert!(!name.contains(&key[3..]), "{name}");
+        assert!(!String::from_utf8_lossy(&value).contains(&key[3..]), "{name} holds the key");
+    }
+    // Advertisers are not ephemeral.
+    for k in app.keys().await {
+        let ttl: i64 = app.redis(redis::cmd("PTTL").arg(&k)).await;
+        assert_eq!(ttl, -1, "{k} expires");
+    }
+    // Two advertisers, two keys.
+    let (other, other_key) = app.create_advertiser("Bright Books").await;
+    assert_ne!(other, id);
+    assert_ne!(other_key, key);
+    assert_problem(
+        app.as_admin(Method::GET, "/v1/admin/advertisers/nobody").send().await.unwrap(),
+        404,
+        "not_found",
+    )
+    .await;
+}
+
+async fn bad_advertiser_input_changes_nothing(backend: Backend) {
+    let app = spawn_app(backend).await;
+    for body in [
+        json!({"name": ""}),
+        json!({"name": "   "}),
+        json!({"name": "x".repeat(101)}),
+        json!({"name": "tab\there"}),
+        json!({}),
+        json!({"name": "Acme", "api_key": "sk_mine"}),
+        json!({"name": 7}),
+    ] {
+        let r = app
+            .as_admin(Method::POST, "/v1/admin/advertisers")
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_problem(r, 400, "validation_failed").await;
+    }
+    let r = app
+        .as_admin(Method::POST, "/v1/admin/advertisers")
+        .header("content-type", "application/json")
+        .body(format!("{{\"name\": \"{}\"}}", "a".repeat(70_000)))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, 413, "payload_too_large").await;
+    // Not the admin.
+    let r = app.post_json("/v1/admin/advertisers", "alice", &json!({"name": "Acme"})).await;
+    assert_problem(r, 401, "unauthorized").await;
+    let r = app
+        .client
+        .post(app.url("/v1/admin/advertisers"))
+        .json(&json!({"name": "Acme"}))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, 401, "unauthorized").await;
+    assert_eq!(advertiser_records(&app).await, 0);
+    assert!(app.keys().await.iter().all(|k| !k.contains("{ak:")), "no key was issued");
+
+    // Without an admin token configured, admin endpoints are off.
+    let off = spawn_app_with(backend, |s| s.auth.admin_token = None).await;
+    let r = off
+        .client
+        .post(off.url("/v1/admin/advertisers"))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&json!({"name": "Acme"}))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, 403, "admin_disabled").await;
+}
+
+async fn keys_open_advertiser_endpoints_only(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (id, key) = app.create_advertiser("Acme").await;
+    let user = app.token("alice");
+    let mut tampered = key.clone().into_bytes();
+    let last = tampered.len() - 1;
+    tampered[last] = if tampered[last] == b'A' { b'B' } else { b'A' };
+    let tampered = String::from_utf8(tampered).unwrap();
+    let unknown = format!("sk_{}", "A".repeat(43));
+    // A user token, the admin token, a tampered or unknown key: never an advertiser.
+    for (bearer, path) in [
+        (user.as_str(), "/v1/creatives"),
+        (user.as_str(), "/v1/campaigns"),
+        (ADMIN_TOKEN, "/v1/creatives"),
+        (ADMIN_TOKEN, "/v1/campaigns"),
+        (tampered.as_str(), "/v1/creatives"),
+        (unknown.as_str(), "/v1/campaigns"),
+        ("sk_", "/v1/creatives"),
+    ] {
+        let r = app.as_advertiser(Method::GET, path, bearer).send().await.unwrap();
+        assert_problem(r, 401, "unauthorized").await;
+    }
+    let r = app.client.get(app.url("/v1/campaigns")).send().await.unwrap();
+    assert_problem(r, 401, "unauthorized").await;
+    // An API key on user and admin endpoints.
+    let one_advertiser = format!("/v1/admin/advertisers/{id}");
+    for (method, path) in [
+        (Method::GET, "/v1/feed"),
+        (Method::GET, "/v1/me/contacts"),
+        (Method::GET, "/v1/me/stories"),
+        (Method::POST, "/v1/admin/advertisers"),
+        (Method::GET, one_advertiser.as_str()),
+        (Method::GET, "/v1/admin/creatives"),
+    ] {
+        let r = app
+            .as_advertiser(method.clone(), path, &key)
+            .json(&json!({"name": "x"}))
+            .send()
+            .await
+            .unwrap();
+        assert_problem(r, 401, "unauthorized").await;
+    }
+    // The right key does open them.
+    assert_eq!(app.get_as(&key, "/v1/campaigns").await.status(), 200);
+}
+
+async fn rotating_a_key_retires_the_old_one(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (id, old) = app.create_advertiser("Acme").await;
+    let creative = app.new_creative(&old).await;
+    let r = app
+        .as_admin(Method::POST, &format!("/v1/admin/advertisers/{id}/api-key"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["id"], id.as_str());
+    let new = body["api_key"].as_str().unwrap();
+    assert_ne!(new, old);
+    assert_problem(app.get_as(&old, "/v1/creatives").await, 401, "unauthorized").await;
+    let list = app.get_json_as(new, "/v1/creatives").await;
+    assert_eq!(list["creatives"][0]["id"], creative.as_str(), "same account, same creatives");
+    let r = app
+        .as_admin(Method::POST, "/v1/admin/advertisers/nobody/api-key")
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, 404, "not_found").await;
+    let r = app
+        .as_advertiser(Method::POST, &format!("/v1/admin/advertisers/{id}/api-key"), new)
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, 401, "unauthorized").await;
+}
+
+async fn idempotent_creation_never_stores_the_key(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let post = || {
+        app.as_admin(Method::POST, "/v1/admin/advertisers")
+            .header("Idempotency-Key", "make-acme")
+            .json(&json!({"name": "Acme"}))
+            .send()
+    };
+    let first = post().await.unwrap();
+    assert_eq!(first.status(), 201);
+    let first: Value = first.json().await.unwrap();
+    let key = first["api_key"].as_str().unwrap().to_owned();
+    let again = post().await.unwrap();
+    assert_eq!(again.status(), 201);
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    let again: Value = again.json().await.unwrap();
+    assert_eq!(again["id"], first["id"]);
+    assert!(again.get("api_key").is_none(), "a replay cannot show a key that was never stored");
+    assert_eq!(advertiser_records(&app).await, 1);
+    for (name, value) in app.string_values().await {
+        assert!(!String::from_utf8_lossy(&value).contains(&key), "{name} holds the key");
+    }
+}
+
+async fn seed_demo_creates_advertisers_with_running_campaigns(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let first = statusd::demo::seed(app.settings.clone()).await.unwrap();
+    let again = statusd::demo::seed(app.settings.clone()).await.unwrap();
+    let key_of =
+        |seeded: &statusd::demo::Seeded, name: &str| seeded.tokens.iter().find(|(n, _)| n == name).map(|(_, t)| t.clone()).unwrap();
+    for short in ["acme", "books"] {
+        let name = format!("advertiser:{short}");
+        let (old, key) = (key_of(&first, &name), key_of(&again, &name));
+        assert_problem(app.get_as(&old, "/v1/creatives").await, 401, "unauthorized").await;
+        let creatives = app.get_json_as(&key, "/v1/creatives").await;
+        let creatives = creatives["creatives"].as_array().unwrap();
+        assert_eq!(creatives.len(), 2, "re-seeding replaces, never piles up");
+        assert!(creatives.iter().all(|c| c["status"] == "approved" && c["width"] == 1080));
+        let campaigns = app.get_json_as(&key, "/v1/campaigns").await;
+        assert_eq!(campaigns["campaigns"].as_array().unwrap().len(), 1);
+        assert_eq!(campaigns["campaigns"][0]["status"], "active");
+    }
+    let loaded = app.store().all_campaigns(chrono::Utc::now()).await.unwrap();
+    assert_eq!(loaded.len(), 2);
+    assert!(loaded.iter().all(|l| l.creatives.len() == 2));
+    let mut names: Vec<&str> = loaded.iter().map(|l| l.advertiser_name.as_str()).collect();
+    names.sort();
+    assert_eq!(names, ["Acme Coffee", "Bright Books"]);
+    // The demo users still get their tokens.
+    assert!(again.tokens.iter().any(|(n, _)| n == "alice"));
+}

@@ -1,0 +1,177 @@
+//! Helpers for the advertiser half: accounts, creatives, campaigns, direct store access for events.
+
+#![allow(dead_code)]
+
+use super::app::{ADMIN_TOKEN, TestApp};
+use super::images;
+use reqwest::multipart::{Form, Part};
+use reqwest::{Method, RequestBuilder, Response, StatusCode};
+use serde_json::{Value, json};
+
+impl TestApp {
+    /// A request with the admin token.
+    pub fn as_admin(&self, method: Method, path: &str) -> RequestBuilder {
+        self.client.request(method, self.url(path)).bearer_auth(ADMIN_TOKEN)
+    }
+
+    /// A request with an advertiser's API key.
+    pub fn as_advertiser(&self, method: Method, path: &str, key: &str) -> RequestBuilder {
+        self.client.request(method, self.url(path)).bearer_auth(key)
+    }
+
+    /// Creates an advertiser; returns (id, API key).
+    pub async fn create_advertiser(&self, name: &str) -> (String, String) {
+        let r = self
+            .as_admin(Method::POST, "/v1/admin/advertisers")
+            .json(&json!({ "name": name }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED);
+        let body: Value = r.json().await.unwrap();
+        (
+            body["id"].as_str().unwrap().to_owned(),
+            body["api_key"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    /// Uploads a creative with `image` and the given text parts (no defaults).
+    pub async fn upload_creative_parts(&self, key: &str, image: Option<Vec<u8>>, fields: &[(&str, &str)]) -> Response {
+        let mut form = Form::new();
+        if let Some(bytes) = image {
+            form = form.part(
+                "image",
+                Part::bytes(bytes)
+                    .file_name("creative")
+                    .mime_str("application/octet-stream")
+                    .unwrap(),
+            );
+        }
+        for (name, value) in fields {
+            form = form.text(name.to_string(), value.to_string());
+        }
+        self.as_advertiser(Method::POST, "/v1/creatives", key)
+            .multipart(form)
+            .send()
+            .await
+            .expect("upload sent")
+    }
+
+    /// Uploads `image` with good text fields.
+    pub async fn upload_creative(&self, key: &str, image: Vec<u8>) -> Response {
+        self.upload_creative_parts(key, Some(image), &GOOD_FIELDS).await
+    }
+
+    /// Uploads a small creative; returns its id (pending review).
+    pub async fn new_creative(&self, key: &str) -> String {
+        let r = self.upload_creative(key, images::jpeg(270, 480)).await;
+        assert_eq!(r.status(), StatusCode::CREATED);
+        r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn review(&self, creative: &str, body: Value) -> Response {
+        self.as_admin(Method::POST, &format!("/v1/admin/creatives/{creative}/review"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn approve(&self, creative: &str) {
+        let r = self.review(creative, json!({"decision": "approve"})).await;
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+
+    /// Uploads and approves a creative; returns its id.
+    pub async fn approved_creative(&self, key: &str) -> String {
+        let id = self.new_creative(key).await;
+        self.approve(&id).await;
+        id
+    }
+
+    pub async fn post_campaign(&self, key: &str, body: &Value) -> Response {
+        self.as_advertiser(Method::POST, "/v1/campaigns", key)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Creates a campaign; returns it.
+    pub async fn create_campaign(&self, key: &str, body: &Value) -> Value {
+        let r = self.post_campaign(key, body).await;
+        assert_eq!(r.status(), StatusCode::CREATED, "creating {body}");
+        r.json().await.unwrap()
+    }
+
+    pub async fn patch_campaign(&self, key: &str, id: &str, body: &Value) -> Response {
+        self.as_advertiser(Method::PATCH, &format!("/v1/campaigns/{id}"), key)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn get_as(&self, key: &str, path: &str) -> Response {
+        self.as_advertiser(Method::GET, path, key).send().await.unwrap()
+    }
+
+    pub async fn get_json_as(&self, key: &str, path: &str) -> Value {
+        let r = self.get_as(key, path).await;
+        assert_eq!(r.status(), StatusCode::OK, "GET {path}");
+        r.json().await.unwrap()
+    }
+
+    /// The store this app uses (for producing ad events, which have no endpoint of their own here).
+    pub fn store(&self) -> statusd::store::Store {
+        statusd::store::Store::new(&self.settings.redis).unwrap()
+    }
+
+    /// Every string value this app stored, with its key.
+    pub async fn string_values(&self) -> Vec<(String, Vec<u8>)> {
+        let mut out = Vec::new();
+        for key in self.keys().await {
+            let kind: String = self.redis(redis::cmd("TYPE").arg(&key)).await;
+            if kind == "string" {
+                let value: Vec<u8> = self.redis(redis::cmd("GET").arg(&key)).await;
+                out.push((key, value));
+            }
+        }
+        out
+    }
+}
+
+pub const GOOD_FIELDS: [(&str, &str); 3] = [
+    ("headline", "Fresh beans, roasted daily"),
+    ("cta_label", "Shop now"),
+    ("cta_url", "https://shop.example.com/beans"),
+];
+
+/// A valid campaign body: anyone, running from an hour ago for thirty days.
+pub fn campaign_body(creatives: &[&str]) -> Value {
+    let now = chrono::Utc::now();
+    json!({
+        "name": "Winter blend",
+        "creative_ids": creatives,
+        "targeting": {"countries": [], "languages": [], "interests": []},
+        "bid_cpm_micros": 2_000_000,
+        "budget_micros": 100_000_000,
+        "daily_budget_micros": 10_000_000,
+        "start_at": (now - chrono::Duration::hours(1)).to_rfc3339(),
+        "end_at": (now + chrono::Duration::days(30)).to_rfc3339(),
+        "frequency_cap": {"impressions": 3, "per_seconds": 3600},
+        "pacing": "even",
+    })
+}
+
+/// `base` with `patch`'s top-level fields set (a `null` removes the field).
+pub fn with(mut base: Value, patch: Value) -> Value {
+    for (k, v) in patch.as_object().unwrap() {
+        if v.is_null() {
+            base.as_object_mut().unwrap().remove(k);
+        } else {
+            base[k] = v.clone();
+        }
+    }
+    base
+}
