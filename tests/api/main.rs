@@ -2,7 +2,6 @@
 
 mod support;
 
-mod ads;
 mod advertisers;
 mod campaigns;
 mod config;

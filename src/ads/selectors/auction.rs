@@ -7,8 +7,7 @@
 //! the reserve and never more than its own bid; a lone bidder pays the reserve.
 
 use crate::ads::index::{CampaignIndex, IndexedCampaign};
-use crate::ads::{AdRequest, AdSelector, Decision, Match};
-use crate::advertisers::campaigns::one_impression_micros;
+use crate::ads::{AdRequest, AdSelector, Decision, Match, impression_price};
 use rand::Rng;
 use rand::seq::IndexedRandom;
 
@@ -68,7 +67,7 @@ impl AdSelector for Auction {
                 campaign_id: winner.id.clone(),
                 advertiser_id: winner.advertiser_id.clone(),
                 creative_id: creative.clone(),
-                price_micros: one_impression_micros(cpm),
+                price_micros: impression_price(cpm),
                 matched: matched.clone(),
             });
         }

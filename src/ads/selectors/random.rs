@@ -2,8 +2,7 @@
 //! replacement, one campaign per advertiser). There is no auction: a winner pays its own bid.
 
 use crate::ads::index::{CampaignIndex, IndexedCampaign};
-use crate::ads::{AdRequest, AdSelector, Decision, Match};
-use crate::advertisers::campaigns::one_impression_micros;
+use crate::ads::{AdRequest, AdSelector, Decision, Match, impression_price};
 use rand::Rng;
 use rand::seq::IndexedRandom;
 
@@ -39,7 +38,7 @@ impl AdSelector for Random {
                 campaign_id: campaign.id.clone(),
                 advertiser_id: campaign.advertiser_id.clone(),
                 creative_id: creative.clone(),
-                price_micros: one_impression_micros(campaign.bid_cpm_micros),
+                price_micros: impression_price(campaign.bid_cpm_micros),
                 matched,
             });
         }
