@@ -110,6 +110,41 @@ pub struct AdSettings {
     /// Labels an advertiser may put on a creative's call to action.
     #[serde(deserialize_with = "comma_list")]
     pub cta_labels: Vec<String>,
+    /// The least CPM any ad sells for (the auction's reserve price), in micros.
+    pub reserve_cpm_micros: i64,
+    /// Ad selection for a feed page must finish within this; past it the page comes without ads.
+    pub deadline_ms: u64,
+    /// Billable impressions per viewer per UTC day; 0 turns ads off.
+    pub daily_cap_per_viewer: u32,
+    /// How long an ad token (impression, click, hide, report, why) stays valid.
+    pub token_ttl_secs: u64,
+    /// HMAC key of ad tokens. Unset: derived from `auth.jwt_secret`.
+    pub token_secret: Option<Secret>,
+    /// The whole index (spend, pacing, click-through estimates) is reloaded at least this often.
+    pub stats_refresh_ms: u64,
+    /// Reports from distinct viewers that send a creative back to review.
+    pub reports_to_review: u32,
+}
+
+/// A secret setting: never printed, not even in debug output.
+#[derive(Clone, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl AdSettings {
+    /// The key ad tokens are signed with.
+    pub fn token_key(&self, settings: &Settings) -> String {
+        match &self.token_secret {
+            Some(secret) => secret.0.clone(),
+            None => format!("ad-tokens:{}", settings.auth.jwt_secret.as_deref().unwrap_or_default()),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -211,6 +246,13 @@ impl Default for AdSettings {
             max_per_page: 3,
             index_refresh_ms: 1000,
             cta_labels: DEFAULT_CTA_LABELS.iter().map(|s| s.to_string()).collect(),
+            reserve_cpm_micros: 100_000,
+            deadline_ms: 20,
+            daily_cap_per_viewer: 10,
+            token_ttl_secs: 3600,
+            token_secret: None,
+            stats_refresh_ms: 5000,
+            reports_to_review: 3,
         }
     }
 }
@@ -338,8 +380,20 @@ impl Settings {
         if self.users.max_contacts == 0 {
             return fail("users.max_contacts", "must be positive");
         }
-        if !["auction", "random", "none"].contains(&self.ads.selector.as_str()) {
-            return fail("ads.selector", "expected auction, random or none");
+        if !crate::ads::selectors::NAMES.contains(&self.ads.selector.as_str()) {
+            return fail(
+                "ads.selector",
+                &format!("expected one of {}", crate::ads::selectors::NAMES.join(", ")),
+            );
+        }
+        if self.ads.reserve_cpm_micros < 0 {
+            return fail("ads.reserve_cpm_micros", "must not be negative");
+        }
+        if self.ads.deadline_ms == 0 || self.ads.token_ttl_secs == 0 || self.ads.reports_to_review == 0 {
+            return fail("ads.deadline_ms / ads.token_ttl_secs / ads.reports_to_review", "must be positive");
+        }
+        if matches!(&self.ads.token_secret, Some(t) if t.0.len() < 16) {
+            return fail("ads.token_secret", "must be at least 16 bytes when set");
         }
         if self.ads.interval == 0 {
             return fail("ads.interval", "must be positive");

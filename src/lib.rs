@@ -9,6 +9,7 @@ pub mod config;
 pub mod demo;
 pub mod error;
 pub mod http;
+pub mod ids;
 pub mod media;
 pub mod metrics;
 pub mod startup;

@@ -2,6 +2,7 @@
 //! listener (port 0 in tests). Also the logging set-up: every line logged while a request is
 //! served carries its request id, which the response carries too (`X-Request-Id`).
 
+use crate::ads::service::AdServer;
 use crate::auth::UserTokens;
 use crate::config::Settings;
 use crate::http::{self, AppState, problem};
@@ -27,6 +28,13 @@ impl Application {
     pub async fn build(settings: Settings) -> Result<Application, String> {
         let listener = TcpListener::bind(&settings.listen).map_err(|e| format!("listen {}: {e}", settings.listen))?;
         let state = web::Data::new(build_state(settings)?);
+        // Keeps this instance's campaign index current for as long as the runtime lives.
+        tokio::spawn(crate::ads::refresh::run(
+            state.store.clone(),
+            state.ads.clone(),
+            state.settings.clone(),
+            state.metrics.clone(),
+        ));
         Self::serve(listener, state)
     }
 
@@ -105,6 +113,7 @@ pub fn build_state(settings: Settings) -> Result<AppState, String> {
         store,
         metrics,
         media_gate: Arc::new(tokio::sync::Semaphore::new(settings.media.max_concurrent)),
+        ads: Arc::new(AdServer::new(&settings)?),
         settings: Arc::new(settings),
     })
 }

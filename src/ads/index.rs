@@ -2,16 +2,10 @@
 //! targeting, each bucket sorted by expected revenue, so that a decision reads only the four
 //! buckets that can match a viewer and stops as soon as it has enough candidates.
 
-use super::{AdRequest, Match, impression_price};
+use super::{AdRequest, Match};
+pub use crate::advertisers::campaigns::Pacing;
+use crate::advertisers::campaigns::one_impression_micros;
 use std::collections::HashMap;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Pacing {
-    /// Spend stays near budget × elapsed share of the flight.
-    Even,
-    /// Spend as fast as impressions come.
-    Asap,
-}
 
 /// What the index knows of one campaign: its targeting, money and performance at load time.
 #[derive(Debug, Clone)]
@@ -69,7 +63,7 @@ impl IndexedCampaign {
 
     /// Whether the campaign may serve at all right now, before looking at the viewer.
     fn serving(&self, now_ms: i64) -> bool {
-        let price = impression_price(self.bid_cpm_micros);
+        let price = one_impression_micros(self.bid_cpm_micros);
         if self.paused || now_ms < self.start_ms || now_ms >= self.end_ms || self.creative_ids.is_empty() {
             return false;
         }

@@ -7,7 +7,9 @@
 //! carries them is part of its input.
 
 pub mod index;
+pub mod refresh;
 pub mod selectors;
+pub mod service;
 pub mod splice;
 pub mod token;
 
@@ -75,10 +77,4 @@ pub trait AdSelector: Send + Sync {
 
     /// At most `request.slots` decisions, never two of one advertiser.
     fn select(&self, index: &CampaignIndex, request: &AdRequest, rng: &mut dyn rand::RngCore) -> Vec<Decision>;
-}
-
-/// The price of one impression at a CPM, in micros, rounded up so that 1,000 impressions never
-/// cost less than the CPM.
-pub fn impression_price(cpm_micros: i64) -> i64 {
-    (cpm_micros + 999) / 1000
 }

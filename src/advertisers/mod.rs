@@ -121,7 +121,7 @@ pub fn is_valid_id(id: &str) -> bool {
 
 /// A new id, sortable by creation time.
 pub fn new_id(now: DateTime<Utc>) -> String {
-    ulid::Ulid::from_parts(now.timestamp_millis().max(0) as u64, rand::random()).to_string()
+    crate::ids::new_id(now)
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! The HTTP layer (actix only): routes, extractors, error mapping, OpenAPI. Handlers parse the
 //! request, call one domain function, and shape the answer.
 
+pub mod ads;
 pub mod advertisers;
 pub mod auth;
 pub mod campaigns;
@@ -33,6 +34,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Bounds how many images are decoded at once, so a burst of uploads cannot exhaust memory.
     pub media_gate: Arc<Semaphore>,
+    /// This instance's campaign index, selector and ad-token key.
+    pub ads: Arc<crate::ads::service::AdServer>,
 }
 
 pub type State = web::Data<AppState>;
@@ -78,6 +81,7 @@ pub async fn read_json<T: serde::de::DeserializeOwned>(mut payload: web::Payload
 /// Registers every route.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     ops::routes(cfg);
+    ads::routes(cfg);
     users::routes(cfg);
     stories::routes(cfg);
     feed::routes(cfg);

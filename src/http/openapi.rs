@@ -21,6 +21,9 @@ use utoipa::{Modify, OpenApi};
         super::creatives::review_creative,
         super::campaigns::create_campaign, super::campaigns::list_campaigns, super::campaigns::get_campaign,
         super::campaigns::patch_campaign, super::campaigns::campaign_report,
+        super::ads::impression, super::ads::click, super::ads::hide, super::ads::report, super::ads::why,
+        super::ads::creative_media, super::ads::creative_thumb, super::ads::preferences, super::ads::block,
+        super::ads::unblock, super::ads::admin_patch_user,
     ),
     modifiers(&Security)
 )]

@@ -26,14 +26,16 @@ pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(Health { status: "ok".into() })
 }
 
-/// Redis answers: the instance can serve.
+/// Redis answers and the campaign index is loaded: the instance can serve.
 #[utoipa::path(get, path = "/readyz", tag = "operations", responses((status = 200, body = Health), (status = 503, body = Problem)))]
 pub async fn readyz(state: State) -> Result<HttpResponse> {
-    if state.store.ping().await {
-        Ok(HttpResponse::Ok().json(Health { status: "ready".into() }))
-    } else {
-        Err(Error::StoreUnavailable("ping failed".into()))
+    if !state.store.ping().await {
+        return Err(Error::StoreUnavailable("ping failed".into()));
     }
+    if !state.ads.is_loaded() {
+        return Err(Error::Busy("the campaign index is still loading".into()));
+    }
+    Ok(HttpResponse::Ok().json(Health { status: "ready".into() }))
 }
 
 /// Prometheus text format.

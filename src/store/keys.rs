@@ -60,6 +60,31 @@ impl Keys {
         self.user(user, "idem")
     }
 
+    /// STRING present while the user is entitled to no ads (set by the admin).
+    pub fn ad_free(&self, user: &str) -> String {
+        self.user(user, "ads:free")
+    }
+    /// SET of campaign ids the user hid.
+    pub fn ad_hidden(&self, user: &str) -> String {
+        self.user(user, "ads:hidden")
+    }
+    /// SET of advertiser ids the user blocked.
+    pub fn ad_blocked(&self, user: &str) -> String {
+        self.user(user, "ads:blocked")
+    }
+    /// ZSET "<campaign>/<token id>" → time (ms): the user's counted impressions, for caps.
+    pub fn ad_impressions(&self, user: &str) -> String {
+        self.user(user, "ads:impressions")
+    }
+    /// ZSET advertiser id → time (ms) of the user's latest impression of theirs.
+    pub fn ad_recent(&self, user: &str) -> String {
+        self.user(user, "ads:recent")
+    }
+    /// ZSET "<token id>:<event>" → token expiry (ms): token events already counted.
+    pub fn ad_counted(&self, user: &str) -> String {
+        self.user(user, "ads:counted")
+    }
+
     /// STRING: the story record (JSON).
     pub fn story(&self, story: &str) -> String {
         self.story_key(story, "story")
@@ -103,8 +128,8 @@ impl Keys {
     }
 
     /// Every fixed-name key that belongs to one user.
-    pub fn all_of_user(&self, user: &str) -> [String; 8] {
-        [
+    pub fn all_of_user(&self, user: &str) -> Vec<String> {
+        vec![
             self.contacts(user),
             self.settings(user),
             self.muted(user),
@@ -113,6 +138,12 @@ impl Keys {
             self.seen(user),
             self.touched(user),
             self.idempotency_index(user),
+            self.ad_free(user),
+            self.ad_hidden(user),
+            self.ad_blocked(user),
+            self.ad_impressions(user),
+            self.ad_recent(user),
+            self.ad_counted(user),
         ]
     }
 }

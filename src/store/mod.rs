@@ -6,9 +6,11 @@ pub mod campaigns;
 pub mod creatives;
 pub mod keys;
 pub mod live;
+pub mod pubsub;
 pub mod reports;
 pub mod stories;
 pub mod users;
+pub mod viewer_ads;
 
 use crate::config::RedisSettings;
 use crate::error::{Error, Result};

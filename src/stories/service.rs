@@ -26,7 +26,7 @@ pub async fn create(
         None => store.settings(author).await?.default_audience,
     };
     let created_ms = now.timestamp_millis();
-    let id = ulid::Ulid::from_parts(created_ms as u64, rand::random()).to_string();
+    let id = crate::ids::new_id(now);
     let record = StoryRecord {
         id,
         author: author.to_owned(),

@@ -59,6 +59,8 @@ async fn feed_pagination(backend: Backend) {
     app.befriend_all(&all).await;
     for u in &users {
         app.post_text(u, "hi").await;
+        // Distinct creation times, so that the expected order is by time alone.
+        tokio::time::sleep(std::time::Duration::from_millis(3)).await;
     }
     let mut seen = Vec::new();
     let mut cursor: Option<String> = None;

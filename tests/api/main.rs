@@ -2,6 +2,7 @@
 
 mod support;
 
+mod ads;
 mod advertisers;
 mod campaigns;
 mod config;

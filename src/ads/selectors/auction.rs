@@ -7,7 +7,8 @@
 //! the reserve and never more than its own bid; a lone bidder pays the reserve.
 
 use crate::ads::index::{CampaignIndex, IndexedCampaign};
-use crate::ads::{AdRequest, AdSelector, Decision, Match, impression_price};
+use crate::ads::{AdRequest, AdSelector, Decision, Match};
+use crate::advertisers::campaigns::one_impression_micros;
 use rand::Rng;
 use rand::seq::IndexedRandom;
 
@@ -67,7 +68,7 @@ impl AdSelector for Auction {
                 campaign_id: winner.id.clone(),
                 advertiser_id: winner.advertiser_id.clone(),
                 creative_id: creative.clone(),
-                price_micros: impression_price(cpm),
+                price_micros: one_impression_micros(cpm),
                 matched: matched.clone(),
             });
         }

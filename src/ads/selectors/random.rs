@@ -2,7 +2,8 @@
 //! replacement, one campaign per advertiser). There is no auction: a winner pays its own bid.
 
 use crate::ads::index::{CampaignIndex, IndexedCampaign};
-use crate::ads::{AdRequest, AdSelector, Decision, Match, impression_price};
+use crate::ads::{AdRequest, AdSelector, Decision, Match};
+use crate::advertisers::campaigns::one_impression_micros;
 use rand::Rng;
 use rand::seq::IndexedRandom;
 
@@ -38,7 +39,7 @@ impl AdSelector for Random {
                 campaign_id: campaign.id.clone(),
                 advertiser_id: campaign.advertiser_id.clone(),
                 creative_id: creative.clone(),
-                price_micros: impression_price(campaign.bid_cpm_micros),
+                price_micros: one_impression_micros(campaign.bid_cpm_micros),
                 matched,
             });
         }

@@ -39,6 +39,10 @@ pub fn test_settings(backend: Backend) -> Settings {
     s.auth.jwt_secret = Some(JWT_SECRET.into());
     s.auth.admin_token = Some(ADMIN_TOKEN.into());
     s.redis.key_prefix = format!("t{}-{}:", std::process::id(), NEXT_PREFIX.fetch_add(1, Ordering::Relaxed));
+    // Campaign changes show quickly, and a loaded test machine never misses the ad deadline.
+    s.ads.index_refresh_ms = 100;
+    s.ads.stats_refresh_ms = 200;
+    s.ads.deadline_ms = 5_000;
     match backend {
         Backend::Standalone => s.redis.url = super::redis::standalone_url(),
         Backend::Cluster => s.redis.cluster_nodes = super::redis::cluster_urls(),
@@ -50,10 +54,13 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
     spawn_app_with(backend, |_| {}).await
 }
 
+/// Spawns an app on the shared Redis and waits until it is ready (campaign index loaded).
 pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Settings)) -> TestApp {
     let mut settings = test_settings(backend);
     tweak(&mut settings);
-    spawn_with_settings(backend, settings).await
+    let app = spawn_with_settings(backend, settings).await;
+    app.wait_ready().await;
+    app
 }
 
 pub async fn spawn_with_settings(backend: Backend, settings: Settings) -> TestApp {
@@ -81,6 +88,15 @@ pub async fn spawn_with_settings(backend: Backend, settings: Settings) -> TestAp
 }
 
 impl TestApp {
+    /// Polls `/readyz` until it answers 200 (10 s at most).
+    pub async fn wait_ready(&self) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while self.get("/readyz", "").await.status() != StatusCode::OK {
+            assert!(std::time::Instant::now() < deadline, "app did not become ready");
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
     pub fn token(&self, user: &str) -> String {
         statusd::auth::UserTokens::new(JWT_SECRET).issue(user, 3600).unwrap()
     }

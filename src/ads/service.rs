@@ -1,0 +1,392 @@
+//! Ad use cases: fill a feed page's slots, and the viewer's actions on an ad token.
+
+use super::index::CampaignIndex;
+use super::splice::Placement;
+use super::token::{AdToken, TokenKey, token_id};
+use super::{AdRequest, AdSelector, Exclusions, Match, selectors};
+use crate::advertisers::creatives::{CreativeRecord, CreativeStatus};
+use crate::config::Settings;
+use crate::error::{Error, Result};
+use crate::metrics::AdSlotOutcome;
+use crate::store::Store;
+use crate::store::reports::{AdEvent, Recorded};
+use crate::store::viewer_ads::{ImpressionCaps, ViewerImpression};
+use serde::Serialize;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+use utoipa::ToSchema;
+
+/// How long a viewer's impressions are kept for frequency caps: the longest window honoured.
+pub const IMPRESSION_MEMORY_MS: i64 = 30 * 24 * 3600 * 1000;
+
+/// Per-instance ad serving: the campaign index (swapped whole on reload), the selector and the
+/// token key.
+pub struct AdServer {
+    index: RwLock<Arc<CampaignIndex>>,
+    loaded: AtomicBool,
+    selector: Box<dyn AdSelector>,
+    pub tokens: TokenKey,
+    pub placement: Placement,
+    pub deadline: Duration,
+    pub daily_cap: u32,
+    pub token_ttl_ms: i64,
+    /// Days report counters are kept (`reports.retention_days`).
+    pub retention_days: u32,
+    pub reports_to_review: u32,
+}
+
+impl AdServer {
+    pub fn new(settings: &Settings) -> std::result::Result<AdServer, String> {
+        let ads = &settings.ads;
+        let selector = selectors::by_name(&ads.selector, ads.reserve_cpm_micros)
+            .ok_or_else(|| format!("ads.selector: unknown selector {:?}", ads.selector))?;
+        Ok(AdServer {
+            index: RwLock::new(Arc::new(CampaignIndex::default())),
+            loaded: AtomicBool::new(false),
+            selector,
+            tokens: TokenKey::new(ads.token_key(settings).as_bytes()),
+            placement: Placement {
+                first_slot: ads.first_slot,
+                interval: ads.interval,
+                max_per_page: ads.max_per_page,
+            },
+            deadline: Duration::from_millis(ads.deadline_ms),
+            daily_cap: ads.daily_cap_per_viewer,
+            token_ttl_ms: ads.token_ttl_secs as i64 * 1000,
+            retention_days: settings.reports.retention_days,
+            reports_to_review: ads.reports_to_review,
+        })
+    }
+
+    pub fn index(&self) -> Arc<CampaignIndex> {
+        self.index.read().map(|i| i.clone()).unwrap_or_default()
+    }
+
+    pub fn replace_index(&self, index: CampaignIndex) {
+        if let Ok(mut slot) = self.index.write() {
+            *slot = Arc::new(index);
+        }
+        self.loaded.store(true, Ordering::Release);
+    }
+
+    /// True once the index has been loaded from Redis at least once.
+    pub fn is_loaded(&self) -> bool {
+        self.loaded.load(Ordering::Acquire)
+    }
+
+    pub fn pseudonym(&self, viewer: &str) -> String {
+        self.tokens.pseudonym(viewer)
+    }
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AdAdvertiser {
+    pub id: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AdCta {
+    pub label: String,
+    pub url: String,
+}
+
+/// An ad card in the feed.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AdItem {
+    pub token: String,
+    pub advertiser: AdAdvertiser,
+    pub headline: String,
+    pub media_url: String,
+    pub thumb_url: String,
+    pub cta: AdCta,
+    pub sponsored: bool,
+}
+
+/// Ads for `slots` slots of the viewer's page, and the outcome of each slot. Never fails: an
+/// error or a missed deadline yields no ads.
+pub async fn ads_for_page(store: &Store, server: &AdServer, viewer: &str, slots: usize, now_ms: i64) -> (Vec<AdItem>, Vec<AdSlotOutcome>) {
+    if slots == 0 {
+        return (Vec::new(), Vec::new());
+    }
+    match tokio::time::timeout(server.deadline, choose(store, server, viewer, slots, now_ms)).await {
+        Ok(Ok(Some(ads))) => {
+            let mut outcomes = vec![AdSlotOutcome::Filled; ads.len()];
+            outcomes.resize(slots, AdSlotOutcome::Unfilled);
+            (ads, outcomes)
+        }
+        Ok(Ok(None)) => (Vec::new(), vec![AdSlotOutcome::Suppressed; slots]),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "ad selection failed; serving the page without ads");
+            (Vec::new(), vec![AdSlotOutcome::TimedOut; slots])
+        }
+        Err(_) => (Vec::new(), vec![AdSlotOutcome::TimedOut; slots]),
+    }
+}
+
+/// None when this viewer gets no ads at all right now.
+async fn choose(store: &Store, server: &AdServer, viewer: &str, slots: usize, now_ms: i64) -> Result<Option<Vec<AdItem>>> {
+    if server.selector.name() == "none" {
+        return Ok(None);
+    }
+    let state = store.viewer_ad_state(viewer, now_ms, IMPRESSION_MEMORY_MS).await?;
+    let today_start = now_ms - now_ms.rem_euclid(86_400_000);
+    let today = state.impressions.iter().filter(|(_, at)| *at >= today_start).count();
+    if state.ad_free || today >= server.daily_cap as usize {
+        return Ok(None);
+    }
+    let settings = store.settings(viewer).await?;
+    let index = server.index();
+    let request = AdRequest {
+        viewer: server.pseudonym(viewer),
+        country: settings.country,
+        language: settings.language,
+        // Interests reach the selector only while the viewer consents.
+        interests: settings.personalized_ads.then_some(settings.interests),
+        slots: slots.min(server.daily_cap as usize - today),
+        exclusions: Exclusions {
+            capped_campaigns: index.capped(state.impressions.iter().map(|(c, at)| (c.as_str(), *at)), now_ms),
+            blocked_advertisers: state.blocked_advertisers,
+            hidden_campaigns: state.hidden_campaigns,
+        },
+        now_ms,
+    };
+    let decisions = server.selector.select(&index, &request, &mut rand::rng());
+    let items = decisions
+        .into_iter()
+        .filter_map(|d| {
+            let card = index.card(&d.creative_id)?;
+            let token = AdToken {
+                campaign_id: d.campaign_id,
+                creative_id: d.creative_id.clone(),
+                advertiser_id: d.advertiser_id.clone(),
+                viewer: viewer.to_owned(),
+                served_ms: now_ms,
+                expires_ms: now_ms + server.token_ttl_ms,
+                price_micros: d.price_micros,
+                matched: d.matched,
+                nonce: rand::random(),
+            };
+            Some(AdItem {
+                token: server.tokens.sign(&token),
+                advertiser: AdAdvertiser {
+                    id: card.advertiser_id.clone(),
+                    name: card.advertiser_name.clone(),
+                },
+                headline: card.headline.clone(),
+                media_url: format!("/v1/ads/creatives/{}/media", d.creative_id),
+                thumb_url: format!("/v1/ads/creatives/{}/thumb", d.creative_id),
+                cta: AdCta {
+                    label: card.cta_label.clone(),
+                    url: card.cta_url.clone(),
+                },
+                sponsored: true,
+            })
+        })
+        .collect();
+    Ok(Some(items))
+}
+
+/// A token of this viewer's, or `NotFound`.
+pub fn open_token(server: &AdServer, viewer: &str, token: &str, now_ms: i64) -> Result<AdToken> {
+    server.tokens.verify(token, viewer, now_ms).ok_or(Error::NotFound)
+}
+
+/// What an impression came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImpressionOutcome {
+    /// Counted and charged at the clearing price.
+    Billed,
+    /// Past a cap, or the campaign can no longer pay: answered, not billed.
+    NotBillable,
+    /// This token's impression was already counted.
+    Duplicate,
+}
+
+/// Counts an impression once per token: caps on the viewer's slot first, then the charge on the
+/// campaign's slot; if the campaign cannot pay, the viewer's count is taken back.
+pub async fn impression(store: &Store, server: &AdServer, viewer: &str, token: &str, now_ms: i64) -> Result<(ImpressionOutcome, i64)> {
+    let t = open_token(server, viewer, token, now_ms)?;
+    let index = server.index();
+    let (cap, window_secs) = index
+        .get(&t.campaign_id)
+        .map(|c| (c.frequency_cap, c.frequency_cap_secs))
+        .unwrap_or((0, 1));
+    let caps = ImpressionCaps {
+        frequency_cap: cap,
+        frequency_window_ms: window_secs as i64 * 1000,
+        daily_cap: server.daily_cap,
+        day_start_ms: now_ms - now_ms.rem_euclid(86_400_000),
+        keep_ms: IMPRESSION_MEMORY_MS,
+    };
+    let id = token_id(token);
+    match store.count_viewer_impression(viewer, id, &t, caps, now_ms).await? {
+        ViewerImpression::Duplicate => Ok((ImpressionOutcome::Duplicate, 0)),
+        ViewerImpression::Capped => Ok((ImpressionOutcome::NotBillable, 0)),
+        ViewerImpression::Counted => {
+            let event = AdEvent::Impression {
+                viewer: &server.pseudonym(viewer),
+                price_micros: t.price_micros,
+            };
+            if store
+                .record_ad_event(&t.campaign_id, event, at(now_ms), server.retention_days)
+                .await?
+                == Recorded::Counted
+            {
+                Ok((ImpressionOutcome::Billed, t.price_micros))
+            } else {
+                store.uncount_viewer_impression(viewer, &t.campaign_id, id).await?;
+                Ok((ImpressionOutcome::NotBillable, 0))
+            }
+        }
+    }
+}
+
+/// "Why am I seeing this ad": reasons built from the targeting terms that matched.
+pub fn why(matched: &Match) -> Vec<String> {
+    let mut reasons = Vec::new();
+    if let Some(country) = &matched.country {
+        reasons.push(format!(
+            "The advertiser wants to reach people in {country}, and your country is set to {country}."
+        ));
+    }
+    if let Some(language) = &matched.language {
+        reasons.push(format!(
+            "The advertiser wants to reach people who use the language \"{language}\", as you do."
+        ));
+    }
+    if !matched.interests.is_empty() {
+        reasons.push(format!(
+            "The advertiser wants to reach people interested in {}, which you chose in your interests (personalised ads are on).",
+            matched.interests.join(", ")
+        ));
+    }
+    if reasons.is_empty() {
+        reasons.push("This ad is not targeted: it may be shown to anyone.".into());
+    }
+    reasons.push("Ads are never chosen by what you post, who your contacts are, or what you view.".into());
+    reasons
+}
+
+fn at(ms: i64) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default()
+}
+
+/// Records a click once per token; answers the URL to open either way.
+pub async fn click(store: &Store, server: &AdServer, viewer: &str, token: &str, now_ms: i64) -> Result<String> {
+    let t = open_token(server, viewer, token, now_ms)?;
+    let url = match server.index().card(&t.creative_id) {
+        Some(card) => card.cta_url.clone(),
+        None => store.creative(&t.creative_id).await?.map(|c| c.cta.url).ok_or(Error::NotFound)?,
+    };
+    if store
+        .mark_ad_event_once(viewer, token_id(token), "click", t.expires_ms, now_ms)
+        .await?
+    {
+        store
+            .record_ad_event(&t.campaign_id, AdEvent::Click, at(now_ms), server.retention_days)
+            .await?;
+    }
+    Ok(url)
+}
+
+/// No more ads of this campaign for the viewer; counted once per token.
+pub async fn hide(store: &Store, server: &AdServer, viewer: &str, token: &str, now_ms: i64) -> Result<()> {
+    let t = open_token(server, viewer, token, now_ms)?;
+    store.hide_campaign(viewer, &t.campaign_id).await?;
+    if store
+        .mark_ad_event_once(viewer, token_id(token), "hide", t.expires_ms, now_ms)
+        .await?
+    {
+        store
+            .record_ad_event(&t.campaign_id, AdEvent::Hide, at(now_ms), server.retention_days)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Reports an ad, once per token. Reports from `ads.reports_to_review` distinct viewers send the
+/// creative back to review, which stops it serving everywhere.
+pub async fn report(store: &Store, server: &AdServer, viewer: &str, token: &str, reason: &str, now_ms: i64) -> Result<()> {
+    let t = open_token(server, viewer, token, now_ms)?;
+    if !store
+        .mark_ad_event_once(viewer, token_id(token), "report", t.expires_ms, now_ms)
+        .await?
+    {
+        return Ok(());
+    }
+    store
+        .record_ad_event(&t.campaign_id, AdEvent::Report, at(now_ms), server.retention_days)
+        .await?;
+    let reporters = store.add_creative_report(&t.creative_id, &server.pseudonym(viewer), reason).await?;
+    if reporters >= u64::from(server.reports_to_review) {
+        send_back_to_review(store, &t.creative_id, now_ms).await?;
+    }
+    Ok(())
+}
+
+/// "Why am I seeing this ad?"
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct WhyThisAd {
+    pub reasons: Vec<String>,
+    /// True when the match used the viewer's interests.
+    pub personalized: bool,
+}
+
+pub fn explain(server: &AdServer, viewer: &str, token: &str, now_ms: i64) -> Result<WhyThisAd> {
+    let t = open_token(server, viewer, token, now_ms)?;
+    Ok(WhyThisAd {
+        reasons: why(&t.matched),
+        personalized: t.matched.personalized(),
+    })
+}
+
+/// An advertiser as the viewer's ad preferences list it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AdvertiserRef {
+    pub id: String,
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AdPreferences {
+    /// Advertisers whose ads the viewer saw lately, most recent first.
+    pub recent_advertisers: Vec<AdvertiserRef>,
+    pub blocked_advertisers: Vec<AdvertiserRef>,
+}
+
+pub const RECENT_ADVERTISERS: usize = 20;
+
+pub async fn preferences(store: &Store, viewer: &str) -> Result<AdPreferences> {
+    let (blocked, recent) = store.ad_preferences(viewer, RECENT_ADVERTISERS).await?;
+    let ids: Vec<String> = recent.iter().chain(blocked.iter()).cloned().collect();
+    let names = store.advertisers(&ids).await?;
+    let mut refs = ids.into_iter().zip(names).map(|(id, a)| AdvertiserRef {
+        id,
+        name: a.map(|a| a.name),
+    });
+    let recent_advertisers = refs.by_ref().take(recent.len()).collect();
+    Ok(AdPreferences {
+        recent_advertisers,
+        blocked_advertisers: refs.collect(),
+    })
+}
+
+/// Takes a reported creative off the air until the admin reviews it again.
+async fn send_back_to_review(store: &Store, creative_id: &str, now_ms: i64) -> Result<()> {
+    let Some(creative) = store.creative(creative_id).await? else {
+        return Ok(());
+    };
+    if creative.status != CreativeStatus::Approved {
+        return Ok(());
+    }
+    let pending = CreativeRecord {
+        status: CreativeStatus::PendingReview,
+        review_reason: Some("reported by viewers; needs another review".into()),
+        reviewed_at: Some(at(now_ms)),
+        ..creative
+    };
+    store.save_review(&pending).await?;
+    store.clear_creative_reports(creative_id).await
+}

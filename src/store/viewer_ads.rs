@@ -1,0 +1,184 @@
+//! A viewer's side of ads in Redis, all under the viewer's own tag: the ad-free entitlement,
+//! hidden campaigns, blocked advertisers, recent impressions (for frequency and daily caps),
+//! recently seen advertisers, and which token events were already counted. Also viewers' reports
+//! of a creative, under the creative's tag.
+
+use super::{Store, decode};
+use crate::ads::token::AdToken;
+use crate::error::Result;
+use redis::{Script, Value};
+use std::collections::HashSet;
+use std::sync::LazyLock;
+
+static IMPRESSION: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("scripts/ad_viewer_impression.lua")));
+static ONCE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("scripts/ad_viewer_once.lua")));
+
+/// What ad selection needs to know about the viewer's own ad history.
+#[derive(Debug, Clone, Default)]
+pub struct ViewerAdState {
+    pub ad_free: bool,
+    pub hidden_campaigns: HashSet<String>,
+    pub blocked_advertisers: HashSet<String>,
+    /// (campaign id, time in ms) of the impressions still inside the longest window.
+    pub impressions: Vec<(String, i64)>,
+}
+
+/// The result of counting an impression on the viewer's side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ViewerImpression {
+    /// First time for this token, within every cap: go on and charge the campaign.
+    Counted,
+    /// First time for this token, but a cap is reached: not billable.
+    Capped,
+    /// This token's impression was counted before.
+    Duplicate,
+}
+
+/// The caps an impression is checked against.
+#[derive(Debug, Clone, Copy)]
+pub struct ImpressionCaps {
+    pub frequency_cap: u32,
+    pub frequency_window_ms: i64,
+    pub daily_cap: u32,
+    pub day_start_ms: i64,
+    pub keep_ms: i64,
+}
+
+impl Store {
+    /// Everything about the viewer that ad selection uses, in one pipeline on the viewer's slot.
+    pub async fn viewer_ad_state(&self, viewer: &str, now_ms: i64, keep_ms: i64) -> Result<ViewerAdState> {
+        let imps = self.keys.ad_impressions(viewer);
+        let mut pipe = redis::pipe();
+        pipe.cmd("EXISTS").arg(self.keys.ad_free(viewer));
+        pipe.cmd("SMEMBERS").arg(self.keys.ad_hidden(viewer));
+        pipe.cmd("SMEMBERS").arg(self.keys.ad_blocked(viewer));
+        pipe.cmd("ZRANGE")
+            .arg(&imps)
+            .arg(now_ms - keep_ms)
+            .arg("+inf")
+            .arg("BYSCORE")
+            .arg("WITHSCORES");
+        type Reply = (bool, HashSet<String>, HashSet<String>, Vec<(String, f64)>);
+        let (ad_free, hidden, blocked, impressions): Reply = self.pipe(&pipe).await?;
+        let impressions = impressions
+            .into_iter()
+            .filter_map(|(member, at)| member.split_once('/').map(|(campaign, _)| (campaign.to_owned(), at as i64)))
+            .collect();
+        Ok(ViewerAdState {
+            ad_free,
+            hidden_campaigns: hidden,
+            blocked_advertisers: blocked,
+            impressions,
+        })
+    }
+
+    /// Counts an impression on the viewer's side, atomically with the cap checks.
+    pub async fn count_viewer_impression(
+        &self,
+        viewer: &str,
+        token_id: &str,
+        token: &AdToken,
+        caps: ImpressionCaps,
+        now_ms: i64,
+    ) -> Result<ViewerImpression> {
+        let mut conn = self.conn();
+        let outcome: String = IMPRESSION
+            .key(self.keys.ad_counted(viewer))
+            .key(self.keys.ad_impressions(viewer))
+            .key(self.keys.ad_recent(viewer))
+            .arg(now_ms)
+            .arg(token_id)
+            .arg(token.expires_ms)
+            .arg(&token.campaign_id)
+            .arg(&token.advertiser_id)
+            .arg(caps.frequency_cap)
+            .arg(caps.frequency_window_ms)
+            .arg(caps.daily_cap)
+            .arg(caps.day_start_ms)
+            .arg(caps.keep_ms)
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(match outcome.as_str() {
+            "ok" => ViewerImpression::Counted,
+            "capped" => ViewerImpression::Capped,
+            _ => ViewerImpression::Duplicate,
+        })
+    }
+
+    /// Takes back an impression that the campaign could not pay for, so that it does not count
+    /// towards the viewer's caps.
+    pub async fn uncount_viewer_impression(&self, viewer: &str, campaign: &str, token_id: &str) -> Result<()> {
+        self.query(
+            redis::cmd("ZREM")
+                .arg(self.keys.ad_impressions(viewer))
+                .arg(format!("{campaign}/{token_id}")),
+        )
+        .await
+    }
+
+    /// Records `event` (click, hide, report) of a token; true the first time only.
+    pub async fn mark_ad_event_once(&self, viewer: &str, token_id: &str, event: &str, token_expires_ms: i64, now_ms: i64) -> Result<bool> {
+        let mut conn = self.conn();
+        let first: i64 = ONCE
+            .key(self.keys.ad_counted(viewer))
+            .arg(now_ms)
+            .arg(format!("{token_id}:{event}"))
+            .arg(token_expires_ms)
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(first == 1)
+    }
+
+    pub async fn hide_campaign(&self, viewer: &str, campaign: &str) -> Result<()> {
+        self.query(redis::cmd("SADD").arg(self.keys.ad_hidden(viewer)).arg(campaign)).await
+    }
+
+    pub async fn set_advertiser_blocked(&self, viewer: &str, advertiser: &str, blocked: bool) -> Result<()> {
+        let cmd = if blocked { "SADD" } else { "SREM" };
+        self.query(redis::cmd(cmd).arg(self.keys.ad_blocked(viewer)).arg(advertiser)).await
+    }
+
+    /// Blocked advertisers, sorted, and up to `limit` advertisers seen most recently first.
+    pub async fn ad_preferences(&self, viewer: &str, limit: usize) -> Result<(Vec<String>, Vec<String>)> {
+        let mut pipe = redis::pipe();
+        pipe.cmd("SMEMBERS").arg(self.keys.ad_blocked(viewer));
+        pipe.cmd("ZRANGE")
+            .arg(self.keys.ad_recent(viewer))
+            .arg(0)
+            .arg(limit.saturating_sub(1))
+            .arg("REV");
+        let (mut blocked, recent): (Vec<String>, Vec<String>) = self.pipe(&pipe).await?;
+        blocked.sort();
+        Ok((blocked, recent))
+    }
+
+    pub async fn set_ad_free(&self, user: &str, ad_free: bool) -> Result<()> {
+        let key = self.keys.ad_free(user);
+        let cmd = if ad_free {
+            redis::cmd("SET").arg(&key).arg(1).clone()
+        } else {
+            redis::cmd("DEL").arg(&key).clone()
+        };
+        let _: Value = self.query(&cmd).await?;
+        Ok(())
+    }
+
+    pub async fn is_ad_free(&self, user: &str) -> Result<bool> {
+        let v: Value = self.query(redis::cmd("EXISTS").arg(self.keys.ad_free(user))).await?;
+        decode(v)
+    }
+
+    /// Records a viewer's report of a creative; returns how many distinct viewers reported it
+    /// since its last review.
+    pub async fn add_creative_report(&self, creative: &str, viewer_pseudonym: &str, reason: &str) -> Result<u64> {
+        let key = self.keys.creative_reports(creative);
+        let mut pipe = redis::pipe();
+        pipe.atomic().hset(&key, viewer_pseudonym, reason).ignore().hlen(&key);
+        let (count,): (u64,) = self.pipe(&pipe).await?;
+        Ok(count)
+    }
+
+    pub async fn clear_creative_reports(&self, creative: &str) -> Result<()> {
+        self.query(redis::cmd("DEL").arg(self.keys.creative_reports(creative))).await
+    }
+}

@@ -1,0 +1,627 @@
+//! Ads in the feed and the viewer's actions on them, end to end through HTTP on real Redis.
+
+use crate::both_backends;
+use crate::support::advertising::{campaign_body, with};
+use crate::support::app::{Backend, TestApp, assert_problem, spawn_app, spawn_app_with};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+
+both_backends!(
+    ads_are_spliced_between_authors,
+    ad_free_and_selector_none_serve_no_ads,
+    impressions_are_billed_once_at_the_clearing_price,
+    tokens_must_be_ours_and_the_callers,
+    frequency_caps_hold,
+    daily_cap_per_viewer_holds,
+    hide_block_and_preferences,
+    interest_targeting_needs_consent,
+    clicks_and_why,
+    reports_send_a_creative_back_to_review,
+    paused_campaigns_stop_serving,
+);
+
+/// `viewer` and `authors` authors who are mutual contacts, each with one live story.
+async fn world(app: &TestApp, viewer: &str, authors: usize) {
+    let names: Vec<String> = (0..authors).map(|i| format!("{viewer}-author{i}")).collect();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    app.set_contacts(viewer, &refs).await;
+    for name in &names {
+        app.set_contacts(name, &[viewer]).await;
+        app.post_text(name, "hello").await;
+    }
+}
+
+/// An advertiser with one approved creative and a running campaign (`patch` over the default
+/// body, pacing asap). Returns (advertiser id, API key, campaign id).
+async fn running_campaign(app: &TestApp, name: &str, patch: Value) -> (String, String, String) {
+    let (id, key) = app.create_advertiser(name).await;
+    let creative = app.approved_creative(&key).await;
+    let body = with(with(campaign_body(&[&creative]), json!({"pacing": "asap"})), patch);
+    let campaign = app.create_campaign(&key, &body).await;
+    (id, key, campaign["id"].as_str().unwrap().to_owned())
+}
+
+fn ads_of(feed: &Value) -> Vec<Value> {
+    feed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["type"] == "ad")
+        .map(|i| i["ad"].clone())
+        .collect()
+}
+
+/// Polls the viewer's feed until it carries `n` ads (the index picks campaigns up within
+/// `ads.index_refresh_ms`); returns that feed.
+async fn feed_with_ads(app: &TestApp, viewer: &str, n: usize) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let feed = app.feed(viewer).await;
+        if ads_of(&feed).len() >= n {
+            return feed;
+        }
+        assert!(Instant::now() < deadline, "no {n} ads in {feed}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn totals(app: &TestApp, key: &str, campaign: &str) -> Value {
+    app.get_json_as(key, &format!("/v1/campaigns/{campaign}/report")).await["total"].clone()
+}
+
+async fn impress(app: &TestApp, viewer: &str, token: &str) {
+    let r = app
+        .req(Method::POST, &format!("/v1/ads/{token}/impression"), viewer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+}
+
+async fn ads_are_spliced_between_authors(backend: Backend) {
+    let app = spawn_app(backend).await;
+    world(&app, "v", 12).await;
+    let mut keys = Vec::new();
+    for name in ["Acme", "Bolt", "Cora", "Dune"] {
+        keys.push(running_campaign(&app, name, json!({})).await.1);
+    }
+    // A second, richer campaign of Acme's: still never two Acme ads on one page.
+    let creative = app.approved_creative(&keys[0]).await;
+    app.create_campaign(
+        &keys[0],
+        &with(campaign_body(&[&creative]), json!({"pacing": "asap", "bid_cpm_micros": 9_000_000})),
+    )
+    .await;
+    let feed = feed_with_ads(&app, "v", 3).await;
+    let kinds: Vec<&str> = feed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["type"].as_str().unwrap())
+        .collect();
+    let mut expected = vec!["author"; 12];
+    for at in [10, 6, 2] {
+        expected.insert(at, "ad");
+    }
+    assert_eq!(
+        kinds, expected,
+        "first after 2 authors, then every 4, at most 3, an author on both sides"
+    );
+    let ads = ads_of(&feed);
+    let mut by: Vec<&str> = ads.iter().map(|a| a["advertiser"]["id"].as_str().unwrap()).collect();
+    by.sort();
+    by.dedup();
+    assert_eq!(by.len(), 3, "never one advertiser twice on a page");
+    for ad in &ads {
+        assert_eq!(ad["sponsored"], true);
+        assert!(ad["token"].as_str().unwrap().len() > 20);
+        assert!(["Acme", "Bolt", "Cora", "Dune"].contains(&ad["advertiser"]["name"].as_str().unwrap()));
+        assert_eq!(ad["headline"], "Fresh beans, roasted daily");
+        assert_eq!(ad["cta"], json!({"label": "Shop now", "url": "https://shop.example.com/beans"}));
+        let media = app.get(ad["media_url"].as_str().unwrap(), "v").await;
+        assert_eq!(media.status(), 200);
+        assert_eq!(media.headers()["content-type"], "image/jpeg");
+        assert_eq!(app.get(ad["thumb_url"].as_str().unwrap(), "v").await.status(), 200);
+    }
+    // Muted authors carry no ads, and a short page has none.
+    app.req(Method::PUT, "/v1/me/muted/v-author0", "v").send().await.unwrap();
+    let feed = app.feed("v").await;
+    assert!(feed["muted"].as_array().unwrap().iter().all(|i| i["type"] == "author"));
+    let small = app.get_json("/v1/feed?limit=2", "v").await;
+    assert!(ads_of(&small).is_empty());
+    let three = app.get_json("/v1/feed?limit=3", "v").await;
+    let kinds: Vec<&str> = three["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["author", "author", "ad", "author"]);
+}
+
+async fn ad_free_and_selector_none_serve_no_ads(backend: Backend) {
+    let app = spawn_app(backend).await;
+    world(&app, "v", 4).await;
+    world(&app, "w", 4).await;
+    running_campaign(&app, "Acme", json!({})).await;
+    feed_with_ads(&app, "v", 1).await;
+    let r = app
+        .as_admin(Method::PATCH, "/v1/admin/users/v")
+        .json(&json!({"ad_free": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap(), json!({"id": "v", "ad_free": true}));
+    assert!(ads_of(&app.feed("v").await).is_empty());
+    assert_eq!(ads_of(&feed_with_ads(&app, "w", 1).await).len(), 1, "others still see ads");
+    // Bad entitlement requests change nothing.
+    for body in [json!({"ad_free": "yes"}), json!({}), json!({"ad_free": true, "x": 1})] {
+        let r = app.as_admin(Method::PATCH, "/v1/admin/users/w").json(&body).send().await.unwrap();
+        assert_problem(r, 400, "validation_failed").await;
+    }
+    let r = app
+        .as_admin(Method::PATCH, "/v1/admin/users/bad%20id")
+        .json(&json!({"ad_free": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, 400, "validation_failed").await;
+    let r = app
+        .req(Method::PATCH, "/v1/admin/users/w", "w")
+        .json(&json!({"ad_free": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, 401, "unauthorized").await;
+    assert_eq!(ads_of(&app.feed("w").await).len(), 1);
+    let r = app
+        .as_admin(Method::PATCH, "/v1/admin/users/v")
+        .json(&json!({"ad_free": false}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    feed_with_ads(&app, "v", 1).await;
+
+    let none = spawn_app_with(backend, |s| s.ads.selector = "none".into()).await;
+    world(&none, "v", 4).await;
+    running_campaign(&none, "Acme", json!({})).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(ads_of(&none.feed("v").await).is_empty());
+    let metrics = none.get("/metrics", "").await.text().await.unwrap();
+    assert!(metrics.contains(r#"statusd_ad_slots_total{outcome="suppressed"}"#), "{metrics}");
+}
+
+async fn impressions_are_billed_once_at_the_clearing_price(backend: Backend) {
+    let app = spawn_app(backend).await;
+    world(&app, "v", 3).await;
+    // A lone bidder pays the reserve: 100,000 CPM → 100 micros per impression.
+    let (_, key, campaign) = running_campaign(&app, "Acme", json!({})).await;
+    let ad = ads_of(&feed_with_ads(&app, "v", 1).await).remove(0);
+    let token = ad["token"].as_str().unwrap();
+    for _ in 0..3 {
+        impress(&app, "v", token).await;
+    }
+    let total = totals(&app, &key, &campaign).await;
+    assert_eq!(
+        (total["impressions"].as_u64(), total["spend_micros"].as_i64()),
+        (Some(1), Some(100)),
+        "{total}"
+    );
+    assert_eq!(total["unique_reach"], 1);
+    assert_eq!(
+        ads_of(&app.feed("v").await).len(),
+        1,
+        "the token was spent, the campaign still serves"
+    );
+
+    // Two bidders (a fresh deployment, so that no click-through history skews the quality factors):
+    // the winner pays what beats the runner-up, the runner-up (alone in the next slot) the reserve.
+    let app = spawn_app(backend).await;
+    world(&app, "v", 7).await;
+    let (_, key_a, campaign_a) = running_campaign(&app, "Acme", json!({"bid_cpm_micros": 2_000_000})).await;
+    let (_, key_b, campaign_b) = running_campaign(&app, "Bolt", json!({"bid_cpm_micros": 1_000_000})).await;
+    let ads = ads_of(&feed_with_ads(&app, "v", 2).await);
+    assert_eq!(
+        (ads[0]["advertiser"]["name"].as_str(), ads[1]["advertiser"]["name"].as_str()),
+        (Some("Acme"), Some("Bolt"))
+    );
+    for ad in &ads {
+        impress(&app, "v", ad["token"].as_str().unwrap()).await;
+    }
+    assert_eq!(
+        totals(&app, &key_a, &campaign_a).await["spend_micros"],
+        1_000,
+        "1,000,000 CPM: Bolt's bid at equal quality"
+    );
+    assert_eq!(totals(&app, &key_b, &campaign_b).await["spend_micros"], 100, "the reserve");
+}
+
+async fn tokens_must_be_ours_and_the_callers(backend: Backend) {
+    let app = spawn_app_with(backend, |s| s.ads.token_ttl_secs = 1).await;
+    world(&app, "v", 3).await;
+    let (_, key, campaign) = running_campaign(&app, "Acme", json!({})).await;
+    let token = ads_of(&feed_with_ads(&app, "v", 1).await)[0]["token"].as_str().unwrap().to_owned();
+    let (payload, signature) = token.split_once('.').unwrap();
+    let forged = format!("{payload}.{}", signature.chars().rev().collect::<String>());
+    for action in ["impression", "click", "hide"] {
+        for (user, t) in [("mallory", token.as_str()), ("v", forged.as_str()), ("v", "garbage"), ("v", "a.b")] {
+            assert_problem(
+                app.req(Method::POST, &format!("/v1/ads/{t}/{action}"), user).send().await.unwrap(),
+                404,
+                "not_found",
+            )
+            .await;
+        }
+    }
+    assert_problem(app.get(&format!("/v1/ads/{token}/why"), "mallory").await, 404, "not_found").await;
+    assert_problem(
+        app.req(Method::POST, &format!("/v1/ads/{token}/impression"), "")
+            .send()
+            .await
+            .unwrap(),
+        401,
+        "unauthorized",
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_problem(
+        app.req(Method::POST, &format!("/v1/ads/{token}/impression"), "v")
+            .send()
+            .await
+            .unwrap(),
+        404,
+        "not_found",
+    )
+    .await;
+    let total = totals(&app, &key, &campaign).await;
+    assert_eq!(
+        (total["impressions"].as_u64(), total["clicks"].as_u64(), total["hides"].as_u64()),
+        (Some(0), Some(0), Some(0))
+    );
+}
+
+async fn frequency_caps_hold(backend: Backend) {
+    let app = spawn_app(backend).await;
+    world(&app, "v", 3).await;
+    let (_, key, campaign) = running_campaign(&app, "Acme", json!({"frequency_cap": {"impressions": 2, "per_seconds": 3600}})).await;
+    let mut tokens = Vec::new();
+    for _ in 0..3 {
+        tokens.push(ads_of(&feed_with_ads(&app, "v", 1).await)[0]["token"].as_str().unwrap().to_owned());
+    }
+    for t in &tokens {
+        impress(&app, "v", t).await;
+    }
+    assert_eq!(
+        totals(&app, &key, &campaign).await["impressions"],
+        2,
+        "the third is past the cap: answered, not counted"
+    );
+    assert!(
+        ads_of(&app.feed("v").await).is_empty(),
+        "a capped campaign no longer serves to this viewer"
+    );
+    world(&app, "w", 3).await;
+    feed_with_ads(&app, "w", 1).await;
+}
+
+async fn daily_cap_per_viewer_holds(backend: Backend) {
+    let app = spawn_app_with(backend, |s| s.ads.daily_cap_per_viewer = 2).await;
+    world(&app, "v", 3).await;
+    let (_, key_a, campaign_a) = running_campaign(&app, "Acme", json!({"frequency_cap": {"impressions": 100, "per_seconds": 60}})).await;
+    for _ in 0..2 {
+        let t = ads_of(&feed_with_ads(&app, "v", 1).await)[0]["token"].as_str().unwrap().to_owned();
+        impress(&app, "v", &t).await;
+    }
+    assert_eq!(totals(&app, &key_a, &campaign_a).await["impressions"], 2);
+    let feed = app.feed("v").await;
+    assert!(ads_of(&feed).is_empty(), "daily cap reached");
+}
+
+async fn hide_block_and_preferences(backend: Backend) {
+    let app = spawn_app(backend).await;
+    world(&app, "v", 3).await;
+    let (acme, key, campaign) = running_campaign(&app, "Acme", json!({})).await;
+    let token = ads_of(&feed_with_ads(&app, "v", 1).await)[0]["token"].as_str().unwrap().to_owned();
+    impress(&app, "v", &token).await;
+    let prefs = app.get_json("/v1/me/ad-preferences", "v").await;
+    assert_eq!(
+        prefs,
+        json!({"recent_advertisers": [{"id": acme, "name": "Acme"}], "blocked_advertisers": []})
+    );
+    // Block: no Acme ads; unblock: back.
+    assert_eq!(
+        app.req(Method::PUT, &format!("/v1/me/blocked-advertisers/{acme}"), "v")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        204
+    );
+    assert!(ads_of(&app.feed("v").await).is_empty());
+    assert_eq!(
+        app.get_json("/v1/me/ad-preferences", "v").await["blocked_advertisers"],
+        json!([{"id": acme, "name": "Acme"}])
+    );
+    assert_eq!(app.delete(&format!("/v1/me/blocked-advertisers/{acme}"), "v").await.status(), 204);
+    feed_with_ads(&app, "v", 1).await;
+    assert_problem(
+        app.req(Method::PUT, "/v1/me/blocked-advertisers/bad%20id", "v")
+            .send()
+            .await
+            .unwrap(),
+        400,
+        "validation_failed",
+    )
+    .await;
+    // Hide: this campaign never again for this viewer; counted once.
+    for _ in 0..2 {
+        assert_eq!(app.post(&format!("/v1/ads/{token}/hide"), "v").await.status(), 204);
+    }
+    assert!(ads_of(&app.feed("v").await).is_empty());
+    assert_eq!(totals(&app, &key, &campaign).await["hides"], 1);
+    // Erasing the viewer erases their ad history too.
+    assert_eq!(app.delete("/v1/me", "v").await.status(), 204);
+    assert!(app.keys().await.iter().all(|k| !k.contains("{u:v}")));
+}
+
+async fn interest_targeting_needs_consent(backend: Backend) {
+    let app = spawn_app(backend).await;
+    world(&app, "v", 3).await;
+    app.send_json(
+        Method::PATCH,
+        "/v1/me/settings",
+        "v",
+        &json!({"interests": ["football"], "country": "DE"}),
+    )
+    .await;
+    running_campaign(
+        &app,
+        "Acme",
+        json!({"targeting": {"countries": ["DE"], "languages": [], "interests": ["football"]}}),
+    )
+    .await;
+    // Give the index time to load the campaign, then check that it never reaches "v".
+    let (_, _, _) = running_campaign(
+        &app,
+        "Probe",
+        json!({"targeting": {"countries": ["FR"], "languages": [], "interests": []}}),
+    )
+    .await;
+    world(&app, "fr", 3).await;
+    app.send_json(Method::PATCH, "/v1/me/settings", "fr", &json!({"country": "FR"}))
+        .await;
+    feed_with_ads(&app, "fr", 1).await;
+    for _ in 0..5 {
+        assert!(ads_of(&app.feed("v").await).is_empty(), "no consent: interests are not used");
+    }
+    app.send_json(Method::PATCH, "/v1/me/settings", "v", &json!({"personalized_ads": true}))
+        .await;
+    let ad = ads_of(&feed_with_ads(&app, "v", 1).await).remove(0);
+    assert_eq!(ad["advertiser"]["name"], "Acme");
+    let why = app.get_json(&format!("/v1/ads/{}/why", ad["token"].as_str().unwrap()), "v").await;
+    assert_eq!(why["personalized"], true);
+    let reasons = why["reasons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_str().unwrap())
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(reasons.contains("DE") && reasons.contains("football"), "{reasons}");
+    app.send_json(Method::PATCH, "/v1/me/settings", "v", &json!({"personalized_ads": false}))
+        .await;
+    assert!(ads_of(&app.feed("v").await).is_empty());
+}
+
+async fn clicks_and_why(backend: Backend) {
+    let app = spawn_app(backend).await;
+    world(&app, "v", 3).await;
+    let (_, key, campaign) = running_campaign(&app, "Acme", json!({})).await;
+    let token = ads_of(&feed_with_ads(&app, "v", 1).await)[0]["token"].as_str().unwrap().to_owned();
+    for _ in 0..2 {
+        let r = app.post(&format!("/v1/ads/{token}/click"), "v").await;
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.json::<Value>().await.unwrap(), json!({"url": "https://shop.example.com/beans"}));
+    }
+    assert_eq!(totals(&app, &key, &campaign).await["clicks"], 1, "counted once per token");
+    let why = app.get_json(&format!("/v1/ads/{token}/why"), "v").await;
+    assert_eq!(why["personalized"], false);
+    assert!(why["reasons"][0].as_str().unwrap().contains("not targeted"));
+}
+
+async fn reports_send_a_creative_back_to_review(backend: Backend) {
+    let app = spawn_app_with(backend, |s| s.ads.reports_to_review = 2).await;
+    let (_, key, _) = running_campaign(&app, "Acme", json!({})).await;
+    let mut tokens = Vec::new();
+    for viewer in ["v1", "v2"] {
+        world(&app, viewer, 3).await;
+        tokens.push(
+            ads_of(&feed_with_ads(&app, viewer, 1).await)[0]["token"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    for bad in [json!({}), json!({"reason": ""}), json!({"reason": "x".repeat(501)})] {
+        assert_problem(
+            app.post_json(&format!("/v1/ads/{}/report", tokens[0]), "v1", &bad).await,
+            400,
+            "validation_failed",
+        )
+        .await;
+    }
+    // One viewer reporting twice counts once.
+    for _ in 0..2 {
+        assert_eq!(
+            app.post_json(&format!("/v1/ads/{}/report", tokens[0]), "v1", &json!({"reason": "misleading"}))
+                .await
+                .status(),
+            204
+        );
+    }
+    let creatives = app.get_json_as(&key, "/v1/creatives").await;
+    assert_eq!(creatives["creatives"][0]["status"], "approved");
+    assert_eq!(
+        app.post_json(&format!("/v1/ads/{}/report", tokens[1]), "v2", &json!({"reason": "spam"}))
+            .await
+            .status(),
+        204
+    );
+    let creatives = app.get_json_as(&key, "/v1/creatives").await;
+    assert_eq!(creatives["creatives"][0]["status"], "pending_review");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !ads_of(&app.feed("v1").await).is_empty() {
+        assert!(Instant::now() < deadline, "creative under review still serving");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn paused_campaigns_stop_serving(backend: Backend) {
+    let app = spawn_app(backend).await;
+    world(&app, "v", 3).await;
+    let (_, key, campaign) = running_campaign(&app, "Acme", json!({})).await;
+    feed_with_ads(&app, "v", 1).await;
+    let r = app.patch_campaign(&key, &campaign, &json!({"status": "paused"})).await;
+    assert_eq!(r.status(), 200);
+    // Served by this instance within ads.index_refresh_ms (100 ms here) — allow for a busy machine.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !ads_of(&app.feed("v").await).is_empty() {
+        assert!(Instant::now() < deadline, "paused campaign still serving");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    app.patch_campaign(&key, &campaign, &json!({"status": "active"})).await;
+    feed_with_ads(&app, "v", 1).await;
+}
+
+/// Two instances on one Redis, many concurrent impressions: budgets and caps hold exactly.
+async fn two_instances_hold_budgets_and_caps(backend: Backend) {
+    let settings = crate::support::app::test_settings(backend);
+    let one = crate::support::app::spawn_with_settings(backend, settings.clone()).await;
+    let two = crate::support::app::spawn_with_settings(backend, settings).await;
+    one.wait_ready().await;
+    two.wait_ready().await;
+    let viewers: Vec<String> = (0..24).map(|i| format!("viewer{i}")).collect();
+    let viewer_refs: Vec<&str> = viewers.iter().map(String::as_str).collect();
+    for author in ["a0", "a1", "a2"] {
+        one.set_contacts(author, &viewer_refs).await;
+    }
+    for v in &viewers {
+        one.set_contacts(v, &["a0", "a1", "a2"]).await;
+    }
+    for author in ["a0", "a1", "a2"] {
+        one.post_text(author, "hi").await;
+    }
+    // Budget: 10 impressions at the reserve (100 micros each).
+    let (_, key, campaign) =
+        running_campaign(&one, "Acme", json!({"bid_cpm_micros": 100_000, "budget_micros": 1_000, "daily_budget_micros": null, "frequency_cap": {"impressions": 3, "per_seconds": 3600}})).await;
+    // Tokens first (nothing is spent yet, so every feed carries the ad), from both instances.
+    let mut tokens = Vec::new();
+    for (i, v) in viewers.iter().enumerate() {
+        let app = if i % 2 == 0 { &one } else { &two };
+        tokens.push((
+            v.clone(),
+            ads_of(&feed_with_ads(app, v, 1).await)[0]["token"].as_str().unwrap().to_owned(),
+        ));
+    }
+    // One viewer holds 8 tokens for the same campaign: their cap is 3.
+    for _ in 0..7 {
+        tokens.push((
+            "viewer0".into(),
+            ads_of(&feed_with_ads(&two, "viewer0", 1).await)[0]["token"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        ));
+    }
+    let requests = tokens.iter().enumerate().map(|(i, (v, t))| {
+        let app = if i % 2 == 0 { &one } else { &two };
+        async move {
+            app.req(Method::POST, &format!("/v1/ads/{t}/impression"), v)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    });
+    let statuses = futures_util::future::join_all(requests).await;
+    assert!(statuses.iter().all(|s| *s == StatusCode::NO_CONTENT), "{statuses:?}");
+    let total = totals(&one, &key, &campaign).await;
+    assert_eq!(
+        (total["impressions"].as_u64(), total["spend_micros"].as_i64()),
+        (Some(10), Some(1_000)),
+        "{total}"
+    );
+    // Viewer0's cap held too: among the billed impressions, at most 3 are theirs.
+    let counted: Vec<(String, f64)> = one
+        .redis(
+            redis::cmd("ZRANGE")
+                .arg(format!("{}{{u:viewer0}}:ads:impressions", one.settings.redis.key_prefix))
+                .arg(0)
+                .arg(-1)
+                .arg("WITHSCORES"),
+        )
+        .await;
+    assert!(counted.len() <= 3, "{counted:?}");
+    // The exhausted campaign stops serving on both instances.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !ads_of(&one.feed("viewer5").await).is_empty() || !ads_of(&two.feed("viewer6").await).is_empty() {
+        assert!(Instant::now() < deadline, "an exhausted campaign still serves");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Two instances, one viewer, eight tokens fired at once: exactly the frequency cap is counted.
+async fn two_instances_hold_frequency_caps(backend: Backend) {
+    let settings = crate::support::app::test_settings(backend);
+    let one = crate::support::app::spawn_with_settings(backend, settings.clone()).await;
+    let two = crate::support::app::spawn_with_settings(backend, settings).await;
+    one.wait_ready().await;
+    two.wait_ready().await;
+    world(&one, "v", 3).await;
+    let (_, key, campaign) = running_campaign(&one, "Acme", json!({"frequency_cap": {"impressions": 3, "per_seconds": 3600}})).await;
+    let mut tokens = Vec::new();
+    for i in 0..8 {
+        let app = if i % 2 == 0 { &one } else { &two };
+        tokens.push(ads_of(&feed_with_ads(app, "v", 1).await)[0]["token"].as_str().unwrap().to_owned());
+    }
+    let requests = tokens.iter().enumerate().map(|(i, t)| {
+        let app = if i % 2 == 0 { &one } else { &two };
+        async move {
+            app.req(Method::POST, &format!("/v1/ads/{t}/impression"), "v")
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    });
+    let statuses = futures_util::future::join_all(requests).await;
+    assert!(statuses.iter().all(|s| *s == StatusCode::NO_CONTENT), "{statuses:?}");
+    let total = totals(&one, &key, &campaign).await;
+    assert_eq!(
+        (total["impressions"].as_u64(), total["spend_micros"].as_i64()),
+        (Some(3), Some(300)),
+        "{total}"
+    );
+}
+
+both_backends!(two_instances_hold_budgets_and_caps, two_instances_hold_frequency_caps);
+
+/// Ad selection failing never fails the feed: the page comes without ads, and the metric says so.
+async fn a_failing_selection_serves_the_page_without_ads(backend: Backend) {
+    let app = spawn_app(backend).await;
+    world(&app, "v", 3).await;
+    running_campaign(&app, "Acme", json!({})).await;
+    feed_with_ads(&app, "v", 1).await;
+    // Break the viewer's ad state in Redis (a string where a set belongs): reading it now fails.
+    let _: () = app.redis(redis::cmd("SET").arg(format!("{}{{u:v}}:ads:hidden", app.settings.redis.key_prefix)).arg("not a set")).await;
+    let feed = app.feed("v").await;
+    assert_eq!(crate::support::app::authors(&feed["items"]).len(), 3, "the stories are all there");
+    assert!(ads_of(&feed).is_empty());
+    let metrics = app.get("/metrics", "").await.text().await.unwrap();
+    assert!(metrics.contains(r#"statusd_ad_slots_total{outcome="timed_out"} 1"#), "{metrics}");
+}
+
+both_backends!(a_failing_selection_serves_the_page_without_ads);
