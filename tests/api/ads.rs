@@ -616,7 +616,13 @@ async fn a_failing_selection_serves_the_page_without_ads(backend: Backend) {
     running_campaign(&app, "Acme", json!({})).await;
     feed_with_ads(&app, "v", 1).await;
     // Break the viewer's ad state in Redis (a string where a set belongs): reading it now fails.
-    let _: () = app.redis(redis::cmd("SET").arg(format!("{}{{u:v}}:ads:hidden", app.settings.redis.key_prefix)).arg("not a set")).await;
+    let _: () = app
+        .redis(
+            redis::cmd("SET")
+                .arg(format!("{}{{u:v}}:ads:hidden", app.settings.redis.key_prefix))
+                .arg("not a set"),
+        )
+        .await;
     let feed = app.feed("v").await;
     assert_eq!(crate::support::app::authors(&feed["items"]).len(), 3, "the stories are all there");
     assert!(ads_of(&feed).is_empty());
