@@ -8,7 +8,6 @@ use crate::ads::service::{self, AdPreferences, ImpressionOutcome, WhyThisAd};
 use crate::error::{Error, Result};
 use crate::store::stories::Rendition;
 use crate::users::parse_user_id;
-use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
@@ -114,24 +113,7 @@ pub async fn creative_thumb(state: State, _user: User, id: web::Path<String>, re
 async fn creative_image(state: &State, id: &str, which: Rendition, req: &HttpRequest) -> Result<HttpResponse> {
     let creative = state.store.creative(id).await?.filter(|c| c.is_approved()).ok_or(Error::NotFound)?;
     let (bytes, etag) = crate::advertisers::service::creative_media(&state.store, &creative, which).await?;
-    let not_modified = req
-        .headers()
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag));
-    let mut response = if not_modified {
-        HttpResponse::NotModified()
-    } else {
-        HttpResponse::Ok()
-    };
-    response
-        .insert_header((header::ETAG, etag))
-        .insert_header((header::CACHE_CONTROL, "private, max-age=3600"));
-    Ok(if not_modified {
-        response.finish()
-    } else {
-        response.content_type("image/jpeg").body(bytes)
-    })
+    Ok(super::media::image_reply(req, bytes, &etag, "private, max-age=3600".into()))
 }
 
 /// Advertisers the caller saw lately, and those they blocked.

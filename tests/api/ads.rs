@@ -496,13 +496,19 @@ async fn paused_campaigns_stop_serving(backend: Backend) {
     feed_with_ads(&app, "v", 1).await;
 }
 
-/// Two instances on one Redis, many concurrent impressions: budgets and caps hold exactly.
-async fn two_instances_hold_budgets_and_caps(backend: Backend) {
+/// Two statusd instances on one Redis (the same key prefix), both ready.
+async fn two_instances(backend: Backend) -> (TestApp, TestApp) {
     let settings = crate::support::app::test_settings(backend);
     let one = crate::support::app::spawn_with_settings(backend, settings.clone()).await;
     let two = crate::support::app::spawn_with_settings(backend, settings).await;
     one.wait_ready().await;
     two.wait_ready().await;
+    (one, two)
+}
+
+/// Two instances on one Redis, many concurrent impressions: budgets and caps hold exactly.
+async fn two_instances_hold_budgets_and_caps(backend: Backend) {
+    let (one, two) = two_instances(backend).await;
     let viewers: Vec<String> = (0..24).map(|i| format!("viewer{i}")).collect();
     let viewer_refs: Vec<&str> = viewers.iter().map(String::as_str).collect();
     for author in ["a0", "a1", "a2"] {
@@ -575,11 +581,7 @@ async fn two_instances_hold_budgets_and_caps(backend: Backend) {
 
 /// Two instances, one viewer, eight tokens fired at once: exactly the frequency cap is counted.
 async fn two_instances_hold_frequency_caps(backend: Backend) {
-    let settings = crate::support::app::test_settings(backend);
-    let one = crate::support::app::spawn_with_settings(backend, settings.clone()).await;
-    let two = crate::support::app::spawn_with_settings(backend, settings).await;
-    one.wait_ready().await;
-    two.wait_ready().await;
+    let (one, two) = two_instances(backend).await;
     world(&one, "v", 3).await;
     let (_, key, campaign) = running_campaign(&one, "Acme", json!({"frequency_cap": {"impressions": 3, "per_seconds": 3600}})).await;
     let mut tokens = Vec::new();
