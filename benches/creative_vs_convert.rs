@@ -19,8 +19,10 @@
 //!
 //! Run: `cargo bench --bench creative_vs_convert`.
 
+#[path = "support/photo.rs"]
+mod photo;
 use image::codecs::jpeg::JpegEncoder;
-use image::{Rgb, RgbImage};
+use photo::synthetic_photo;
 use statusd::media::{MediaLimits, PipelineSpec, process};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -31,23 +33,6 @@ const LIMITS: MediaLimits = MediaLimits {
     max_pixels: 50_000_000,
     max_side: 16_384,
 };
-
-/// Diagonal gradients, a soft vignette and per-pixel noise: compresses like a photo, not a chart.
-fn photo(width: u32, height: u32) -> RgbImage {
-    let mut state = 0x9E37_79B9_7F4A_7C15u64;
-    let (cx, cy) = (f64::from(width) / 2.0, f64::from(height) / 2.0);
-    let max_r = (cx * cx + cy * cy).sqrt();
-    RgbImage::from_fn(width, height, |x, y| {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        let noise = (state & 0x1F) as i32 - 16;
-        let (fx, fy) = (f64::from(x), f64::from(y));
-        let r = ((fx - cx).powi(2) + (fy - cy).powi(2)).sqrt() / max_r;
-        let base = [255.0 * fx / f64::from(width), 255.0 * fy / f64::from(height), 255.0 * (1.0 - r)];
-        Rgb(base.map(|v| (v as i32 + noise).clamp(0, 255) as u8))
-    })
-}
 
 fn find_convert() -> Option<PathBuf> {
     if let Ok(path) = std::env::var("STATUSD_BENCH_CONVERT") {
@@ -121,7 +106,7 @@ fn main() {
     let input = dir.join("in.jpg");
     let mut jpeg = Vec::new();
     JpegEncoder::new_with_quality(&mut jpeg, 90)
-        .encode_image(&photo(4000, 3000))
+        .encode_image(&synthetic_photo(4000, 3000))
         .expect("encode input");
     std::fs::write(&input, &jpeg).expect("write input");
     println!(

@@ -4,13 +4,16 @@
 //! phone camera would produce, and a 1-megapixel PNG. Both contain gradients
 //! plus noise so that they are not trivially compressible.
 
+#[path = "support/photo.rs"]
+mod photo;
+use photo::synthetic_photo;
 use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use image::codecs::jpeg::JpegEncoder;
 use image::codecs::png::PngEncoder;
-use image::{ExtendedColorType, ImageEncoder, Rgb, RgbImage};
+use image::{ExtendedColorType, ImageEncoder};
 use statusd::media::{MediaLimits, PipelineSpec, process};
 
 const LIMITS: MediaLimits = MediaLimits {
@@ -18,23 +21,6 @@ const LIMITS: MediaLimits = MediaLimits {
     max_pixels: 40_000_000,
     max_side: 10_000,
 };
-
-/// Diagonal gradients, a soft radial term and per-pixel noise.
-fn synthetic_photo(width: u32, height: u32) -> RgbImage {
-    let mut state = 0x2545_F491_4F6C_DD1Du64;
-    let (cx, cy) = (f64::from(width) / 2.0, f64::from(height) / 2.0);
-    let max_r = (cx * cx + cy * cy).sqrt();
-    RgbImage::from_fn(width, height, |x, y| {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        let noise = (state & 0x1F) as i32 - 16;
-        let (fx, fy) = (f64::from(x), f64::from(y));
-        let r = ((fx - cx).powi(2) + (fy - cy).powi(2)).sqrt() / max_r;
-        let base = [255.0 * fx / f64::from(width), 255.0 * fy / f64::from(height), 255.0 * (1.0 - r)];
-        Rgb(base.map(|v| (v as i32 + noise).clamp(0, 255) as u8))
-    })
-}
 
 fn jpeg_input(width: u32, height: u32) -> Vec<u8> {
     let mut out = Vec::new();
