@@ -506,6 +506,23 @@ async fn two_instances(backend: Backend) -> (TestApp, TestApp) {
     (one, two)
 }
 
+/// Reports every (viewer, token) impression at once, alternating between the two instances; each
+/// is answered 204, billable or not.
+async fn impress_all_at_once(one: &TestApp, two: &TestApp, tokens: &[(String, String)]) {
+    let requests = tokens.iter().enumerate().map(|(i, (viewer, token))| {
+        let app = if i % 2 == 0 { one } else { two };
+        async move {
+            app.req(Method::POST, &format!("/v1/ads/{token}/impression"), viewer)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    });
+    let statuses = futures_util::future::join_all(requests).await;
+    assert!(statuses.iter().all(|s| *s == StatusCode::NO_CONTENT), "{statuses:?}");
+}
+
 /// Two instances on one Redis, many concurrent impressions: budgets and caps hold exactly.
 async fn two_instances_hold_budgets_and_caps(backend: Backend) {
     let (one, two) = two_instances(backend).await;
@@ -542,18 +559,7 @@ async fn two_instances_hold_budgets_and_caps(backend: Backend) {
                 .to_owned(),
         ));
     }
-    let requests = tokens.iter().enumerate().map(|(i, (v, t))| {
-        let app = if i % 2 == 0 { &one } else { &two };
-        async move {
-            app.req(Method::POST, &format!("/v1/ads/{t}/impression"), v)
-                .send()
-                .await
-                .unwrap()
-                .status()
-        }
-    });
-    let statuses = futures_util::future::join_all(requests).await;
-    assert!(statuses.iter().all(|s| *s == StatusCode::NO_CONTENT), "{statuses:?}");
+    impress_all_at_once(&one, &two, &tokens).await;
     let total = totals(&one, &key, &campaign).await;
     assert_eq!(
         (total["impressions"].as_u64(), total["spend_micros"].as_i64()),
@@ -589,18 +595,8 @@ async fn two_instances_hold_frequency_caps(backend: Backend) {
         let app = if i % 2 == 0 { &one } else { &two };
         tokens.push(ads_of(&feed_with_ads(app, "v", 1).await)[0]["token"].as_str().unwrap().to_owned());
     }
-    let requests = tokens.iter().enumerate().map(|(i, t)| {
-        let app = if i % 2 == 0 { &one } else { &two };
-        async move {
-            app.req(Method::POST, &format!("/v1/ads/{t}/impression"), "v")
-                .send()
-                .await
-                .unwrap()
-                .status()
-        }
-    });
-    let statuses = futures_util::future::join_all(requests).await;
-    assert!(statuses.iter().all(|s| *s == StatusCode::NO_CONTENT), "{statuses:?}");
+    let tokens: Vec<(String, String)> = tokens.into_iter().map(|t| ("v".to_string(), t)).collect();
+    impress_all_at_once(&one, &two, &tokens).await;
     let total = totals(&one, &key, &campaign).await;
     assert_eq!(
         (total["impressions"].as_u64(), total["spend_micros"].as_i64()),
