@@ -297,6 +297,15 @@ fn comma_list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::
 pub struct ConfigError(pub String);
 
 impl Settings {
+    /// The largest JSON body of a request that may carry a list of user ids (a contact list, an
+    /// audience): `http.json_limit_bytes`, or more when a list of `users.max_contacts` ids of the
+    /// longest length needs more — a list the service accepts must also fit its body limit.
+    pub fn user_list_body_limit(&self) -> usize {
+        let quoted_id = crate::users::MAX_USER_ID_LEN + 3; // "id",
+        let longest_list = self.users.max_contacts * quoted_id + 1024;
+        self.http.json_limit_bytes.max(longest_list)
+    }
+
     /// Loads the optional file, then the environment (`STATUSD_<SECTION>__<KEY>`), then validates.
     pub fn load(file: Option<&Path>) -> Result<Settings, ConfigError> {
         let mut builder = config::Config::builder();

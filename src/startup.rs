@@ -44,6 +44,7 @@ impl Application {
         let settings = state.settings.clone();
         problem::RETRY_AFTER_SECS.store(settings.redis.retry_after_secs, std::sync::atomic::Ordering::Relaxed);
         let json_limit = settings.http.json_limit_bytes;
+        let routes_settings = settings.clone();
         let mut server = HttpServer::new(move || {
             let metrics = state.metrics.clone();
             App::new()
@@ -77,7 +78,7 @@ impl Application {
                         Ok(res)
                     }
                 })
-                .configure(http::routes)
+                .configure(|cfg| http::routes(cfg, &routes_settings))
                 .default_service(web::to(problem::not_found))
         })
         // On SIGTERM the listener closes at once (new connections are refused) and requests in

@@ -79,10 +79,10 @@ pub async fn read_json<T: serde::de::DeserializeOwned>(mut payload: web::Payload
 }
 
 /// Registers every route.
-pub fn routes(cfg: &mut web::ServiceConfig) {
+pub fn routes(cfg: &mut web::ServiceConfig, settings: &crate::config::Settings) {
     ops::routes(cfg);
     ads::routes(cfg);
-    users::routes(cfg);
+    users::routes(cfg, settings.user_list_body_limit());
     stories::routes(cfg);
     feed::routes(cfg);
     advertisers::routes(cfg);

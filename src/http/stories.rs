@@ -64,7 +64,7 @@ pub async fn create_story(state: State, user: User, req: HttpRequest, payload: w
         .to_ascii_lowercase();
     idempotent(&state, Caller::User(&user.0), &req, &[], async {
         let (draft, media) = if content_type.starts_with("application/json") {
-            let body: NewTextStory = read_json(payload, state.settings.http.json_limit_bytes).await?;
+            let body: NewTextStory = read_json(payload, state.settings.user_list_body_limit()).await?;
             (body.parse(state.settings.stories.max_text_chars)?, None)
         } else if content_type.starts_with("multipart/form-data") {
             let (draft, media) = read_image_story(&state, &req, payload).await?;
@@ -108,7 +108,7 @@ async fn read_image_story(state: &AppState, req: &HttpRequest, payload: web::Pay
         },
         Part {
             name: "audience",
-            max_bytes: state.settings.http.json_limit_bytes,
+            max_bytes: state.settings.user_list_body_limit(),
             image: false,
         },
     ];

@@ -2,21 +2,25 @@
 
 use super::State;
 use super::auth::User;
-use super::problem::Problem;
+use super::problem::{self, Problem};
 use crate::error::Result;
 use crate::users::{SettingsLimits, SettingsPatch, UserSettings, parse_user_id, parse_user_list};
 use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
+/// `list_body_limit`: contact lists and audiences may be larger than other JSON bodies.
+pub fn routes(cfg: &mut web::ServiceConfig, list_body_limit: usize) {
+    let lists = || web::JsonConfig::default().limit(list_body_limit).error_handler(problem::json_error);
     cfg.service(
         web::resource("/v1/me/contacts")
+            .app_data(lists())
             .route(web::get().to(get_contacts))
             .route(web::put().to(put_contacts)),
     )
     .service(
         web::resource("/v1/me/settings")
+            .app_data(lists())
             .route(web::get().to(get_settings))
             .route(web::patch().to(patch_settings)),
     )

@@ -7,8 +7,11 @@ use utoipa::ToSchema;
 pub mod countries;
 
 /// 1–64 characters of `[A-Za-z0-9_-]`, as the identity token carries them.
+/// The longest user id, in bytes.
+pub const MAX_USER_ID_LEN: usize = 64;
+
 pub fn is_valid_user_id(id: &str) -> bool {
-    (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    (1..=MAX_USER_ID_LEN).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 /// Checks a path parameter that names a user.

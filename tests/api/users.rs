@@ -6,6 +6,7 @@ use serde_json::json;
 both_backends!(
     contacts_round_trip,
     contacts_bad_input_changes_nothing,
+    longest_contact_list_fits_its_body_limit,
     settings_defaults_and_patch,
     settings_bad_input_changes_nothing,
     mute_and_unmute,
@@ -69,6 +70,41 @@ async fn contacts_bad_input_changes_nothing(backend: Backend) {
     let r = app.send_json(Method::PUT, "/v1/me/contacts", "alice", &huge).await;
     assert_problem(r, 413, "payload_too_large").await;
     assert_eq!(app.get_json("/v1/me/contacts", "alice").await, json!({"contacts": ["bob"]}));
+}
+
+/// A list of `users.max_contacts` ids of the longest length is far above the 64 KiB JSON limit;
+/// the endpoints that take user lists accept it, and refuse anything larger with 413.
+async fn longest_contact_list_fits_its_body_limit(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let max = app.settings.users.max_contacts;
+    let longest: Vec<String> = (0..max).map(|i| format!("{i:064}")).collect();
+    let body = json!({ "contacts": longest });
+    assert!(body.to_string().len() > app.settings.http.json_limit_bytes);
+    let r = app.send_json(Method::PUT, "/v1/me/contacts", "alice", &body).await;
+    assert_eq!(r.status(), 200);
+    let stored = app.get_json("/v1/me/contacts", "alice").await;
+    assert_eq!(stored["contacts"].as_array().map(Vec::len), Some(max));
+
+    let audience = json!({"text": "for my closest 5,000", "audience": {"mode": "only", "users": longest}});
+    let r = app.post_json("/v1/stories", "alice", &audience).await;
+    assert_eq!(r.status(), 201);
+    let r = app
+        .send_json(
+            Method::PATCH,
+            "/v1/me/settings",
+            "alice",
+            &json!({"default_audience": {"mode": "only", "users": longest}}),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+
+    let too_long: Vec<String> = (0..max + max / 5).map(|i| format!("{i:064}")).collect();
+    let r = app
+        .send_json(Method::PUT, "/v1/me/contacts", "alice", &json!({ "contacts": too_long }))
+        .await;
+    assert_problem(r, 413, "payload_too_large").await;
+    let unchanged = app.get_json("/v1/me/contacts", "alice").await;
+    assert_eq!(unchanged["contacts"].as_array().map(Vec::len), Some(max));
 }
 
 async fn settings_defaults_and_patch(backend: Backend) {
