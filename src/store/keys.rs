@@ -38,9 +38,12 @@ impl Keys {
     pub fn authored(&self, user: &str) -> String {
         self.user(user, "stories")
     }
-    /// ZSET "<author>/<story id>" → expires_at (ms): stories fanned out to this viewer.
+    /// LIST of "<expires_at ms> <author>/<story id>", in posting order: stories fanned out to
+    /// this viewer (the tray). A list because appending is what posting does a thousand times per
+    /// story, and RPUSH costs a fraction of a sorted set's ZADD; expired entries gather at the head.
+    /// (It was a sorted set under `tray` before; the new name keeps old data from being misread.)
     pub fn tray(&self, user: &str) -> String {
-        self.user(user, "tray")
+        self.user(user, "tray-list")
     }
     /// ZSET story id → expires_at (ms): stories this viewer has seen.
     pub fn seen(&self, user: &str) -> String {

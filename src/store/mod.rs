@@ -15,12 +15,12 @@ pub mod viewer_ads;
 use crate::config::RedisSettings;
 use crate::error::{Error, Result};
 use crate::metrics::{Metrics, RedisErrorKind, RedisOp};
-use futures_util::future::{BoxFuture, FutureExt};
+use futures_util::future::FutureExt;
 use keys::{Keys, hash_tag};
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::ClusterClient;
 use redis::cluster_async::ClusterConnection;
-use redis::{Cmd, Pipeline, RedisFuture, Value};
+use redis::{Cmd, Pipeline, RedisFuture, Script, Value};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -277,34 +277,62 @@ impl Store {
 
     /// Runs a batch of commands that may span hash tags: one round trip on a standalone Redis,
     /// one concurrent pipeline per tag on a cluster. Answers come back in the order of the batch.
+    /// Scripts in the batch run by hash; if Redis has not cached one yet (a restart, a new node),
+    /// they are loaded and the batch is run once more — so batches must be safe to repeat.
     pub async fn batch(&self, batch: Batch) -> Result<Vec<Value>> {
         if batch.cmds.is_empty() {
             return Ok(Vec::new());
         }
+        let groups = self.pipelines(batch.cmds);
+        match self.run_pipelines(&groups).await {
+            Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) && !batch.scripts.is_empty() => {
+                let mut conn = self.conn();
+                for script in &batch.scripts {
+                    script.prepare_invoke().load_async(&mut conn).await?;
+                }
+                Ok(self.run_pipelines(&groups).await?)
+            }
+            other => Ok(other?),
+        }
+    }
+
+    /// The batch as pipelines, each with the positions of its commands in the batch: one
+    /// pipeline on a standalone Redis, one per hash tag on a cluster.
+    fn pipelines(&self, cmds: Vec<(String, Cmd)>) -> Vec<(Vec<usize>, Pipeline)> {
         if !self.is_cluster() {
             let mut pipe = redis::pipe();
-            for (_, cmd) in batch.cmds {
+            let positions = (0..cmds.len()).collect();
+            for (_, cmd) in cmds {
                 pipe.add_command(cmd);
             }
-            return self.pipe(&pipe).await;
+            return vec![(positions, pipe)];
         }
-        let mut groups: Vec<(String, Vec<usize>, Pipeline)> = Vec::new();
+        let mut groups: Vec<(Vec<usize>, Pipeline)> = Vec::new();
         let mut index_of_tag = std::collections::HashMap::new();
-        for (i, (tag, cmd)) in batch.cmds.into_iter().enumerate() {
-            let g = *index_of_tag.entry(tag.clone()).or_insert_with(|| {
-                groups.push((tag, Vec::new(), redis::pipe()));
+        for (i, (tag, cmd)) in cmds.into_iter().enumerate() {
+            let g = *index_of_tag.entry(tag).or_insert_with(|| {
+                groups.push((Vec::new(), redis::pipe()));
                 groups.len() - 1
             });
-            groups[g].1.push(i);
-            groups[g].2.add_command(cmd);
+            groups[g].0.push(i);
+            groups[g].1.add_command(cmd);
         }
-        let total: usize = groups.iter().map(|g| g.1.len()).sum();
-        let answers: Vec<BoxFuture<'_, Result<Vec<Value>>>> =
-            groups.iter().map(|(_, _, pipe)| self.pipe::<Vec<Value>>(pipe).boxed()).collect();
+        groups
+    }
+
+    async fn run_pipelines(&self, groups: &[(Vec<usize>, Pipeline)]) -> redis::RedisResult<Vec<Value>> {
+        let answers: Vec<RedisFuture<'_, Vec<Value>>> = groups
+            .iter()
+            .map(|(_, pipe)| {
+                let mut conn = self.conn();
+                async move { pipe.query_async::<Vec<Value>>(&mut conn).await }.boxed()
+            })
+            .collect();
         let answers = futures_util::future::try_join_all(answers).await?;
+        let total: usize = groups.iter().map(|g| g.0.len()).sum();
         let mut out = vec![Value::Nil; total];
-        for ((_, indexes, _), values) in groups.iter().zip(answers) {
-            for (i, v) in indexes.iter().zip(values) {
+        for ((positions, _), values) in groups.iter().zip(answers) {
+            for (i, v) in positions.iter().zip(values) {
                 out[*i] = v;
             }
         }
@@ -316,6 +344,7 @@ impl Store {
 #[derive(Default)]
 pub struct Batch {
     cmds: Vec<(String, Cmd)>,
+    scripts: Vec<&'static Script>,
 }
 
 impl Batch {
@@ -327,6 +356,16 @@ impl Batch {
     pub fn add(&mut self, key: &str, cmd: Cmd) -> usize {
         self.cmds.push((hash_tag(key).to_owned(), cmd));
         self.cmds.len() - 1
+    }
+
+    /// Adds a run of `script` on `keys` (all under one hash tag) with `args`.
+    pub fn add_script<A: redis::ToRedisArgs>(&mut self, script: &'static Script, keys: &[String], args: A) -> usize {
+        let mut cmd = redis::cmd("EVALSHA");
+        cmd.arg(script.get_hash()).arg(keys.len()).arg(keys).arg(args);
+        if !self.scripts.iter().any(|s| std::ptr::eq(*s, script)) {
+            self.scripts.push(script);
+        }
+        self.add(keys.first().map_or("", String::as_str), cmd)
     }
 
     pub fn len(&self) -> usize {

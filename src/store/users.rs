@@ -1,7 +1,7 @@
 //! Users in Redis: contacts, settings, muted authors, idempotency records.
 
+use super::Store;
 use super::keys::Caller;
-use super::{Batch, Store, decode};
 use crate::error::{Error, Result};
 use crate::users::UserSettings;
 use redis::Script;
@@ -62,16 +62,6 @@ impl Store {
         let mut list: Vec<String> = self.query(redis::cmd("SMEMBERS").arg(self.keys.muted(user))).await?;
         list.sort();
         Ok(list)
-    }
-
-    /// For each of `users`: does their contact list hold `contact`? One batch, grouped by slot.
-    pub async fn have_contact(&self, users: &[String], contact: &str) -> Result<Vec<bool>> {
-        let mut batch = Batch::new();
-        for user in users {
-            let key = self.keys.contacts(user);
-            batch.add(&key, redis::cmd("SISMEMBER").arg(&key).arg(contact).clone());
-        }
-        self.batch(batch).await?.into_iter().map(decode).collect()
     }
 
     pub async fn idempotency_begin(&self, caller: Caller<'_>, key_hash: &str, claim_ms: u64, keep_ms: u64) -> Result<IdempotencyClaim> {

@@ -30,6 +30,11 @@ pub struct AuthorGroup {
 }
 
 impl AuthorGroup {
+    /// The group's place in feed order, as `Position::key` orders it.
+    fn order_key(&self) -> (bool, std::cmp::Reverse<i64>, &str) {
+        (!self.unseen, std::cmp::Reverse(self.latest_ms), &self.author)
+    }
+
     fn position(&self) -> Position {
         Position {
             seen: !self.unseen,
@@ -72,32 +77,39 @@ impl Position {
 /// Groups live tray entries by author (dropping the viewer's own and anything expired at `now_ms`)
 /// and sorts them in feed order. Muted authors are kept, flagged, for the `muted` section.
 pub fn group(entries: Vec<TrayEntry>, viewer: &str, now_ms: i64) -> Vec<AuthorGroup> {
-    let mut by_author: std::collections::HashMap<String, AuthorGroup> = std::collections::HashMap::new();
     let mut entries: Vec<TrayEntry> = entries
         .into_iter()
         .filter(|e| e.expires_ms > now_ms && e.author != viewer)
         .collect();
-    entries.sort_by(|a, b| (a.created_ms, &a.story_id).cmp(&(b.created_ms, &b.story_id)));
+    entries.sort_unstable_by(|a, b| (a.created_ms, &a.story_id).cmp(&(b.created_ms, &b.story_id)));
+    let mut index_of: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    let mut groups: Vec<AuthorGroup> = Vec::new();
     for e in entries {
-        let g = by_author.entry(e.author.clone()).or_insert_with(|| AuthorGroup {
-            author: e.author.clone(),
-            unseen: false,
-            latest_ms: 0,
-            muted: e.muted,
-            stories: Vec::new(),
-        });
+        let g = match index_of.get(&e.author) {
+            Some(&i) => &mut groups[i],
+            None => {
+                index_of.insert(e.author.clone(), groups.len());
+                groups.push(AuthorGroup {
+                    author: e.author,
+                    unseen: false,
+                    latest_ms: 0,
+                    muted: e.muted,
+                    stories: Vec::new(),
+                });
+                groups.last_mut().expect("just pushed")
+            }
+        };
         g.unseen |= !e.seen;
         g.latest_ms = g.latest_ms.max(e.created_ms);
         g.stories.push((e.story_id, e.seen));
     }
-    let mut groups: Vec<AuthorGroup> = by_author.into_values().collect();
     sort(&mut groups);
     groups
 }
 
 /// Sorts author groups in feed order.
 pub fn sort(groups: &mut [AuthorGroup]) {
-    groups.sort_by(|a, b| a.position().key().cmp(&b.position().key()));
+    groups.sort_unstable_by(|a, b| a.order_key().cmp(&b.order_key()));
 }
 
 /// The groups that come after `after` (all of them without a cursor), in order.
@@ -105,7 +117,7 @@ pub fn after<'a>(groups: &'a [AuthorGroup], after: Option<&Position>) -> &'a [Au
     match after {
         None => groups,
         Some(p) => {
-            let start = groups.partition_point(|g| g.position().key() <= p.key());
+            let start = groups.partition_point(|g| g.order_key() <= p.key());
             &groups[start..]
         }
     }

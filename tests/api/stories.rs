@@ -10,6 +10,8 @@ both_backends!(
     default_audience_applies_to_later_stories_only,
     removing_a_contact_hides_at_once,
     adding_a_contact_shows_only_later_stories,
+    fan_out_reaches_exactly_the_mutual_contacts,
+    posting_and_reading_survive_a_flushed_script_cache,
     live_story_limit,
     idempotency_key_replays_the_first_response,
     delete_is_for_the_author,
@@ -172,6 +174,41 @@ async fn removing_a_contact_hides_at_once(backend: Backend) {
     // Mutual again: the story posted while they were contacts is back.
     app.set_contacts("alice", &["bob", "carol"]).await;
     assert_eq!(app.feed_authors("bob").await, ["alice"]);
+}
+
+/// Enough contacts for several runs of the fan-out script on a single Redis; every third one has
+/// the author as a contact.
+async fn fan_out_reaches_exactly_the_mutual_contacts(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let contacts: Vec<String> = (0..450).map(|i| format!("c{i:03}")).collect();
+    let refs: Vec<&str> = contacts.iter().map(String::as_str).collect();
+    app.set_contacts("alice", &refs).await;
+    let mutual: Vec<&str> = refs.iter().copied().step_by(3).collect();
+    for c in &mutual {
+        app.set_contacts(c, &["alice"]).await;
+    }
+    app.post_text("alice", "hello all").await;
+    let keys = statusd::store::keys::Keys::new(&app.settings.redis.key_prefix);
+    for (i, c) in refs.iter().enumerate() {
+        let in_tray: i64 = app.redis(redis::cmd("LLEN").arg(keys.tray(c))).await;
+        assert_eq!(in_tray, i64::from(i % 3 == 0), "tray of {c}");
+    }
+    for c in [mutual[0], mutual[66], mutual[67], mutual[149]] {
+        assert_eq!(app.feed_authors(c).await, ["alice"], "feed of {c}");
+    }
+    assert_eq!(app.feed_authors("c001").await, Vec::<String>::new());
+}
+
+/// Redis forgets cached scripts on a restart or a failover; posting and reading load them again.
+async fn posting_and_reading_survive_a_flushed_script_cache(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.befriend_all(&["alice", "bob"]).await;
+    app.post_text("alice", "before").await;
+    assert_eq!(app.feed_authors("bob").await, ["alice"]);
+    let _: () = app.redis(redis::cmd("SCRIPT").arg("FLUSH")).await;
+    app.post_text("alice", "after").await;
+    let feed = app.feed("bob").await;
+    assert_eq!(feed["items"][0]["stories"].as_array().map(Vec::len), Some(2));
 }
 
 async fn adding_a_contact_shows_only_later_stories(backend: Backend) {
@@ -427,7 +464,10 @@ async fn story_keys_expire_with_the_story(backend: Backend) {
         .into_iter()
         .filter(|k| {
             k.contains(&format!("{{s:{id}}}"))
-                || (k.contains("{u:") && [":tray", ":seen", ":stories", ":touched"].iter().any(|suffix| k.ends_with(suffix)))
+                || (k.contains("{u:")
+                    && [":tray-list", ":seen", ":stories", ":touched"]
+                        .iter()
+                        .any(|suffix| k.ends_with(suffix)))
         })
         .collect();
     assert!(story_keys.len() >= 8, "{story_keys:?}");
