@@ -1,0 +1,543 @@
+//! The load harness: statusd against the floor, side by side in one run.
+//!
+//! `cargo bench --bench load` starts a redis-server on a free port, statusd (the release binary)
+//! and the floor server (this program again, see `floor.rs`), seeds realistic data through the
+//! API, then measures in alternating rounds (A B A B …), so that both sides see the same machine:
+//!
+//! * `GET /v1/feed?limit=20` (viewers with 50 contacts × 2 live stories, 200 active campaigns)
+//!   against the floor's `/page`;
+//! * `GET /v1/stories/{id}` against the floor's `/get`;
+//! * `POST /v1/stories` by authors with 1,000 contacts, one at a time (the server-side median,
+//!   read from statusd's own latency histogram) and concurrently (throughput);
+//! * the feed of viewers with 10, 100, 1,000 and 5,000 contacts, one request at a time;
+//! * Redis memory per story and per tray entry.
+//!
+//! Everything runs on 127.0.0.1 and every run is bounded in time and in requests. Settings, from
+//! the environment: `LOAD_SECS` per round (default 5), `LOAD_ROUNDS` (pairs, default 3),
+//! `LOAD_CONNECTIONS` (default 32), `LOAD_ONLY` (a comma-separated subset of feed, story, contacts,
+//! post). The report is printed and written to `target/load-report.md`.
+
+mod client;
+mod floor;
+mod seed;
+
+#[path = "../support/photo.rs"]
+mod photo;
+#[path = "../../tests/api/support/redis.rs"]
+mod redis_support;
+
+use client::{Load, Request, Run, quantile};
+use floor::FloorSpec;
+use seed::{Api, Population, Shape};
+use std::fmt::Write as _;
+use std::net::{SocketAddr, TcpListener};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+const JWT_SECRET: &str = "load-harness-secret-0123456789";
+const ADMIN_TOKEN: &str = "load-harness-admin-0123456789";
+const KEY_PREFIX: &str = "load:";
+/// Both servers get the same number of actix workers.
+const WORKERS: usize = 2;
+/// Distinct values the floor stores and walks over.
+const FLOOR_VALUES: usize = 4_000;
+/// Stories posted in one posting round at most (each reaches 1,000 trays).
+const MAX_POSTS_PER_ROUND: usize = 5_000;
+
+const SHAPE: Shape = Shape {
+    viewers: 200,
+    authors: 50,
+    stories_per_author: 2,
+    posters: 20,
+    poster_contacts: 1_000,
+    advertisers: 20,
+    campaigns_per_advertiser: 10,
+};
+
+struct Config {
+    round: Duration,
+    rounds: usize,
+    connections: usize,
+    /// Scenarios to run (all when unset): feed, story, contacts, post.
+    only: Option<Vec<String>>,
+}
+
+impl Config {
+    fn from_env() -> Config {
+        let number = |name: &str, default: usize| std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default);
+        Config {
+            round: Duration::from_secs(number("LOAD_SECS", 5) as u64),
+            rounds: number("LOAD_ROUNDS", 3),
+            connections: number("LOAD_CONNECTIONS", 32),
+            only: std::env::var("LOAD_ONLY").ok().map(|v| v.split(',').map(str::to_owned).collect()),
+        }
+    }
+
+    fn runs(&self, scenario: &str) -> bool {
+        self.only.as_ref().is_none_or(|only| only.iter().any(|s| s == scenario))
+    }
+}
+
+/// A child process killed when dropped.
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_addr() -> SocketAddr {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port")
+}
+
+fn start_statusd(addr: SocketAddr, redis_url: &str) -> Server {
+    let log = std::fs::File::create(target_dir().join("load-statusd.log")).expect("log file");
+    let child = Command::new(env!("CARGO_BIN_EXE_statusd"))
+        .arg("serve")
+        .env("STATUSD_LISTEN", addr.to_string())
+        .env("STATUSD_REDIS__URL", redis_url)
+        .env("STATUSD_REDIS__KEY_PREFIX", KEY_PREFIX)
+        .env("STATUSD_AUTH__JWT_SECRET", JWT_SECRET)
+        .env("STATUSD_AUTH__ADMIN_TOKEN", ADMIN_TOKEN)
+        .env("STATUSD_HTTP__WORKERS", WORKERS.to_string())
+        // Posting rounds post thousands of stories per author; the limit is not what is measured.
+        .env("STATUSD_STORIES__MAX_ACTIVE_PER_AUTHOR", "1000000")
+        .stdout(log.try_clone().expect("log file"))
+        .stderr(log)
+        .spawn()
+        .expect("statusd starts");
+    Server(child)
+}
+
+fn start_floor(spec: &FloorSpec) -> Server {
+    let child = Command::new(std::env::current_exe().expect("own path"))
+        .envs(spec.to_env())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("floor starts");
+    Server(child)
+}
+
+fn target_dir() -> std::path::PathBuf {
+    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target");
+    std::fs::create_dir_all(&dir).expect("target dir");
+    dir
+}
+
+async fn wait_until_answering(url: &str) {
+    let client = reqwest::Client::new();
+    for _ in 0..300 {
+        if client.get(url).send().await.is_ok_and(|r| r.status().is_success()) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{url} never answered 200");
+}
+
+fn redis_connection(url: &str) -> redis::Connection {
+    redis::Client::open(url).and_then(|c| c.get_connection()).expect("redis")
+}
+
+fn used_memory(redis: &mut redis::Connection) -> i64 {
+    let info: String = redis::cmd("INFO").arg("memory").query(redis).expect("INFO");
+    info.lines()
+        .find_map(|l| l.strip_prefix("used_memory:"))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("used_memory")
+}
+
+/// One side of a comparison.
+struct Side {
+    name: &'static str,
+    addr: SocketAddr,
+    requests: Arc<Vec<Request>>,
+    expected: u16,
+}
+
+impl Side {
+    fn load(&self, connections: usize, duration: Duration, max_requests: usize) -> Load {
+        Load {
+            addr: self.addr,
+            requests: self.requests.clone(),
+            expected: self.expected,
+            connections,
+            duration,
+            max_requests,
+        }
+    }
+}
+
+/// Runs `load` and checks that every answer had the expected status.
+async fn measure(name: &str, load: &Load) -> Run {
+    let run = client::run(load).await.unwrap_or_else(|e| panic!("{name}: {e}"));
+    assert!(
+        run.unexpected == 0,
+        "{name}: {} answers were not {} (first: {:?})",
+        run.unexpected,
+        load.expected,
+        run.first_unexpected
+    );
+    run
+}
+
+/// Merged figures of several runs of one side.
+struct Summary {
+    throughput: f64,
+    p50_us: u32,
+    p99_us: u32,
+    rounds: Vec<f64>,
+}
+
+fn summarize(runs: &[Run]) -> Summary {
+    let mut all: Vec<u32> = runs.iter().flat_map(|r| r.latencies_us.iter().copied()).collect();
+    all.sort_unstable();
+    let elapsed: f64 = runs.iter().map(|r| r.elapsed.as_secs_f64()).sum();
+    Summary {
+        throughput: all.len() as f64 / elapsed,
+        p50_us: quantile(&all, 0.50),
+        p99_us: quantile(&all, 0.99),
+        rounds: runs.iter().map(Run::throughput).collect(),
+    }
+}
+
+/// A B A B …: each side warmed up once, then `rounds` rounds each, interleaved.
+async fn compare(config: &Config, a: &Side, b: &Side) -> (Summary, Summary) {
+    for side in [a, b] {
+        measure(side.name, &side.load(config.connections, Duration::from_secs(1), usize::MAX)).await;
+    }
+    let (mut runs_a, mut runs_b) = (Vec::new(), Vec::new());
+    for _ in 0..config.rounds {
+        runs_a.push(measure(a.name, &a.load(config.connections, config.round, usize::MAX)).await);
+        runs_b.push(measure(b.name, &b.load(config.connections, config.round, usize::MAX)).await);
+    }
+    (summarize(&runs_a), summarize(&runs_b))
+}
+
+fn ms(us: u32) -> String {
+    format!("{:.2} ms", f64::from(us) / 1000.0)
+}
+
+fn verdict(met: bool) -> &'static str {
+    if met { "**met**" } else { "**not met**" }
+}
+
+fn comparison_table(report: &mut String, title: &str, a: (&str, &Summary), b: (&str, &Summary)) {
+    let _ = writeln!(report, "\n### {title}\n");
+    let _ = writeln!(report, "| server | requests/s | p50 | p99 | requests/s per round |");
+    let _ = writeln!(report, "|---|---:|---:|---:|---|");
+    for (name, s) in [a, b] {
+        let rounds: Vec<String> = s.rounds.iter().map(|t| format!("{t:.0}")).collect();
+        let _ = writeln!(
+            report,
+            "| {name} | {:.0} | {} | {} | {} |",
+            s.throughput,
+            ms(s.p50_us),
+            ms(s.p99_us),
+            rounds.join(", ")
+        );
+    }
+}
+
+/// The `q` quantile of the requests counted between two scrapes of a Prometheus histogram, as
+/// Prometheus' `histogram_quantile` estimates it (linear within a bucket).
+fn histogram_quantile(before: &[(f64, f64)], after: &[(f64, f64)], q: f64) -> Option<f64> {
+    let counts: Vec<(f64, f64)> = after
+        .iter()
+        .map(|(le, n)| (*le, n - before.iter().find(|(l, _)| l == le).map_or(0.0, |(_, m)| *m)))
+        .collect();
+    let total = counts.last()?.1;
+    if total <= 0.0 {
+        return None;
+    }
+    let rank = q * total;
+    let mut lower = (0.0, 0.0);
+    for (le, cumulative) in counts {
+        if cumulative >= rank {
+            if le.is_infinite() {
+                return Some(lower.0);
+            }
+            return Some(lower.0 + (le - lower.0) * (rank - lower.1) / (cumulative - lower.1).max(1.0));
+        }
+        lower = (le, cumulative);
+    }
+    None
+}
+
+/// The buckets (`le`, cumulative count) of statusd's latency histogram for one route.
+async fn latency_buckets(base: &str, method: &str, route: &str, status: &str) -> Vec<(f64, f64)> {
+    let text = reqwest::get(format!("{base}/metrics"))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("metrics");
+    let labels = [
+        format!("method=\"{method}\""),
+        format!("route=\"{route}\""),
+        format!("status=\"{status}\""),
+    ];
+    text.lines()
+        .filter(|l| l.starts_with("statusd_http_request_duration_seconds_bucket{"))
+        .filter(|l| labels.iter().all(|label| l.contains(label.as_str())))
+        .filter_map(|l| {
+            let le = l.split("le=\"").nth(1)?.split('"').next()?;
+            let le = if le == "+Inf" { f64::INFINITY } else { le.parse().ok()? };
+            Some((le, l.rsplit(' ').next()?.parse().ok()?))
+        })
+        .collect()
+}
+
+fn main() {
+    if let Some(spec) = FloorSpec::from_env() {
+        floor::serve(spec).expect("floor server");
+        return;
+    }
+    let config = Config::from_env();
+    let redis_url = redis_support::standalone_url();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let statusd_addr = free_addr();
+    let statusd_base = format!("http://{statusd_addr}");
+    let _statusd = start_statusd(statusd_addr, &redis_url);
+    rt.block_on(wait_until_answering(&format!("{statusd_base}/readyz")));
+
+    eprintln!("seeding through the API…");
+    let api = Api::new(statusd_base.clone(), JWT_SECRET, ADMIN_TOKEN.into());
+    let creative = {
+        let mut out = std::io::Cursor::new(Vec::new());
+        photo::synthetic_photo(540, 960)
+            .write_to(&mut out, image::ImageFormat::Jpeg)
+            .expect("jpeg");
+        out.into_inner()
+    };
+    let population: Population = rt.block_on(api.seed(&SHAPE, &creative)).unwrap_or_else(|e| panic!("seeding: {e}"));
+    let mut redis = redis_connection(&redis_url);
+    let keys = statusd::store::keys::Keys::new(KEY_PREFIX);
+    let story_bytes: usize = redis::cmd("STRLEN")
+        .arg(keys.story(&population.stories[0]))
+        .query(&mut redis)
+        .expect("STRLEN");
+
+    let floor_addr = free_addr();
+    let _floor = start_floor(&FloorSpec {
+        listen: floor_addr.to_string(),
+        redis_url: redis_url.clone(),
+        value_bytes: story_bytes,
+        values: FLOOR_VALUES,
+        workers: WORKERS,
+    });
+    rt.block_on(wait_until_answering(&format!("http://{floor_addr}/get?k=0")));
+
+    let mut report = String::new();
+    let _ = writeln!(
+        report,
+        "## Load harness: statusd against the floor\n\n{} rounds of {} s per side, alternating, {} connections, {} actix workers per server; \
+         a story record is {story_bytes} bytes.",
+        config.rounds,
+        config.round.as_secs(),
+        config.connections,
+        WORKERS
+    );
+    rt.block_on(async {
+        if config.runs("feed") {
+            feed_against_floor(&mut report, &config, &api, &population, statusd_addr, floor_addr).await;
+        }
+        if config.runs("story") {
+            story_against_floor(&mut report, &config, &api, &population, statusd_addr, floor_addr).await;
+        }
+        if config.runs("contacts") {
+            feed_by_contacts(&mut report, &config, &api, &population, statusd_addr).await;
+        }
+        if config.runs("post") {
+            posting(&mut report, &config, &api, &population, statusd_addr, &mut redis).await;
+        }
+    });
+    redis_memory(&mut report, &mut redis, &keys, &population.stories[0]);
+    println!("{report}");
+    std::fs::write(target_dir().join("load-report.md"), &report).expect("report written");
+}
+
+async fn feed_against_floor(report: &mut String, config: &Config, api: &Api, p: &Population, statusd: SocketAddr, floor: SocketAddr) {
+    eprintln!("feed against /page…");
+    let feed = Side {
+        name: "GET /v1/feed?limit=20",
+        addr: statusd,
+        requests: Arc::new(p.viewers.iter().map(|v| Request::get("/v1/feed?limit=20", &api.token(v))).collect()),
+        expected: 200,
+    };
+    let page = Side {
+        name: "floor /page",
+        addr: floor,
+        requests: Arc::new(
+            p.viewers
+                .iter()
+                .enumerate()
+                .map(|(i, v)| Request::get(&format!("/page?o={}", i * 40), &api.token(v)))
+                .collect(),
+        ),
+        expected: 200,
+    };
+    let (f, floor) = compare(config, &feed, &page).await;
+    comparison_table(
+        report,
+        "Feed page (20 authors × 2 stories, 3 ads, 200 campaigns)",
+        (feed.name, &f),
+        (page.name, &floor),
+    );
+    let ratio = f.throughput / floor.throughput;
+    let p99 = f64::from(f.p99_us) / f64::from(floor.p99_us);
+    let _ = writeln!(
+        report,
+        "\nThroughput {ratio:.2} × the floor's (target ≥ 0.5: {}); p99 {p99:.2} × the floor's (target ≤ 3: {}).",
+        verdict(ratio >= 0.5),
+        verdict(p99 <= 3.0)
+    );
+}
+
+async fn story_against_floor(report: &mut String, config: &Config, api: &Api, p: &Population, statusd: SocketAddr, floor: SocketAddr) {
+    eprintln!("story against /get…");
+    let pairs = 1_000;
+    let story = Side {
+        name: "GET /v1/stories/{id}",
+        addr: statusd,
+        requests: Arc::new(
+            (0..pairs)
+                .map(|i| {
+                    let (viewer, id) = (&p.viewers[i % p.viewers.len()], &p.stories[(i * 7) % p.stories.len()]);
+                    Request::get(&format!("/v1/stories/{id}"), &api.token(viewer))
+                })
+                .collect(),
+        ),
+        expected: 200,
+    };
+    let get = Side {
+        name: "floor /get",
+        addr: floor,
+        requests: Arc::new(
+            (0..pairs)
+                .map(|i| Request::get(&format!("/get?k={}", i * 7), &api.token(&p.viewers[i % p.viewers.len()])))
+                .collect(),
+        ),
+        expected: 200,
+    };
+    let (s, floor) = compare(config, &story, &get).await;
+    comparison_table(report, "One story", (story.name, &s), (get.name, &floor));
+    let ratio = s.throughput / floor.throughput;
+    let _ = writeln!(
+        report,
+        "\nThroughput {ratio:.2} × the floor's (target ≥ 0.5: {}).",
+        verdict(ratio >= 0.5)
+    );
+}
+
+async fn feed_by_contacts(report: &mut String, config: &Config, api: &Api, p: &Population, statusd: SocketAddr) {
+    eprintln!("feed by number of contacts…");
+    let _ = writeln!(
+        report,
+        "\n### Feed cost by contacts (one request at a time)\n\n| contacts | live authors | requests/s | p50 | p99 |\n|---:|---:|---:|---:|---:|"
+    );
+    for row in &p.contact_table {
+        let side = Side {
+            name: "feed",
+            addr: statusd,
+            requests: Arc::new(vec![Request::get("/v1/feed?limit=20", &api.token(&row.viewer))]),
+            expected: 200,
+        };
+        measure("feed warm-up", &side.load(1, Duration::from_millis(500), usize::MAX)).await;
+        let run = measure("feed by contacts", &side.load(1, config.round, usize::MAX)).await;
+        let _ = writeln!(
+            report,
+            "| {} | {} | {:.0} | {} | {} |",
+            row.contacts,
+            row.live_authors,
+            run.throughput(),
+            ms(run.quantile_us(0.5)),
+            ms(run.quantile_us(0.99))
+        );
+    }
+}
+
+async fn posting(report: &mut String, config: &Config, api: &Api, p: &Population, statusd: SocketAddr, redis: &mut redis::Connection) {
+    eprintln!("posting to 1,000 contacts…");
+    let base = format!("http://{statusd}");
+    let post = Side {
+        name: "POST /v1/stories",
+        addr: statusd,
+        requests: Arc::new(
+            (0..p.posters.len() * 10)
+                .map(|i| {
+                    let body = serde_json::json!({"text": seed::story_text(i), "background": "#43A047", "font": 1}).to_string();
+                    Request::post_json("/v1/stories", &api.token(&p.posters[i % p.posters.len()]), &body)
+                })
+                .collect(),
+        ),
+        expected: 201,
+    };
+    let _ = writeln!(
+        report,
+        "\n### Posting a text story to 1,000 contacts\n\n| connections | stories | requests/s | p50 (client) | p99 (client) | p50 (server) | p99 (server) |\n|---:|---:|---:|---:|---:|---:|---:|"
+    );
+    let mut server_p50 = None;
+    let mut bytes_per_story = 0.0;
+    for connections in [1, config.connections.min(16)] {
+        let before = latency_buckets(&base, "POST", "/v1/stories", "201").await;
+        let memory_before = used_memory(redis);
+        let run = measure(post.name, &post.load(connections, config.round, MAX_POSTS_PER_ROUND)).await;
+        let memory_after = used_memory(redis);
+        let after = latency_buckets(&base, "POST", "/v1/stories", "201").await;
+        let p50 = histogram_quantile(&before, &after, 0.5).unwrap_or(f64::NAN);
+        let p99 = histogram_quantile(&before, &after, 0.99).unwrap_or(f64::NAN);
+        if connections == 1 {
+            server_p50 = Some(p50);
+            bytes_per_story = (memory_after - memory_before) as f64 / run.latencies_us.len() as f64;
+        }
+        let _ = writeln!(
+            report,
+            "| {connections} | {} | {:.0} | {} | {} | {:.2} ms | {:.2} ms |",
+            run.latencies_us.len(),
+            run.throughput(),
+            ms(run.quantile_us(0.5)),
+            ms(run.quantile_us(0.99)),
+            p50 * 1000.0,
+            p99 * 1000.0
+        );
+    }
+    let p50 = server_p50.unwrap_or(f64::NAN);
+    let _ = writeln!(
+        report,
+        "\nServer-side median, one at a time: {:.2} ms (target < 5 ms: {}), estimated from statusd's own \
+         `statusd_http_request_duration_seconds` buckets as Prometheus' `histogram_quantile` does.\n\n\
+         Redis memory per posted story, its 1,000 tray entries included: {:.0} bytes (`used_memory` before and after).",
+        p50 * 1000.0,
+        verdict(p50 < 0.005),
+        bytes_per_story
+    );
+}
+
+/// Per story record and per tray entry, from `MEMORY USAGE`.
+fn redis_memory(report: &mut String, redis: &mut redis::Connection, keys: &statusd::store::keys::Keys, story: &str) {
+    let mut measure = |key: String| -> (i64, i64) {
+        let bytes: i64 = redis::cmd("MEMORY")
+            .arg("USAGE")
+            .arg(&key)
+            .arg("SAMPLES")
+            .arg(0)
+            .query(redis)
+            .unwrap_or(0);
+        let entries: i64 = redis::cmd("LLEN").arg(&key).query(redis).unwrap_or(0);
+        (bytes, entries)
+    };
+    let (story_record, _) = measure(keys.story(story));
+    let (viewer_tray, viewer_entries) = measure(keys.tray("viewer0000"));
+    let (recipient_tray, recipient_entries) = measure(keys.tray("recipient00000"));
+    let _ = writeln!(
+        report,
+        "\n### Redis memory\n\nA text story's record: {story_record} bytes.\n\n| tray | entries | bytes | bytes per entry |\n|---|---:|---:|---:|\n\
+         | a viewer of 50 authors | {viewer_entries} | {viewer_tray} | {:.0} |\n| a recipient of the posting rounds | {recipient_entries} | {recipient_tray} | {:.0} |",
+        viewer_tray as f64 / viewer_entries.max(1) as f64,
+        recipient_tray as f64 / recipient_entries.max(1) as f64
+    );
+}
