@@ -6,12 +6,14 @@ use crate::error::{Error, Result};
 use crate::stories::StoryRecord;
 use crate::stories::feed::TrayEntry;
 use redis::Script;
+use std::collections::HashSet;
 use std::sync::LazyLock;
 
-static TRAY: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("scripts/tray.lua")));
 static FAN_OUT: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("scripts/fan_out.lua")));
 /// Viewers per run of the fan-out script on a single Redis (about 0.2 ms of server time).
 const FAN_OUT_VIEWERS_PER_RUN: usize = 200;
+/// Expired entries at the head of a tray that a read trims (fewer are left for posting to trim).
+const TRIM_ON_READ_AT: usize = 16;
 static CLAIM_LIVE_SLOT: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("scripts/claim_live_slot.lua")));
 
 /// Image bytes to store with a story.
@@ -32,22 +34,24 @@ fn tray_entry(story: &StoryRecord) -> String {
     format!("{} {}/{}", ms(story.expires_at), story.author, story.id)
 }
 
-/// One line of the tray script's answer: "author/story expires_at muted seen".
-fn parse_tray_line(line: &str) -> Option<TrayEntry> {
-    let mut fields = line.split(' ');
-    let (author, story_id) = fields.next()?.split_once('/')?;
-    // Scores come back as Redis prints doubles; whole milliseconds in practice.
-    let expires_ms = fields.next()?.parse::<f64>().ok()? as i64;
-    let muted = fields.next()? == "1";
-    let seen = fields.next()? == "1";
+/// A tray entry as stored, borrowed from its line.
+struct StoredTrayEntry<'a> {
+    author: &'a str,
+    story_id: &'a str,
+    created_ms: i64,
+    expires_ms: i64,
+}
+
+/// Parses "<expires_at ms> <author>/<story id>".
+fn parse_tray_entry(line: &str) -> Option<StoredTrayEntry<'_>> {
+    let (expires, member) = line.split_once(' ')?;
+    let (author, story_id) = member.split_once('/')?;
     let created_ms = ulid::Ulid::from_string(story_id).map(|u| u.timestamp_ms() as i64).unwrap_or(0);
-    Some(TrayEntry {
-        author: author.to_owned(),
-        story_id: story_id.to_owned(),
+    Some(StoredTrayEntry {
+        author,
+        story_id,
         created_ms,
-        expires_ms,
-        seen,
-        muted,
+        expires_ms: expires.parse().ok()?,
     })
 }
 
@@ -139,22 +143,47 @@ impl Store {
         Ok(reached)
     }
 
-    /// The viewer's live tray, already filtered by the viewer's current contacts.
+    /// The viewer's live tray, with what the viewer muted and has seen: one pipeline on the
+    /// viewer's slot. Not yet filtered by contact lists; [`Store::stories_and_mutuality`] checks
+    /// both directions for the authors of a page.
     pub async fn tray(&self, viewer: &str, now_ms: i64) -> Result<Vec<TrayEntry>> {
-        let mut conn = self.conn();
-        let lines: String = TRAY
-            .key(self.keys.tray(viewer))
-            .key(self.keys.contacts(viewer))
-            .key(self.keys.muted(viewer))
-            .key(self.keys.seen(viewer))
-            .arg(now_ms)
-            .invoke_async(&mut conn)
-            .await?;
-        Ok(lines.lines().filter_map(parse_tray_line).collect())
+        let (tray, seen) = (self.keys.tray(viewer), self.keys.seen(viewer));
+        let mut pipe = redis::pipe();
+        pipe.cmd("ZREMRANGEBYSCORE").arg(&seen).arg("-inf").arg(now_ms).ignore();
+        pipe.cmd("LRANGE").arg(&tray).arg(0).arg(-1);
+        pipe.cmd("SMEMBERS").arg(self.keys.muted(viewer));
+        pipe.cmd("ZRANGE").arg(&seen).arg(format!("({now_ms}")).arg("+inf").arg("BYSCORE");
+        let (lines, muted, seen): (Vec<String>, HashSet<String>, HashSet<String>) = self.pipe(&pipe).await?;
+        let mut listed = HashSet::with_capacity(lines.len());
+        let mut entries = Vec::with_capacity(lines.len());
+        let mut expired_at_head = 0;
+        for line in &lines {
+            match parse_tray_entry(line).filter(|e| e.expires_ms > now_ms) {
+                None if entries.is_empty() => expired_at_head += 1,
+                None => {}
+                // A fan-out repeated after a script-cache miss may have appended an entry twice.
+                Some(e) if !listed.insert(e.story_id) => {}
+                Some(e) => entries.push(TrayEntry {
+                    author: e.author.to_owned(),
+                    story_id: e.story_id.to_owned(),
+                    created_ms: e.created_ms,
+                    expires_ms: e.expires_ms,
+                    seen: seen.contains(e.story_id),
+                    muted: muted.contains(e.author),
+                }),
+            }
+        }
+        // Entries are in posting order, so expired ones gather at the head; posting trims them
+        // too, so only a long run is worth a round trip here.
+        if expired_at_head >= TRIM_ON_READ_AT {
+            self.query::<()>(redis::cmd("LTRIM").arg(&tray).arg(expired_at_head).arg(-1))
+                .await?;
+        }
+        Ok(entries)
     }
 
-    /// Story records by id (None for missing), and for each author in `authors` whether their
-    /// contact list still holds `viewer` — in one batch.
+    /// Story records by id (None for missing), and for each author in `authors` whether author
+    /// and `viewer` are still each other's contacts — in one batch.
     pub async fn stories_and_mutuality(
         &self,
         ids: &[String],
@@ -170,8 +199,18 @@ impl Store {
             let key = self.keys.contacts(author);
             batch.add(&key, redis::cmd("SISMEMBER").arg(&key).arg(viewer).clone());
         }
+        let mine = self.keys.contacts(viewer);
+        if !authors.is_empty() {
+            batch.add(&mine, redis::cmd("SMISMEMBER").arg(&mine).arg(authors).clone());
+        }
         let mut values = self.batch(batch).await?;
-        let mutual = values.split_off(ids.len()).into_iter().map(decode).collect::<Result<Vec<bool>>>()?;
+        let mut answers = values.split_off(ids.len());
+        let in_mine: Vec<bool> = match answers.pop() {
+            Some(v) if !authors.is_empty() => decode(v)?,
+            _ => Vec::new(),
+        };
+        let theirs = answers.into_iter().map(decode).collect::<Result<Vec<bool>>>()?;
+        let mutual = theirs.into_iter().zip(in_mine).map(|(t, m)| t && m).collect();
         let stories = values
             .into_iter()
             .map(|v| decode::<Option<String>>(v).map(|raw| raw.and_then(|json| serde_json::from_str(&json).ok())))
