@@ -161,6 +161,9 @@ pub struct LogSettings {
     pub format: String,
     /// A `tracing` filter, e.g. `info` or `statusd=debug,info`.
     pub filter: String,
+    /// Which finished requests get an info line: `all`, or `errors` (status 400 and up; the others
+    /// at debug). A line per request is a real share of the CPU of a busy instance.
+    pub requests: String,
 }
 
 impl Default for Settings {
@@ -270,6 +273,7 @@ impl Default for LogSettings {
         LogSettings {
             format: "text".into(),
             filter: "info".into(),
+            requests: "all".into(),
         }
     }
 }
@@ -415,6 +419,9 @@ impl Settings {
         }
         if !["text", "json"].contains(&self.log.format.as_str()) {
             return fail("log.format", "expected text or json");
+        }
+        if !["all", "errors"].contains(&self.log.requests.as_str()) {
+            return fail("log.requests", "expected all or errors");
         }
         Ok(())
     }

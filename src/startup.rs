@@ -152,6 +152,9 @@ struct Started(Instant);
 /// into it, so credentials never reach the logs; the query string is left out too.
 pub struct RequestSpan;
 
+/// `log.requests = "all"`, set once at start-up (the span builder has no state of its own).
+static LOG_EVERY_REQUEST: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
 impl RootSpanBuilder for RequestSpan {
     fn on_request_start(request: &ServiceRequest) -> Span {
         let id = request
@@ -185,8 +188,9 @@ impl RootSpanBuilder for RequestSpan {
         span.record("status", status);
         let duration_ms = started.map(|s| s.elapsed().as_secs_f64() * 1000.0).unwrap_or_default();
         span.in_scope(|| {
-            // Probes and scrapes are frequent and uneventful: logged at debug only.
-            if quiet {
+            // Probes and scrapes are frequent and uneventful: logged at debug only; so are all
+            // successes when only errors are wanted.
+            if quiet || (status < 400 && !LOG_EVERY_REQUEST.load(std::sync::atomic::Ordering::Relaxed)) {
                 tracing::debug!(status, duration_ms, "request finished");
             } else {
                 tracing::info!(status, duration_ms, "request finished");
@@ -198,6 +202,7 @@ impl RootSpanBuilder for RequestSpan {
 /// Logs to stdout as text or JSON lines. JSON lines carry the fields of the spans they were
 /// logged in (`span` and `spans`), so the request id is on each of them.
 pub fn init_tracing(settings: &Settings) {
+    LOG_EVERY_REQUEST.store(settings.log.requests == "all", std::sync::atomic::Ordering::Relaxed);
     let filter =
         tracing_subscriber::EnvFilter::try_new(&settings.log.filter).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter);

@@ -19,6 +19,7 @@ fn missing_or_bad_settings_stop_startup_naming_the_setting() {
         (vec![], "auth.jwt_secret"),
         (vec![SECRET, ("STATUSD_LISTEN", "nowhere")], "listen"),
         (vec![SECRET, ("STATUSD_ADS__SELECTOR", "magic")], "ads.selector"),
+        (vec![SECRET, ("STATUSD_LOG__REQUESTS", "some")], "log.requests"),
         (vec![SECRET, ("STATUSD_STORIES__TTL_SECS", "0")], "stories.ttl_secs"),
         (vec![SECRET, ("STATUSD_STORIES__TTL_SECS", "soon")], "ttl_secs"),
         (vec![SECRET, ("STATUSD_REDIS__URL", "http://x")], "redis.url"),
