@@ -56,7 +56,7 @@ impl Application {
                 .wrap_fn(move |req, srv| {
                     let started = Instant::now();
                     let method = req.method().as_str().to_owned();
-                    let route = req.match_pattern().unwrap_or_else(|| "unmatched".into());
+                    let route = route_of(&req);
                     let metrics = metrics.clone();
                     let fut = srv.call(req);
                     async move {
@@ -69,6 +69,9 @@ impl Application {
                 .wrap_fn(|req, srv| {
                     let id = RequestId::for_request(&req);
                     req.extensions_mut().insert(id.clone());
+                    // Matching the path against every route costs regex runs: once per request.
+                    let route = req.match_pattern().unwrap_or_else(|| "unmatched".into());
+                    req.extensions_mut().insert(RoutePattern(route));
                     let fut = srv.call(req);
                     async move {
                         let mut res = fut.await?;
@@ -147,6 +150,15 @@ fn is_plain_request_id(v: &str) -> bool {
 #[derive(Clone, Copy)]
 struct Started(Instant);
 
+/// The route pattern the request matched (`unmatched` for unknown paths), for logs and metrics.
+struct RoutePattern(String);
+
+fn route_of(req: &ServiceRequest) -> String {
+    req.extensions()
+        .get::<RoutePattern>()
+        .map_or_else(|| "unmatched".into(), |r| r.0.clone())
+}
+
 /// The span every request is served in: its fields (request id, method, route pattern, path,
 /// status) are on every line logged while it runs. No header other than the request id is read
 /// into it, so credentials never reach the logs; the query string is left out too.
@@ -163,7 +175,7 @@ impl RootSpanBuilder for RequestSpan {
             .map(|r| r.0.clone())
             .unwrap_or_else(|| ulid::Ulid::new().to_string());
         request.extensions_mut().insert(Started(Instant::now()));
-        let route = request.match_pattern().unwrap_or_else(|| "unmatched".into());
+        let route = route_of(request);
         let span = tracing::info_span!(
             "request",
             request_id = %id,
