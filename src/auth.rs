@@ -21,7 +21,13 @@ pub struct UserTokens {
     encoding: EncodingKey,
     decoding: DecodingKey,
     validation: Validation,
+    /// Tokens already verified, with their user and expiry: a client sends the same token with
+    /// every request, and checking its signature again costs more than the rest of a small read.
+    verified: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, (String, i64)>>>,
 }
+
+/// Verified tokens remembered at most; the memory is cleared when full (a few hundred KB).
+const VERIFIED_CAPACITY: usize = 4096;
 
 impl UserTokens {
     pub fn new(secret: &str) -> UserTokens {
@@ -32,6 +38,7 @@ impl UserTokens {
             encoding: EncodingKey::from_secret(secret.as_bytes()),
             decoding: DecodingKey::from_secret(secret.as_bytes()),
             validation,
+            verified: Default::default(),
         }
     }
 
@@ -51,12 +58,28 @@ impl UserTokens {
 
     /// The user id of a valid token; `Unauthorized` for anything else.
     pub fn verify(&self, token: &str) -> Result<String> {
-        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).map_err(|_| Error::Unauthorized)?;
-        if is_valid_user_id(&data.claims.sub) {
-            Ok(data.claims.sub)
-        } else {
-            Err(Error::Unauthorized)
+        let now = chrono::Utc::now().timestamp();
+        let still_valid = |exp: i64| now <= exp + self.validation.leeway as i64;
+        if let Ok(verified) = self.verified.lock()
+            && let Some((user, exp)) = verified.get(token)
+        {
+            return if still_valid(*exp) {
+                Ok(user.clone())
+            } else {
+                Err(Error::Unauthorized)
+            };
         }
+        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).map_err(|_| Error::Unauthorized)?;
+        if !is_valid_user_id(&data.claims.sub) {
+            return Err(Error::Unauthorized);
+        }
+        if let Ok(mut verified) = self.verified.lock() {
+            if verified.len() >= VERIFIED_CAPACITY {
+                verified.clear();
+            }
+            verified.insert(token.to_owned(), (data.claims.sub.clone(), data.claims.exp));
+        }
+        Ok(data.claims.sub)
     }
 }
 
@@ -81,6 +104,20 @@ mod tests {
         assert!(tokens.verify(&tokens.issue("alice", -3600).unwrap()).is_err());
         assert!(tokens.verify("not.a.jwt").is_err());
         assert!(tokens.issue("bad id", 60).is_err());
+    }
+
+    #[test]
+    fn remembered_tokens_still_expire_and_others_are_still_checked() {
+        let tokens = UserTokens::new("0123456789abcdef0123");
+        let t = tokens.issue("alice", 60).unwrap();
+        assert_eq!(tokens.verify(&t).unwrap(), "alice");
+        assert_eq!(tokens.verify(&t).unwrap(), "alice", "from the cache");
+        let tampered = format!("{t}x");
+        assert!(tokens.verify(&tampered).is_err());
+        // The remembered token's expiry passes (leeway included): refused, cache or not.
+        let past = chrono::Utc::now().timestamp() - 31;
+        tokens.verified.lock().unwrap().get_mut(&t).unwrap().1 = past;
+        assert!(tokens.verify(&t).is_err());
     }
 
     #[test]
