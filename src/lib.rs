@@ -15,4 +15,5 @@ pub mod metrics;
 pub mod startup;
 pub mod store;
 pub mod stories;
+pub mod timestamp;
 pub mod users;

@@ -41,7 +41,9 @@ pub struct StoryRecord {
     pub caption: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub media: Option<StoredMedia>,
+    #[serde(with = "crate::timestamp")]
     pub created_at: DateTime<Utc>,
+    #[serde(with = "crate::timestamp")]
     pub expires_at: DateTime<Utc>,
     pub audience: Audience,
 }
@@ -98,7 +100,9 @@ pub struct Story {
     pub media_url: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub thumb_url: Option<String>,
+    #[serde(with = "crate::timestamp")]
     pub created_at: DateTime<Utc>,
+    #[serde(with = "crate::timestamp")]
     pub expires_at: DateTime<Utc>,
     /// Shown to the author only.
     #[serde(skip_serializing_if = "Option::is_none")]

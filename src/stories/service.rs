@@ -195,6 +195,7 @@ pub async fn mine(store: &Store, author: &str, now: DateTime<Utc>) -> Result<Vec
 pub struct AuthorItem {
     pub author: String,
     pub unseen: bool,
+    #[serde(with = "crate::timestamp")]
     pub latest_at: DateTime<Utc>,
     pub stories: Vec<Story>,
 }
