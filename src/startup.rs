@@ -110,7 +110,9 @@ impl Application {
 /// The shared state every worker uses.
 pub fn build_state(settings: Settings) -> Result<AppState, String> {
     let metrics = Arc::new(Metrics::new());
-    let store = Store::new(&settings.redis)?.instrumented(metrics.clone());
+    let store = Store::new(&settings.redis)?
+        .with_story_ttl(settings.stories.ttl_secs)
+        .instrumented(metrics.clone());
     let secret = settings.auth.jwt_secret.clone().ok_or("auth.jwt_secret: required")?;
     Ok(AppState {
         tokens: UserTokens::new(&secret),

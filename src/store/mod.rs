@@ -205,6 +205,9 @@ pub fn classify(e: &redis::RedisError) -> Option<(RedisErrorKind, bool)> {
 pub struct Store {
     conn: Conn,
     pub keys: Keys,
+    /// How long stories live, as far as the store knows: a hint to guess a story's tray entry
+    /// from its id (`stories.ttl_secs`; a wrong guess costs a round trip, not a wrong answer).
+    story_ttl_ms: i64,
 }
 
 impl Store {
@@ -240,7 +243,14 @@ impl Store {
                 metrics: None,
             },
             keys: Keys::new(&settings.key_prefix),
+            story_ttl_ms: 86_400_000,
         })
+    }
+
+    /// The same store, told how long stories live (see `story_ttl_ms`).
+    pub fn with_story_ttl(mut self, ttl_secs: u64) -> Store {
+        self.story_ttl_ms = ttl_secs as i64 * 1000;
+        self
     }
 
     /// The same store, timing every Redis round trip and counting failures into `metrics`.

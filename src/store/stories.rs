@@ -31,7 +31,11 @@ pub enum Rendition {
 
 /// A story's entry in a viewer's tray: "<expires_at ms> <author>/<story id>".
 fn tray_entry(story: &StoryRecord) -> String {
-    format!("{} {}/{}", ms(story.expires_at), story.author, story.id)
+    tray_entry_of(ms(story.expires_at), &story.author, &story.id)
+}
+
+fn tray_entry_of(expires_ms: i64, author: &str, id: &str) -> String {
+    format!("{expires_ms} {author}/{id}")
 }
 
 /// A tray entry as stored, borrowed from its line.
@@ -46,7 +50,7 @@ struct StoredTrayEntry<'a> {
 fn parse_tray_entry(line: &str) -> Option<StoredTrayEntry<'_>> {
     let (expires, member) = line.split_once(' ')?;
     let (author, story_id) = member.split_once('/')?;
-    let created_ms = ulid::Ulid::from_string(story_id).map(|u| u.timestamp_ms() as i64).unwrap_or(0);
+    let created_ms = crate::ids::created_ms(story_id);
     Some(StoredTrayEntry {
         author,
         story_id,
@@ -216,6 +220,60 @@ impl Store {
             .map(|v| decode::<Option<String>>(v).map(|raw| raw.and_then(|json| serde_json::from_str(&json).ok())))
             .collect::<Result<_>>()?;
         Ok((stories, mutual))
+    }
+
+    /// The story, and whether `viewer` may see it as far as contacts and fan-out go (see
+    /// [`Store::may_view`]; `false` for the author's own). One round trip when the id names its
+    /// author — the tray entry is guessed from the id's time and the usual lifetime, and checked
+    /// again in the rare case the record says otherwise — two for ids without an author.
+    pub async fn story_for_viewer(&self, viewer: &str, id: &str) -> Result<Option<(StoryRecord, bool)>> {
+        let Some((author, created_ms)) = crate::ids::story_id_parts(id).filter(|(author, _)| *author != viewer) else {
+            let Some(story) = self.story(id).await? else {
+                return Ok(None);
+            };
+            let may_view = story.author != viewer && self.may_view(viewer, &story).await?;
+            return Ok(Some((story, may_view)));
+        };
+        let guess = tray_entry_of(created_ms + self.story_ttl_ms, author, id);
+        let mut batch = Batch::new();
+        let key = self.keys.story(id);
+        batch.add(&key, redis::cmd("GET").arg(&key).clone());
+        let tray = self.keys.tray(viewer);
+        batch.add(&tray, redis::cmd("LPOS").arg(&tray).arg(&guess).arg("RANK").arg(-1).clone());
+        let mine = self.keys.contacts(viewer);
+        batch.add(&mine, redis::cmd("SISMEMBER").arg(&mine).arg(author).clone());
+        let theirs = self.keys.contacts(author);
+        batch.add(&theirs, redis::cmd("SISMEMBER").arg(&theirs).arg(viewer).clone());
+        let mut v = self.batch(batch).await?.into_iter();
+        let mut next = || v.next().unwrap_or(redis::Value::Nil);
+        let raw: Option<String> = decode(next())?;
+        let Some(story) = raw.and_then(|json| serde_json::from_str::<StoryRecord>(&json).ok()) else {
+            return Ok(None);
+        };
+        let guessed_in_tray: Option<i64> = decode(next())?;
+        let (in_mine, in_theirs): (bool, bool) = (decode(next())?, decode(next())?);
+        if story.author != author {
+            return Ok(Some((story, false)));
+        }
+        let in_tray = if tray_entry(&story) == guess {
+            guessed_in_tray.is_some()
+        } else {
+            self.in_tray(viewer, &story).await?
+        };
+        Ok(Some((story, in_tray && in_mine && in_theirs)))
+    }
+
+    async fn in_tray(&self, viewer: &str, story: &StoryRecord) -> Result<bool> {
+        let found: Option<i64> = self
+            .query(
+                redis::cmd("LPOS")
+                    .arg(self.keys.tray(viewer))
+                    .arg(tray_entry(story))
+                    .arg("RANK")
+                    .arg(-1),
+            )
+            .await?;
+        Ok(found.is_some())
     }
 
     pub async fn story(&self, id: &str) -> Result<Option<StoryRecord>> {

@@ -26,7 +26,7 @@ pub async fn create(
         None => store.settings(author).await?.default_audience,
     };
     let created_ms = now.timestamp_millis();
-    let id = crate::ids::new_id(now);
+    let id = crate::ids::new_story_id(now, author);
     let record = StoryRecord {
         id,
         author: author.to_owned(),
@@ -65,8 +65,12 @@ pub async fn create(
 
 /// The story if `viewer` may see it now; `NotFound` otherwise, expired or not.
 pub async fn visible(store: &Store, viewer: &str, id: &str, now: DateTime<Utc>) -> Result<StoryRecord> {
-    let story = store.story(id).await?.filter(|s| s.is_live(now)).ok_or(Error::NotFound)?;
-    if story.author == viewer || store.may_view(viewer, &story).await? {
+    let (story, may_view) = store
+        .story_for_viewer(viewer, id)
+        .await?
+        .filter(|(s, _)| s.is_live(now))
+        .ok_or(Error::NotFound)?;
+    if story.author == viewer || may_view {
         Ok(story)
     } else {
         Err(Error::NotFound)

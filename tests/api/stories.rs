@@ -11,6 +11,8 @@ both_backends!(
     removing_a_contact_hides_at_once,
     adding_a_contact_shows_only_later_stories,
     fan_out_reaches_exactly_the_mutual_contacts,
+    story_ids_name_their_author_and_lifetimes_may_change,
+    stories_with_ids_without_an_author_are_still_served,
     posting_and_reading_survive_a_flushed_script_cache,
     live_story_limit,
     idempotency_key_replays_the_first_response,
@@ -197,6 +199,58 @@ async fn fan_out_reaches_exactly_the_mutual_contacts(backend: Backend) {
         assert_eq!(app.feed_authors(c).await, ["alice"], "feed of {c}");
     }
     assert_eq!(app.feed_authors("c001").await, Vec::<String>::new());
+}
+
+/// A story id names its author, so that reading it checks contacts in the same round trip; an
+/// instance with another `stories.ttl_secs` guesses the tray entry wrong and still answers right.
+async fn story_ids_name_their_author_and_lifetimes_may_change(backend: Backend) {
+    let app = spawn_app_with(backend, |s| s.stories.ttl_secs = 600).await;
+    app.befriend_all(&["alice", "bob"]).await;
+    app.set_contacts("carol", &["alice"]).await;
+    let story = app.post_text("alice", "hi").await;
+    let id = story["id"].as_str().unwrap();
+    assert!(id.ends_with(".alice"), "{id}");
+    let path = format!("/v1/stories/{id}");
+    let mut other = app.settings.clone();
+    other.stories.ttl_secs = 900;
+    other.listen = "127.0.0.1:0".into();
+    let other = crate::support::app::spawn_with_settings(backend, other).await;
+    for instance in [&app, &other] {
+        assert_eq!(instance.get(&path, "bob").await.status(), 200);
+        assert_eq!(instance.get(&path, "alice").await.status(), 200);
+        assert_problem(instance.get(&path, "carol").await, 404, "not_found").await;
+        // The author part of an id cannot be swapped for another.
+        let forged = format!("/v1/stories/{}.bob", id.split_once('.').unwrap().0);
+        assert_problem(instance.get(&forged, "bob").await, 404, "not_found").await;
+    }
+}
+
+/// Stories stored before ids named their authors (a plain ULID) are served as before.
+async fn stories_with_ids_without_an_author_are_still_served(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.befriend_all(&["alice", "bob", "carol"]).await;
+    let story = app.post_text("alice", "old style").await;
+    let keys = statusd::store::keys::Keys::new(&app.settings.redis.key_prefix);
+    let id = story["id"].as_str().unwrap();
+    let plain = id.split_once('.').unwrap().0.to_owned();
+    let record: String = app.redis(redis::cmd("GET").arg(keys.story(id))).await;
+    let record = record.replace(id, &plain);
+    let expires_ms = chrono::DateTime::parse_from_rfc3339(story["expires_at"].as_str().unwrap())
+        .unwrap()
+        .timestamp_millis();
+    let _: () = app.redis(redis::cmd("SET").arg(keys.story(&plain)).arg(&record)).await;
+    let _: () = app
+        .redis(redis::cmd("RPUSH").arg(keys.tray("bob")).arg(format!("{expires_ms} alice/{plain}")))
+        .await;
+    let path = format!("/v1/stories/{plain}");
+    let got = app.get_json(&path, "bob").await;
+    assert_eq!(
+        (got["id"].as_str(), got["text"].as_str()),
+        (Some(plain.as_str()), Some("old style"))
+    );
+    assert_eq!(app.get(&path, "alice").await.status(), 200);
+    // carol is a mutual contact, but the old story never reached her tray.
+    assert_problem(app.get(&path, "carol").await, 404, "not_found").await;
 }
 
 /// Redis forgets cached scripts on a restart or a failover; posting and reading load them again.
