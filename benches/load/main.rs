@@ -36,6 +36,11 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
+/// The floor runs on the same allocator as statusd (see `src/main.rs`), so that the comparison is
+/// of the work done, not of allocators.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const JWT_SECRET: &str = "load-harness-secret-0123456789";
 const ADMIN_TOKEN: &str = "load-harness-admin-0123456789";
 const KEY_PREFIX: &str = "load:";
