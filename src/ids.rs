@@ -13,6 +13,13 @@ pub fn new_id(now: DateTime<Utc>) -> String {
     generated.unwrap_or_else(|| ulid::Ulid::from_datetime(at)).to_string()
 }
 
+/// A new id for something that needs no order, such as a request: the time now and 80 random bits
+/// from the thread's generator (`Ulid::new` asks the kernel for randomness on every call).
+pub fn random_id() -> String {
+    let now_ms = Utc::now().timestamp_millis().max(0) as u64;
+    ulid::Ulid::from_parts(now_ms, rand::random::<u128>()).to_string()
+}
+
 /// A new story id: a new id, `.`, and the author. Whoever reads a story by id can then ask for the
 /// record and check both contact lists in one round trip, instead of waiting for the record to
 /// learn whose lists to check.
@@ -36,6 +43,17 @@ pub fn created_ms(id: &str) -> i64 {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn random_ids_are_distinct_ulids_of_now() {
+        let now_ms = chrono::Utc::now().timestamp_millis();
+        let ids: std::collections::HashSet<String> = (0..1000).map(|_| super::random_id()).collect();
+        assert_eq!(ids.len(), 1000);
+        for id in ids.iter().take(10) {
+            let at = ulid::Ulid::from_string(id).unwrap().timestamp_ms() as i64;
+            assert!((now_ms..now_ms + 60_000).contains(&at), "{id}");
+        }
+    }
+
     #[test]
     fn story_ids_name_their_author_and_time() {
         let now = chrono::Utc::now();

@@ -140,7 +140,7 @@ impl RequestId {
             .get(REQUEST_ID_HEADER)
             .and_then(|v| v.to_str().ok())
             .filter(|v| is_plain_request_id(v));
-        RequestId(given.map(str::to_owned).unwrap_or_else(|| ulid::Ulid::new().to_string()))
+        RequestId(given.map(str::to_owned).unwrap_or_else(crate::ids::random_id))
     }
 }
 
@@ -175,7 +175,7 @@ impl RootSpanBuilder for RequestSpan {
             .extensions()
             .get::<RequestId>()
             .map(|r| r.0.clone())
-            .unwrap_or_else(|| ulid::Ulid::new().to_string());
+            .unwrap_or_else(crate::ids::random_id);
         request.extensions_mut().insert(Started(Instant::now()));
         let route = route_of(request);
         let span = tracing::info_span!(
