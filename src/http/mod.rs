@@ -78,13 +78,14 @@ pub async fn read_json<T: serde::de::DeserializeOwned>(mut payload: web::Payload
     serde_json::from_slice(&body).map_err(|e| problem::body_error(&e))
 }
 
-/// Registers every route.
+/// Registers every route. Paths are matched against the routes in this order (a regex each for
+/// those with parameters), so the busiest come first.
 pub fn routes(cfg: &mut web::ServiceConfig, settings: &crate::config::Settings) {
+    feed::routes(cfg);
+    stories::routes(cfg);
     ops::routes(cfg);
     ads::routes(cfg);
     users::routes(cfg, settings.user_list_body_limit());
-    stories::routes(cfg);
-    feed::routes(cfg);
     advertisers::routes(cfg);
     creatives::routes(cfg);
     campaigns::routes(cfg);
