@@ -405,7 +405,7 @@ async fn feed_against_floor(report: &mut String, config: &Config, api: &Api, p: 
     let p99 = f64::from(f.p99_us) / f64::from(floor.p99_us);
     let _ = writeln!(
         report,
-        "\nThroughput {ratio:.2} × the floor's (target ≥ 0.5: {}); p99 {p99:.2} × the floor's (target ≤ 3: {}).",
+        "\nThroughput {ratio:.3} × the floor's (target ≥ 0.5: {}); p99 {p99:.2} × the floor's (target ≤ 3: {}).",
         verdict(ratio >= 0.5),
         verdict(p99 <= 3.0)
     );
@@ -442,7 +442,7 @@ async fn story_against_floor(report: &mut String, config: &Config, api: &Api, p:
     let ratio = s.throughput / floor.throughput;
     let _ = writeln!(
         report,
-        "\nThroughput {ratio:.2} × the floor's (target ≥ 0.5: {}).",
+        "\nThroughput {ratio:.3} × the floor's (target ≥ 0.5: {}).",
         verdict(ratio >= 0.5)
     );
 }
