@@ -174,10 +174,10 @@ pub struct BucketCounts {
     pub unique_reach: u64,
 }
 
-/// The figures of one bucket.
+/// The figures of one bucket, or of the whole range (where `unique_reach` counts each viewer once
+/// over the range).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct ReportBucket {
-    pub start: DateTime<Utc>,
+pub struct ReportFigures {
     pub impressions: u64,
     pub clicks: u64,
     /// clicks ÷ impressions (0 without impressions).
@@ -189,16 +189,26 @@ pub struct ReportBucket {
     pub reports: u64,
 }
 
-/// The figures of the whole range; `unique_reach` counts each viewer once over the range.
+impl From<&BucketCounts> for ReportFigures {
+    fn from(c: &BucketCounts) -> ReportFigures {
+        ReportFigures {
+            impressions: c.impressions,
+            clicks: c.clicks,
+            ctr: ctr(c.clicks, c.impressions),
+            unique_reach: c.unique_reach,
+            spend_micros: c.spend_micros,
+            hides: c.hides,
+            reports: c.reports,
+        }
+    }
+}
+
+/// One bucket: its start and its figures.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct ReportTotal {
-    pub impressions: u64,
-    pub clicks: u64,
-    pub ctr: f64,
-    pub unique_reach: u64,
-    pub spend_micros: i64,
-    pub hides: u64,
-    pub reports: u64,
+pub struct ReportBucket {
+    pub start: DateTime<Utc>,
+    #[serde(flatten)]
+    pub figures: ReportFigures,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -208,7 +218,7 @@ pub struct Report {
     pub to: DateTime<Utc>,
     pub granularity: Granularity,
     pub buckets: Vec<ReportBucket>,
-    pub total: ReportTotal,
+    pub total: ReportFigures,
 }
 
 fn ctr(clicks: u64, impressions: u64) -> f64 {
@@ -229,28 +239,18 @@ impl Report {
             .starts()
             .into_iter()
             .zip(counts)
-            .map(|(start, c)| ReportBucket {
-                start,
-                impressions: c.impressions,
-                clicks: c.clicks,
-                ctr: ctr(c.clicks, c.impressions),
-                unique_reach: c.unique_reach,
-                spend_micros: c.spend_micros,
-                hides: c.hides,
-                reports: c.reports,
-            })
+            .map(|(start, c)| ReportBucket { start, figures: c.into() })
             .collect();
-        let sum = |f: fn(&BucketCounts) -> u64| counts.iter().map(f).sum::<u64>();
-        let (impressions, clicks) = (sum(|c| c.impressions), sum(|c| c.clicks));
-        let total = ReportTotal {
-            impressions,
-            clicks,
-            ctr: ctr(clicks, impressions),
+        let all = counts.iter().fold(BucketCounts::default(), |sum, c| BucketCounts {
+            impressions: sum.impressions + c.impressions,
+            clicks: sum.clicks + c.clicks,
+            spend_micros: sum.spend_micros + c.spend_micros,
+            hides: sum.hides + c.hides,
+            reports: sum.reports + c.reports,
+            // Not the sum of the buckets' reach: a viewer seen in two buckets counts once.
             unique_reach: total_reach,
-            spend_micros: counts.iter().map(|c| c.spend_micros).sum(),
-            hides: sum(|c| c.hides),
-            reports: sum(|c| c.reports),
-        };
+        });
+        let total = ReportFigures::from(&all);
         Report {
             campaign_id: campaign_id.to_owned(),
             from: range.from,
@@ -267,10 +267,10 @@ impl Report {
         let mut out = String::with_capacity(64 * (self.buckets.len() + 1));
         out.push_str(CSV_HEADER);
         out.push_str("\r\n");
-        for b in &self.buckets {
+        for ReportBucket { start, figures: b } in &self.buckets {
             out.push_str(&format!(
                 "{},{},{},{},{},{},{},{}\r\n",
-                b.start.to_rfc3339_opts(SecondsFormat::Secs, true),
+                start.to_rfc3339_opts(SecondsFormat::Secs, true),
                 b.impressions,
                 b.clicks,
                 b.ctr,
@@ -361,8 +361,8 @@ mod tests {
             BucketCounts::default(),
         ];
         let r = Report::build("k1", &range, &counts, 3);
-        assert_eq!(r.buckets[0].ctr, 0.25);
-        assert_eq!(r.buckets[1].ctr, 0.0);
+        assert_eq!(r.buckets[0].figures.ctr, 0.25);
+        assert_eq!(r.buckets[1].figures.ctr, 0.0);
         assert_eq!(r.total.impressions, 4);
         assert_eq!(r.total.unique_reach, 3);
         assert_eq!(
