@@ -111,3 +111,21 @@ fn crc32(bytes: &[u8]) -> u32 {
 pub fn has_exif(bytes: &[u8]) -> bool {
     bytes.windows(6).any(|w| w == b"Exif\0\0")
 }
+
+/// Uploads every image endpoint refuses, with the status and problem code each must get: not an
+/// image (415), a decompression bomb (422, refused from the header), truncated or corrupt (400).
+/// Each is well under a 200 KB upload limit.
+pub fn bad_uploads() -> Vec<(Vec<u8>, u16, &'static str)> {
+    let jpeg = jpeg(600, 600);
+    vec![
+        (b"just some text, not an image".to_vec(), 415, "unsupported_media_type"),
+        (b"%PDF-1.4 nope".to_vec(), 415, "unsupported_media_type"),
+        (b"GIF89a....".to_vec(), 415, "unsupported_media_type"),
+        (b"<svg xmlns='http://www.w3.org/2000/svg'/>".to_vec(), 415, "unsupported_media_type"),
+        (png_bomb(30_000, 30_000), 422, "image_too_large"),
+        (png_bomb(20_000, 10), 422, "image_too_large"),
+        (jpeg[..jpeg.len() / 2].to_vec(), 400, "invalid_image"),
+        (png(300, 300)[..200].to_vec(), 400, "invalid_image"),
+        (vec![0xFF, 0xD8, 0xFF, 0xE0, 0, 16, 0, 0], 400, "invalid_image"),
+    ]
+}
