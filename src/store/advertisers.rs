@@ -2,19 +2,10 @@
 //! to advertiser. Nothing here expires: advertisers, like creatives and campaigns, are durable.
 
 use super::keys::Caller;
-use super::{Batch, Store, decode};
+use super::{Batch, Store, from_json, to_json};
 use crate::advertisers::AdvertiserRecord;
 use crate::advertisers::creatives::CreativeStatus;
-use crate::error::{Error, Result};
-
-pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> Result<String> {
-    serde_json::to_string(value).map_err(|e| Error::Internal(e.to_string()))
-}
-
-pub(crate) fn from_json<T: serde::de::DeserializeOwned>(what: &str, raw: Option<String>) -> Result<Option<T>> {
-    raw.map(|json| serde_json::from_str(&json).map_err(|e| Error::Internal(format!("{what}: {e}"))))
-        .transpose()
-}
+use crate::error::Result;
 
 impl Store {
     /// Stores a new advertiser, then indexes its key hash (so a key never points at nothing).
@@ -36,16 +27,7 @@ impl Store {
 
     /// Advertiser records by id, in one batch (None for missing).
     pub async fn advertisers(&self, ids: &[String]) -> Result<Vec<Option<AdvertiserRecord>>> {
-        let mut batch = Batch::new();
-        for id in ids {
-            let key = self.keys.advertiser(id);
-            batch.add(&key, redis::cmd("GET").arg(&key).clone());
-        }
-        self.batch(batch)
-            .await?
-            .into_iter()
-            .map(|v| from_json("advertiser", decode(v)?))
-            .collect()
+        self.json_records("advertiser", ids.iter().map(|id| self.keys.advertiser(id))).await
     }
 
     /// The advertiser whose API key hashes to `key_hash`, if any.

@@ -2,9 +2,9 @@
 //! advertiser's index, the registry of all campaigns, and the change announcements an ad index
 //! follows. Durable: nothing expires.
 
-use super::advertisers::{from_json, to_json};
 use super::creatives::IdPage;
 use super::{Batch, Store, decode};
+use super::{from_json, to_json};
 use crate::advertisers::campaigns::{CampaignRecord, CampaignTotals, LoadedCampaign};
 use crate::advertisers::reports::Granularity;
 use crate::error::Result;

@@ -1,9 +1,9 @@
 //! Creatives in Redis: record and images under the creative's tag, listed in their advertiser's
 //! index and in the review queue of their state. Durable: nothing expires.
 
-use super::advertisers::{from_json, to_json};
 use super::stories::{MediaBytes, Rendition};
-use super::{Batch, Store, decode};
+use super::{Batch, Store};
+use super::{from_json, to_json};
 use crate::advertisers::creatives::{CreativeRecord, CreativeStatus};
 use crate::error::Result;
 
@@ -41,16 +41,7 @@ impl Store {
 
     /// Creative records by id, in one batch (None for missing).
     pub async fn creatives(&self, ids: &[String]) -> Result<Vec<Option<CreativeRecord>>> {
-        let mut batch = Batch::new();
-        for id in ids {
-            let key = self.keys.creative(id);
-            batch.add(&key, redis::cmd("GET").arg(&key).clone());
-        }
-        self.batch(batch)
-            .await?
-            .into_iter()
-            .map(|v| from_json("creative", decode(v)?))
-            .collect()
+        self.json_records("creative", ids.iter().map(|id| self.keys.creative(id))).await
     }
 
     /// The image bytes of a creative (for its advertiser, the reviewer, and serving ads).

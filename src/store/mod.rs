@@ -306,6 +306,19 @@ impl Store {
         }
     }
 
+    /// JSON records stored as strings under `keys`, in one batch (None for missing).
+    pub(crate) async fn json_records<T: serde::de::DeserializeOwned>(
+        &self,
+        what: &str,
+        keys: impl Iterator<Item = String>,
+    ) -> Result<Vec<Option<T>>> {
+        let mut batch = Batch::new();
+        for key in keys {
+            batch.add(&key, redis::cmd("GET").arg(&key).clone());
+        }
+        self.batch(batch).await?.into_iter().map(|v| from_json(what, decode(v)?)).collect()
+    }
+
     /// The batch as pipelines, each with the positions of its commands in the batch: one
     /// pipeline on a standalone Redis, one per hash tag on a cluster.
     fn pipelines(&self, cmds: Vec<(String, Cmd)>) -> Vec<(Vec<usize>, Pipeline)> {
@@ -385,6 +398,17 @@ impl Batch {
     pub fn is_empty(&self) -> bool {
         self.cmds.is_empty()
     }
+}
+
+/// A record as the JSON it is stored as.
+pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> Result<String> {
+    serde_json::to_string(value).map_err(|e| Error::Internal(e.to_string()))
+}
+
+/// A record stored as JSON; `what` names it in the error if it does not parse.
+pub(crate) fn from_json<T: serde::de::DeserializeOwned>(what: &str, raw: Option<String>) -> Result<Option<T>> {
+    raw.map(|json| serde_json::from_str(&json).map_err(|e| Error::Internal(format!("{what}: {e}"))))
+        .transpose()
 }
 
 /// Decodes one answer of a batch.
