@@ -280,29 +280,43 @@ pub async fn click(store: &Store, server: &AdServer, viewer: &str, token: &str, 
         Some(card) => card.cta_url.clone(),
         None => store.creative(&t.creative_id).await?.map(|c| c.cta.url).ok_or(Error::NotFound)?,
     };
-    if store
-        .mark_ad_event_once(viewer, token_id(token), "click", t.expires_ms, now_ms)
-        .await?
-    {
+    count_once(store, server, viewer, token, &t, AdEvent::Click, now_ms).await?;
+    Ok(url)
+}
+
+/// Counts a click, hide or report of the ad behind `token` in its campaign's report, once per
+/// token; true the first time.
+async fn count_once(
+    store: &Store,
+    server: &AdServer,
+    viewer: &str,
+    token: &str,
+    t: &AdToken,
+    event: AdEvent<'_>,
+    now_ms: i64,
+) -> Result<bool> {
+    let name = match event {
+        AdEvent::Impression { .. } => "impression",
+        AdEvent::Click => "click",
+        AdEvent::Hide => "hide",
+        AdEvent::Report => "report",
+    };
+    let first = store
+        .mark_ad_event_once(viewer, token_id(token), name, t.expires_ms, now_ms)
+        .await?;
+    if first {
         store
-            .record_ad_event(&t.campaign_id, AdEvent::Click, at(now_ms), server.retention_days)
+            .record_ad_event(&t.campaign_id, event, at(now_ms), server.retention_days)
             .await?;
     }
-    Ok(url)
+    Ok(first)
 }
 
 /// No more ads of this campaign for the viewer; counted once per token.
 pub async fn hide(store: &Store, server: &AdServer, viewer: &str, token: &str, now_ms: i64) -> Result<()> {
     let t = open_token(server, viewer, token, now_ms)?;
     store.hide_campaign(viewer, &t.campaign_id).await?;
-    if store
-        .mark_ad_event_once(viewer, token_id(token), "hide", t.expires_ms, now_ms)
-        .await?
-    {
-        store
-            .record_ad_event(&t.campaign_id, AdEvent::Hide, at(now_ms), server.retention_days)
-            .await?;
-    }
+    count_once(store, server, viewer, token, &t, AdEvent::Hide, now_ms).await?;
     Ok(())
 }
 
@@ -310,15 +324,9 @@ pub async fn hide(store: &Store, server: &AdServer, viewer: &str, token: &str, n
 /// creative back to review, which stops it serving everywhere.
 pub async fn report(store: &Store, server: &AdServer, viewer: &str, token: &str, reason: &str, now_ms: i64) -> Result<()> {
     let t = open_token(server, viewer, token, now_ms)?;
-    if !store
-        .mark_ad_event_once(viewer, token_id(token), "report", t.expires_ms, now_ms)
-        .await?
-    {
+    if !count_once(store, server, viewer, token, &t, AdEvent::Report, now_ms).await? {
         return Ok(());
     }
-    store
-        .record_ad_event(&t.campaign_id, AdEvent::Report, at(now_ms), server.retention_days)
-        .await?;
     let reporters = store.add_creative_report(&t.creative_id, &server.pseudonym(viewer), reason).await?;
     if reporters >= u64::from(server.reports_to_review) {
         send_back_to_review(store, &t.creative_id, now_ms).await?;
