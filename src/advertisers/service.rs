@@ -14,7 +14,6 @@ use crate::store::campaigns::StoredCampaign;
 use crate::store::reports::{AdEvent, Recorded};
 use crate::store::stories::{MediaBytes, Rendition};
 use chrono::{DateTime, Utc};
-use std::collections::HashMap;
 
 /// Creates an advertiser with a new API key; the key is in the answer and nowhere else.
 pub async fn create_advertiser(store: &Store, name: String, now: DateTime<Utc>) -> Result<AdvertiserWithKey> {
@@ -178,12 +177,7 @@ pub async fn creative_media(store: &Store, creative: &CreativeRecord, which: Ren
 /// or not approved. Field names are `creative_ids[i]`.
 async fn creative_errors(store: &Store, advertiser: &str, ids: &[String]) -> Result<Vec<FieldError>> {
     let valid: Vec<String> = ids.iter().filter(|id| is_valid_id(id)).cloned().collect();
-    let found: HashMap<String, CreativeRecord> = valid
-        .iter()
-        .cloned()
-        .zip(store.creatives(&valid).await?)
-        .filter_map(|(id, c)| Some((id, c?)))
-        .collect();
+    let found = crate::store::by_id(&valid, store.creatives(&valid).await?);
     let mut errors = Vec::new();
     for (i, id) in ids.iter().enumerate() {
         let field = format!("creative_ids[{i}]");

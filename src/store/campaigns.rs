@@ -3,14 +3,13 @@
 //! follows. Durable: nothing expires.
 
 use super::creatives::IdPage;
-use super::{Batch, Store, decode};
+use super::{Batch, Store, by_id, decode};
 use super::{from_json, to_json};
 use crate::advertisers::campaigns::{CampaignRecord, CampaignTotals, LoadedCampaign};
 use crate::advertisers::reports::Granularity;
 use crate::error::Result;
 use chrono::{DateTime, Utc};
 use redis::Script;
-use std::collections::HashMap;
 use std::sync::LazyLock;
 
 static SAVE_CAMPAIGN: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("scripts/save_campaign.lua")));
@@ -177,18 +176,8 @@ impl Store {
         let mut advertiser_ids: Vec<String> = loaded.iter().map(|(s, _)| s.record.advertiser.clone()).collect();
         advertiser_ids.sort();
         advertiser_ids.dedup();
-        let creatives: HashMap<String, _> = creative_ids
-            .iter()
-            .cloned()
-            .zip(self.creatives(&creative_ids).await?)
-            .filter_map(|(id, c)| Some((id, c?)))
-            .collect();
-        let advertisers: HashMap<String, _> = advertiser_ids
-            .iter()
-            .cloned()
-            .zip(self.advertisers(&advertiser_ids).await?)
-            .filter_map(|(id, a)| Some((id, a?)))
-            .collect();
+        let creatives = by_id(&creative_ids, self.creatives(&creative_ids).await?);
+        let advertisers = by_id(&advertiser_ids, self.advertisers(&advertiser_ids).await?);
         Ok(loaded
             .into_iter()
             .filter_map(|(stored, spent_today_micros)| {

@@ -411,6 +411,12 @@ pub(crate) fn from_json<T: serde::de::DeserializeOwned>(what: &str, raw: Option<
         .transpose()
 }
 
+/// Records read for `ids` (one answer per id, `None` for missing), keyed by id; missing ones left
+/// out.
+pub fn by_id<T>(ids: &[String], records: Vec<Option<T>>) -> std::collections::HashMap<String, T> {
+    ids.iter().cloned().zip(records).filter_map(|(id, r)| Some((id, r?))).collect()
+}
+
 /// Decodes one answer of a batch.
 pub fn decode<T: redis::FromRedisValue>(value: Value) -> Result<T> {
     redis::from_redis_value(value).map_err(|e| Error::Internal(format!("redis decode: {e}")))
