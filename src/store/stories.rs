@@ -29,6 +29,15 @@ pub enum Rendition {
     Thumb,
 }
 
+/// The answers of [`Store::add_visibility_checks`]: (in the tray, each other's contacts).
+fn visibility(answers: Vec<redis::Value>) -> Result<(bool, bool)> {
+    let [position, mine, theirs]: [redis::Value; 3] = answers
+        .try_into()
+        .map_err(|_| Error::Internal("visibility checks: three answers expected".into()))?;
+    let position: Option<i64> = decode(position)?;
+    Ok((position.is_some(), decode::<bool>(mine)? && decode::<bool>(theirs)?))
+}
+
 /// A story's entry in a viewer's tray: "<expires_at ms> <author>/<story id>".
 fn tray_entry(story: &StoryRecord) -> String {
     tray_entry_of(ms(story.expires_at), &story.author, &story.id)
@@ -222,83 +231,72 @@ impl Store {
         Ok((stories, mutual))
     }
 
-    /// The story, and whether `viewer` may see it as far as contacts and fan-out go (see
-    /// [`Store::may_view`]; `false` for the author's own). One round trip when the id names its
-    /// author — the tray entry is guessed from the id's time and the usual lifetime, and checked
-    /// again in the rare case the record says otherwise — two for ids without an author.
+    /// The story, and whether `viewer` may see it as far as fan-out and contacts go: the story
+    /// reached the viewer's tray when it was posted, and viewer and author are each other's
+    /// contacts now (`false` for the author's own). One round trip when the id names its author:
+    /// the tray entry is guessed from the id's time and the usual lifetime, and looked up again in
+    /// the rare case the record says otherwise. Two for ids without an author.
     pub async fn story_for_viewer(&self, viewer: &str, id: &str) -> Result<Option<(StoryRecord, bool)>> {
         let Some((author, created_ms)) = crate::ids::story_id_parts(id).filter(|(author, _)| *author != viewer) else {
             let Some(story) = self.story(id).await? else {
                 return Ok(None);
             };
-            let may_view = story.author != viewer && self.may_view(viewer, &story).await?;
-            return Ok(Some((story, may_view)));
+            if story.author == viewer {
+                return Ok(Some((story, false)));
+            }
+            let mut batch = Batch::new();
+            self.add_visibility_checks(&mut batch, viewer, &story.author, &tray_entry(&story));
+            let (in_tray, mutual) = visibility(self.batch(batch).await?)?;
+            return Ok(Some((story, in_tray && mutual)));
         };
         let guess = tray_entry_of(created_ms + self.story_ttl_ms, author, id);
         let mut batch = Batch::new();
         let key = self.keys.story(id);
         batch.add(&key, redis::cmd("GET").arg(&key).clone());
-        let tray = self.keys.tray(viewer);
-        batch.add(&tray, redis::cmd("LPOS").arg(&tray).arg(&guess).arg("RANK").arg(-1).clone());
+        self.add_visibility_checks(&mut batch, viewer, author, &guess);
+        let mut answers = self.batch(batch).await?;
+        let checks = answers.split_off(1);
+        let raw: Option<String> = decode(answers.pop().unwrap_or(redis::Value::Nil))?;
+        let Some(story) = raw.and_then(|json| serde_json::from_str::<StoryRecord>(&json).ok()) else {
+            return Ok(None);
+        };
+        let (guessed_in_tray, mutual) = visibility(checks)?;
+        if story.author != author {
+            return Ok(Some((story, false)));
+        }
+        let entry = tray_entry(&story);
+        let in_tray = if entry == guess {
+            guessed_in_tray
+        } else {
+            let found: Option<i64> = self.query(&self.tray_position(viewer, &entry)).await?;
+            found.is_some()
+        };
+        Ok(Some((story, in_tray && mutual)))
+    }
+
+    /// Adds the checks that [`visibility`] reads: `entry` in the viewer's tray, the author in the
+    /// viewer's contacts, the viewer in the author's.
+    fn add_visibility_checks(&self, batch: &mut Batch, viewer: &str, author: &str, entry: &str) {
+        batch.add(&self.keys.tray(viewer), self.tray_position(viewer, entry));
         let mine = self.keys.contacts(viewer);
         batch.add(&mine, redis::cmd("SISMEMBER").arg(&mine).arg(author).clone());
         let theirs = self.keys.contacts(author);
         batch.add(&theirs, redis::cmd("SISMEMBER").arg(&theirs).arg(viewer).clone());
-        let mut v = self.batch(batch).await?.into_iter();
-        let mut next = || v.next().unwrap_or(redis::Value::Nil);
-        let raw: Option<String> = decode(next())?;
-        let Some(story) = raw.and_then(|json| serde_json::from_str::<StoryRecord>(&json).ok()) else {
-            return Ok(None);
-        };
-        let guessed_in_tray: Option<i64> = decode(next())?;
-        let (in_mine, in_theirs): (bool, bool) = (decode(next())?, decode(next())?);
-        if story.author != author {
-            return Ok(Some((story, false)));
-        }
-        let in_tray = if tray_entry(&story) == guess {
-            guessed_in_tray.is_some()
-        } else {
-            self.in_tray(viewer, &story).await?
-        };
-        Ok(Some((story, in_tray && in_mine && in_theirs)))
     }
 
-    async fn in_tray(&self, viewer: &str, story: &StoryRecord) -> Result<bool> {
-        let found: Option<i64> = self
-            .query(
-                redis::cmd("LPOS")
-                    .arg(self.keys.tray(viewer))
-                    .arg(tray_entry(story))
-                    .arg("RANK")
-                    .arg(-1),
-            )
-            .await?;
-        Ok(found.is_some())
+    /// Where `entry` is in the viewer's tray, searched from the tail, where recent stories are.
+    fn tray_position(&self, viewer: &str, entry: &str) -> redis::Cmd {
+        redis::cmd("LPOS")
+            .arg(self.keys.tray(viewer))
+            .arg(entry)
+            .arg("RANK")
+            .arg(-1)
+            .clone()
     }
 
     pub async fn story(&self, id: &str) -> Result<Option<StoryRecord>> {
         let raw: Option<String> = self.query(redis::cmd("GET").arg(self.keys.story(id))).await?;
         Ok(raw.and_then(|json| serde_json::from_str(&json).ok()))
-    }
-
-    /// Whether the story reached the viewer's tray at posting time, and whether viewer and author
-    /// are each other's contacts now.
-    pub async fn may_view(&self, viewer: &str, story: &StoryRecord) -> Result<bool> {
-        let mut batch = Batch::new();
-        let tray = self.keys.tray(viewer);
-        // Recent stories are near the tail, so search from there.
-        batch.add(
-            &tray,
-            redis::cmd("LPOS").arg(&tray).arg(tray_entry(story)).arg("RANK").arg(-1).clone(),
-        );
-        let mine = self.keys.contacts(viewer);
-        batch.add(&mine, redis::cmd("SISMEMBER").arg(&mine).arg(&story.author).clone());
-        let theirs = self.keys.contacts(&story.author);
-        batch.add(&theirs, redis::cmd("SISMEMBER").arg(&theirs).arg(viewer).clone());
-        let v = self.batch(batch).await?;
-        let in_tray: Option<i64> = decode(v[0].clone())?;
-        let (a, b): (bool, bool) = (decode(v[1].clone())?, decode(v[2].clone())?);
-        Ok(in_tray.is_some() && a && b)
     }
 
     pub async fn media(&self, id: &str, which: Rendition) -> Result<Option<Vec<u8>>> {
