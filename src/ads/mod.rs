@@ -70,6 +70,22 @@ pub struct Decision {
     pub matched: Match,
 }
 
+impl Decision {
+    /// An impression of `campaign` at `cpm_micros`, with one of its creatives picked at random;
+    /// `None` for a campaign without creatives.
+    pub fn of(campaign: &index::IndexedCampaign, cpm_micros: i64, matched: Match, rng: &mut dyn rand::RngCore) -> Option<Decision> {
+        use rand::seq::IndexedRandom;
+        let creative = campaign.creative_ids.choose(rng)?;
+        Some(Decision {
+            campaign_id: campaign.id.clone(),
+            advertiser_id: campaign.advertiser_id.clone(),
+            creative_id: creative.clone(),
+            price_micros: crate::advertisers::campaigns::one_impression_micros(cpm_micros),
+            matched,
+        })
+    }
+}
+
 /// Chooses ads for one request. Implementations live one per file in `selectors/` and are
 /// named in [`selectors::by_name`].
 pub trait AdSelector: Send + Sync {

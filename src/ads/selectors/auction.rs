@@ -8,9 +8,7 @@
 
 use crate::ads::index::{CampaignIndex, IndexedCampaign};
 use crate::ads::{AdRequest, AdSelector, Decision, Match};
-use crate::advertisers::campaigns::one_impression_micros;
 use rand::Rng;
-use rand::seq::IndexedRandom;
 
 pub struct Auction {
     pub reserve_cpm_micros: i64,
@@ -61,16 +59,7 @@ impl AdSelector for Auction {
                 Some((r, _, _)) => ((r.ecpm() / winner.ctr_estimate()).ceil() as i64).max(self.reserve_cpm_micros),
             }
             .min(winner.bid_cpm_micros);
-            let Some(creative) = winner.creative_ids.choose(rng) else {
-                continue;
-            };
-            decisions.push(Decision {
-                campaign_id: winner.id.clone(),
-                advertiser_id: winner.advertiser_id.clone(),
-                creative_id: creative.clone(),
-                price_micros: one_impression_micros(cpm),
-                matched: matched.clone(),
-            });
+            decisions.extend(Decision::of(winner, cpm, matched.clone(), rng));
         }
         decisions
     }

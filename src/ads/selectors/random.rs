@@ -3,9 +3,7 @@
 
 use crate::ads::index::{CampaignIndex, IndexedCampaign};
 use crate::ads::{AdRequest, AdSelector, Decision, Match};
-use crate::advertisers::campaigns::one_impression_micros;
 use rand::Rng;
-use rand::seq::IndexedRandom;
 
 pub struct Random;
 
@@ -32,16 +30,7 @@ impl AdSelector for Random {
             if decisions.iter().any(|d| d.advertiser_id == campaign.advertiser_id) {
                 continue;
             }
-            let Some(creative) = campaign.creative_ids.choose(rng) else {
-                continue;
-            };
-            decisions.push(Decision {
-                campaign_id: campaign.id.clone(),
-                advertiser_id: campaign.advertiser_id.clone(),
-                creative_id: creative.clone(),
-                price_micros: one_impression_micros(campaign.bid_cpm_micros),
-                matched,
-            });
+            decisions.extend(Decision::of(campaign, campaign.bid_cpm_micros, matched, rng));
         }
         decisions
     }
