@@ -163,10 +163,21 @@ fn used_memory(redis: &mut redis::Connection) -> i64 {
         .expect("used_memory")
 }
 
+/// Where the measured servers are, and which processes to count CPU time of.
+struct Servers {
+    statusd: SocketAddr,
+    statusd_pid: u32,
+    floor: SocketAddr,
+    floor_pid: u32,
+    redis_pid: u32,
+}
+
 /// One side of a comparison.
 struct Side {
     name: &'static str,
     addr: SocketAddr,
+    /// The server process, whose CPU time is counted.
+    pid: u32,
     requests: Arc<Vec<Request>>,
     expected: u16,
 }
@@ -184,17 +195,54 @@ impl Side {
     }
 }
 
-/// Runs `load` and checks that every answer had the expected status.
-async fn measure(name: &str, load: &Load) -> Run {
-    let run = client::run(load).await.unwrap_or_else(|e| panic!("{name}: {e}"));
+/// CPU time a process has used so far, all threads together, in nanoseconds (the scheduler's
+/// own accounting in `/proc/<pid>/task/*/schedstat`). On a machine whose speed changes from one
+/// minute to the next, CPU per request is steadier than requests per second.
+fn cpu_ns(pid: u32) -> u64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0;
+    };
+    tasks
+        .flatten()
+        .filter_map(|task| std::fs::read_to_string(task.path().join("schedstat")).ok())
+        .filter_map(|stat| stat.split_whitespace().next()?.parse::<u64>().ok())
+        .sum()
+}
+
+/// The process id of the Redis server at `url`.
+fn redis_pid(redis: &mut redis::Connection) -> u32 {
+    let info: String = redis::cmd("INFO").arg("server").query(redis).expect("INFO");
+    info.lines()
+        .find_map(|l| l.strip_prefix("process_id:"))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("process_id")
+}
+
+/// One measured run, with the CPU the server and Redis spent on it.
+struct Measured {
+    run: Run,
+    server_cpu_ns: u64,
+    redis_cpu_ns: u64,
+}
+
+/// Runs `load` against `side` and checks that every answer had the expected status.
+async fn measure(side: &Side, load: &Load, redis_pid: u32) -> Measured {
+    let (server_before, redis_before) = (cpu_ns(side.pid), cpu_ns(redis_pid));
+    let run = client::run(load).await.unwrap_or_else(|e| panic!("{}: {e}", side.name));
+    let (server_cpu_ns, redis_cpu_ns) = (cpu_ns(side.pid) - server_before, cpu_ns(redis_pid) - redis_before);
     assert!(
         run.unexpected == 0,
-        "{name}: {} answers were not {} (first: {:?})",
+        "{}: {} answers were not {} (first: {:?})",
+        side.name,
         run.unexpected,
         load.expected,
         run.first_unexpected
     );
-    run
+    Measured {
+        run,
+        server_cpu_ns,
+        redis_cpu_ns,
+    }
 }
 
 /// Merged figures of several runs of one side.
@@ -203,29 +251,35 @@ struct Summary {
     p50_us: u32,
     p99_us: u32,
     rounds: Vec<f64>,
+    /// CPU per request, in microseconds: the server's and Redis'.
+    server_cpu_us: f64,
+    redis_cpu_us: f64,
 }
 
-fn summarize(runs: &[Run]) -> Summary {
-    let mut all: Vec<u32> = runs.iter().flat_map(|r| r.latencies_us.iter().copied()).collect();
+fn summarize(runs: &[Measured]) -> Summary {
+    let mut all: Vec<u32> = runs.iter().flat_map(|m| m.run.latencies_us.iter().copied()).collect();
     all.sort_unstable();
-    let elapsed: f64 = runs.iter().map(|r| r.elapsed.as_secs_f64()).sum();
+    let elapsed: f64 = runs.iter().map(|m| m.run.elapsed.as_secs_f64()).sum();
+    let per_request = |ns: u64| ns as f64 / 1000.0 / all.len().max(1) as f64;
     Summary {
         throughput: all.len() as f64 / elapsed,
         p50_us: quantile(&all, 0.50),
         p99_us: quantile(&all, 0.99),
-        rounds: runs.iter().map(Run::throughput).collect(),
+        rounds: runs.iter().map(|m| m.run.throughput()).collect(),
+        server_cpu_us: per_request(runs.iter().map(|m| m.server_cpu_ns).sum()),
+        redis_cpu_us: per_request(runs.iter().map(|m| m.redis_cpu_ns).sum()),
     }
 }
 
 /// A B A B …: each side warmed up once, then `rounds` rounds each, interleaved.
-async fn compare(config: &Config, a: &Side, b: &Side) -> (Summary, Summary) {
+async fn compare(config: &Config, a: &Side, b: &Side, redis_pid: u32) -> (Summary, Summary) {
     for side in [a, b] {
-        measure(side.name, &side.load(config.connections, Duration::from_secs(1), usize::MAX)).await;
+        measure(side, &side.load(config.connections, Duration::from_secs(1), usize::MAX), redis_pid).await;
     }
     let (mut runs_a, mut runs_b) = (Vec::new(), Vec::new());
     for _ in 0..config.rounds {
-        runs_a.push(measure(a.name, &a.load(config.connections, config.round, usize::MAX)).await);
-        runs_b.push(measure(b.name, &b.load(config.connections, config.round, usize::MAX)).await);
+        runs_a.push(measure(a, &a.load(config.connections, config.round, usize::MAX), redis_pid).await);
+        runs_b.push(measure(b, &b.load(config.connections, config.round, usize::MAX), redis_pid).await);
     }
     (summarize(&runs_a), summarize(&runs_b))
 }
@@ -240,17 +294,22 @@ fn verdict(met: bool) -> &'static str {
 
 fn comparison_table(report: &mut String, title: &str, a: (&str, &Summary), b: (&str, &Summary)) {
     let _ = writeln!(report, "\n### {title}\n");
-    let _ = writeln!(report, "| server | requests/s | p50 | p99 | requests/s per round |");
-    let _ = writeln!(report, "|---|---:|---:|---:|---|");
+    let _ = writeln!(
+        report,
+        "| server | requests/s | p50 | p99 | requests/s per round | server CPU per request | Redis CPU per request |"
+    );
+    let _ = writeln!(report, "|---|---:|---:|---:|---|---:|---:|");
     for (name, s) in [a, b] {
         let rounds: Vec<String> = s.rounds.iter().map(|t| format!("{t:.0}")).collect();
         let _ = writeln!(
             report,
-            "| {name} | {:.0} | {} | {} | {} |",
+            "| {name} | {:.0} | {} | {} | {} | {:.1} µs | {:.1} µs |",
             s.throughput,
             ms(s.p50_us),
             ms(s.p99_us),
-            rounds.join(", ")
+            rounds.join(", "),
+            s.server_cpu_us,
+            s.redis_cpu_us
         );
     }
 }
@@ -314,7 +373,7 @@ fn main() {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     let statusd_addr = free_addr();
     let statusd_base = format!("http://{statusd_addr}");
-    let _statusd = start_statusd(statusd_addr, &redis_url);
+    let statusd = start_statusd(statusd_addr, &redis_url);
     rt.block_on(wait_until_answering(&format!("{statusd_base}/readyz")));
 
     eprintln!("seeding through the API…");
@@ -335,7 +394,7 @@ fn main() {
         .expect("STRLEN");
 
     let floor_addr = free_addr();
-    let _floor = start_floor(&FloorSpec {
+    let floor = start_floor(&FloorSpec {
         listen: floor_addr.to_string(),
         redis_url: redis_url.clone(),
         value_bytes: story_bytes,
@@ -343,6 +402,13 @@ fn main() {
         workers: WORKERS,
     });
     rt.block_on(wait_until_answering(&format!("http://{floor_addr}/get?k=0")));
+    let servers = Servers {
+        statusd: statusd_addr,
+        statusd_pid: statusd.0.id(),
+        floor: floor_addr,
+        floor_pid: floor.0.id(),
+        redis_pid: redis_pid(&mut redis),
+    };
 
     let mut report = String::new();
     let _ = writeln!(
@@ -357,16 +423,16 @@ fn main() {
     );
     rt.block_on(async {
         if config.runs("feed") {
-            feed_against_floor(&mut report, &config, &api, &population, statusd_addr, floor_addr).await;
+            feed_against_floor(&mut report, &config, &api, &population, &servers).await;
         }
         if config.runs("story") {
-            story_against_floor(&mut report, &config, &api, &population, statusd_addr, floor_addr).await;
+            story_against_floor(&mut report, &config, &api, &population, &servers).await;
         }
         if config.runs("contacts") {
-            feed_by_contacts(&mut report, &config, &api, &population, statusd_addr).await;
+            feed_by_contacts(&mut report, &config, &api, &population, &servers).await;
         }
         if config.runs("post") {
-            posting(&mut report, &config, &api, &population, statusd_addr, &mut redis).await;
+            posting(&mut report, &config, &api, &population, &servers, &mut redis).await;
         }
     });
     redis_memory(&mut report, &mut redis, &keys, &population.stories[0]);
@@ -374,17 +440,19 @@ fn main() {
     std::fs::write(target_dir().join("load-report.md"), &report).expect("report written");
 }
 
-async fn feed_against_floor(report: &mut String, config: &Config, api: &Api, p: &Population, statusd: SocketAddr, floor: SocketAddr) {
+async fn feed_against_floor(report: &mut String, config: &Config, api: &Api, p: &Population, servers: &Servers) {
     eprintln!("feed against /page…");
     let feed = Side {
         name: "GET /v1/feed?limit=20",
-        addr: statusd,
+        addr: servers.statusd,
+        pid: servers.statusd_pid,
         requests: Arc::new(p.viewers.iter().map(|v| Request::get("/v1/feed?limit=20", &api.token(v))).collect()),
         expected: 200,
     };
     let page = Side {
         name: "floor /page",
-        addr: floor,
+        addr: servers.floor,
+        pid: servers.floor_pid,
         requests: Arc::new(
             p.viewers
                 .iter()
@@ -394,7 +462,7 @@ async fn feed_against_floor(report: &mut String, config: &Config, api: &Api, p: 
         ),
         expected: 200,
     };
-    let (f, floor) = compare(config, &feed, &page).await;
+    let (f, floor) = compare(config, &feed, &page, servers.redis_pid).await;
     comparison_table(
         report,
         "Feed page (20 authors × 2 stories, 3 ads, 200 campaigns)",
@@ -411,12 +479,13 @@ async fn feed_against_floor(report: &mut String, config: &Config, api: &Api, p: 
     );
 }
 
-async fn story_against_floor(report: &mut String, config: &Config, api: &Api, p: &Population, statusd: SocketAddr, floor: SocketAddr) {
+async fn story_against_floor(report: &mut String, config: &Config, api: &Api, p: &Population, servers: &Servers) {
     eprintln!("story against /get…");
     let pairs = 1_000;
     let story = Side {
         name: "GET /v1/stories/{id}",
-        addr: statusd,
+        addr: servers.statusd,
+        pid: servers.statusd_pid,
         requests: Arc::new(
             (0..pairs)
                 .map(|i| {
@@ -429,7 +498,8 @@ async fn story_against_floor(report: &mut String, config: &Config, api: &Api, p:
     };
     let get = Side {
         name: "floor /get",
-        addr: floor,
+        addr: servers.floor,
+        pid: servers.floor_pid,
         requests: Arc::new(
             (0..pairs)
                 .map(|i| Request::get(&format!("/get?k={}", i * 7), &api.token(&p.viewers[i % p.viewers.len()])))
@@ -437,7 +507,7 @@ async fn story_against_floor(report: &mut String, config: &Config, api: &Api, p:
         ),
         expected: 200,
     };
-    let (s, floor) = compare(config, &story, &get).await;
+    let (s, floor) = compare(config, &story, &get, servers.redis_pid).await;
     comparison_table(report, "One story", (story.name, &s), (get.name, &floor));
     let ratio = s.throughput / floor.throughput;
     let _ = writeln!(
@@ -447,7 +517,7 @@ async fn story_against_floor(report: &mut String, config: &Config, api: &Api, p:
     );
 }
 
-async fn feed_by_contacts(report: &mut String, config: &Config, api: &Api, p: &Population, statusd: SocketAddr) {
+async fn feed_by_contacts(report: &mut String, config: &Config, api: &Api, p: &Population, servers: &Servers) {
     eprintln!("feed by number of contacts…");
     let _ = writeln!(
         report,
@@ -456,12 +526,13 @@ async fn feed_by_contacts(report: &mut String, config: &Config, api: &Api, p: &P
     for row in &p.contact_table {
         let side = Side {
             name: "feed",
-            addr: statusd,
+            addr: servers.statusd,
+            pid: servers.statusd_pid,
             requests: Arc::new(vec![Request::get("/v1/feed?limit=20", &api.token(&row.viewer))]),
             expected: 200,
         };
-        measure("feed warm-up", &side.load(1, Duration::from_millis(500), usize::MAX)).await;
-        let run = measure("feed by contacts", &side.load(1, config.round, usize::MAX)).await;
+        measure(&side, &side.load(1, Duration::from_millis(500), usize::MAX), servers.redis_pid).await;
+        let run = measure(&side, &side.load(1, config.round, usize::MAX), servers.redis_pid).await.run;
         let _ = writeln!(
             report,
             "| {} | {} | {:.0} | {} | {} |",
@@ -474,12 +545,13 @@ async fn feed_by_contacts(report: &mut String, config: &Config, api: &Api, p: &P
     }
 }
 
-async fn posting(report: &mut String, config: &Config, api: &Api, p: &Population, statusd: SocketAddr, redis: &mut redis::Connection) {
+async fn posting(report: &mut String, config: &Config, api: &Api, p: &Population, servers: &Servers, redis: &mut redis::Connection) {
     eprintln!("posting to 1,000 contacts…");
-    let base = format!("http://{statusd}");
+    let base = format!("http://{}", servers.statusd);
     let post = Side {
         name: "POST /v1/stories",
-        addr: statusd,
+        addr: servers.statusd,
+        pid: servers.statusd_pid,
         requests: Arc::new(
             (0..p.posters.len() * 10)
                 .map(|i| {
@@ -499,7 +571,9 @@ async fn posting(report: &mut String, config: &Config, api: &Api, p: &Population
     for connections in [1, config.connections.min(16)] {
         let before = latency_buckets(&base, "POST", "/v1/stories", "201").await;
         let memory_before = used_memory(redis);
-        let run = measure(post.name, &post.load(connections, config.round, MAX_POSTS_PER_ROUND)).await;
+        let run = measure(&post, &post.load(connections, config.round, MAX_POSTS_PER_ROUND), servers.redis_pid)
+            .await
+            .run;
         let memory_after = used_memory(redis);
         let after = latency_buckets(&base, "POST", "/v1/stories", "201").await;
         let p50 = histogram_quantile(&before, &after, 0.5).unwrap_or(f64::NAN);
