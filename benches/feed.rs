@@ -15,11 +15,20 @@ use statusd::stories::{NewTextStory, service};
 use std::hint::black_box;
 use std::time::Duration;
 
-fn tray(authors: usize, per_author: usize) -> Vec<TrayEntry> {
+/// The authors and story ids of a tray, owned here so that entries can borrow them.
+fn names(authors: usize, per_author: usize) -> Vec<(String, String)> {
     (0..authors * per_author)
-        .map(|i| TrayEntry {
-            author: format!("author{}", i % authors),
-            story_id: format!("{i:026}"),
+        .map(|i| (format!("author{}", i % authors), format!("{i:026}")))
+        .collect()
+}
+
+fn tray(names: &[(String, String)]) -> Vec<TrayEntry<'_>> {
+    names
+        .iter()
+        .enumerate()
+        .map(|(i, (author, id))| TrayEntry {
+            author,
+            story_id: id,
             created_ms: 1_700_000_000_000 + i as i64,
             expires_ms: 1_800_000_000_000,
             seen: i % 3 == 0,
@@ -31,7 +40,8 @@ fn tray(authors: usize, per_author: usize) -> Vec<TrayEntry> {
 fn bench_group(c: &mut Criterion) {
     let mut g = c.benchmark_group("feed_group");
     for authors in [20, 200, 2000] {
-        let entries = tray(authors, 2);
+        let names = names(authors, 2);
+        let entries = tray(&names);
         g.bench_with_input(BenchmarkId::from_parameter(authors), &entries, |b, e| {
             b.iter(|| black_box(group(e.clone(), "viewer", 0)))
         });
@@ -52,9 +62,9 @@ fn settings(url: &str, prefix: &str) -> Settings {
 async fn seed(state: &statusd::http::AppState, contacts: usize, live: usize) {
     let store = &state.store;
     let all: Vec<String> = (0..contacts).map(|i| format!("c{i}")).collect();
-    store.set_contacts("viewer", &all).await.unwrap();
+    store.set_contacts("viewer", &all, Utc::now().timestamp_millis()).await.unwrap();
     for author in all.iter().take(live) {
-        store.set_contacts(author, &["viewer".to_string()]).await.unwrap();
+        store.set_contacts(author, &["viewer".to_string()], Utc::now().timestamp_millis()).await.unwrap();
         for n in 0..2 {
             let draft = NewTextStory {
                 text: format!("story {n} by {author}"),

@@ -60,7 +60,7 @@ async fn run(state: &crate::http::AppState) -> Result<Seeded> {
     }
     for user in DEMO_USERS {
         let others: Vec<String> = DEMO_USERS.iter().filter(|u| **u != user).map(|u| u.to_string()).collect();
-        store.set_contacts(user, &others).await?;
+        store.set_contacts(user, &others, Utc::now().timestamp_millis()).await?;
     }
     for (author, text, background) in TEXTS {
         let draft = NewTextStory {

@@ -297,7 +297,7 @@ impl Metrics {
             ad_decision_duration: histogram(
                 &r,
                 "statusd_ad_decision_duration_seconds",
-                "Time the ad selector took to decide the ads of one feed page, timed-out decisions included.",
+                "Time taken to decide the ads of one feed page: reading the viewer's ad state (alongside the page's tray) and the selection, timed-out reads included.",
                 LATENCY_BUCKETS,
             ),
             ad_impressions: counter_vec(

@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::metrics::AdSlotOutcome;
 use crate::store::Store;
 use crate::store::reports::{AdEvent, Recorded};
-use crate::store::viewer_ads::{ImpressionCaps, ViewerImpression};
+use crate::store::viewer_ads::{ImpressionCaps, ViewerAdState, ViewerImpression};
 use serde::Serialize;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
@@ -104,47 +104,76 @@ pub struct AdItem {
     pub sponsored: bool,
 }
 
-/// Ads for `slots` slots of the viewer's page, and the outcome of each slot. Never fails: an
-/// error or a missed deadline yields no ads.
-pub async fn ads_for_page(store: &Store, server: &AdServer, viewer: &str, slots: usize, now_ms: i64) -> (Vec<AdItem>, Vec<AdSlotOutcome>) {
-    if slots == 0 {
-        return (Vec::new(), Vec::new());
+/// What the ads of one feed page are chosen from. It is read from Redis while the page's tray is
+/// read, so that ads add no round trip of their own to the page.
+pub enum ViewerAds {
+    /// No ads for this viewer now: the ad-free entitlement, the daily cap, or the `none` selector.
+    Suppressed,
+    /// The viewer's ad state could not be read within `ads.deadline_ms`.
+    Failed,
+    /// Ads may be shown, this many at most today.
+    Eligible { state: Box<ViewerAdState>, left_today: usize },
+}
+
+/// Reads what [`ads_for_page`] needs about the viewer. Never fails: an error or a missed deadline
+/// is [`ViewerAds::Failed`], which serves the page without ads.
+pub async fn read_viewer(store: &Store, server: &AdServer, viewer: &str, now_ms: i64) -> ViewerAds {
+    if server.selector.name() == "none" {
+        return ViewerAds::Suppressed;
     }
-    match tokio::time::timeout(server.deadline, choose(store, server, viewer, slots, now_ms)).await {
-        Ok(Ok(Some(ads))) => {
-            let mut outcomes = vec![AdSlotOutcome::Filled; ads.len()];
-            outcomes.resize(slots, AdSlotOutcome::Unfilled);
-            (ads, outcomes)
-        }
-        Ok(Ok(None)) => (Vec::new(), vec![AdSlotOutcome::Suppressed; slots]),
+    let read = store.viewer_ad_state(viewer, now_ms, IMPRESSION_MEMORY_MS);
+    let state = match tokio::time::timeout(server.deadline, read).await {
+        Ok(Ok(state)) => state,
         Ok(Err(e)) => {
             tracing::warn!(error = %e, "ad selection failed; serving the page without ads");
-            (Vec::new(), vec![AdSlotOutcome::TimedOut; slots])
+            return ViewerAds::Failed;
         }
-        Err(_) => (Vec::new(), vec![AdSlotOutcome::TimedOut; slots]),
+        Err(_) => return ViewerAds::Failed,
+    };
+    let today_start = now_ms - now_ms.rem_euclid(86_400_000);
+    let today = state.impressions.iter().filter(|(_, at)| *at >= today_start).count();
+    let cap = server.daily_cap as usize;
+    if state.ad_free || today >= cap {
+        return ViewerAds::Suppressed;
+    }
+    ViewerAds::Eligible {
+        state: Box::new(state),
+        left_today: cap - today,
     }
 }
 
-/// None when this viewer gets no ads at all right now.
-async fn choose(store: &Store, server: &AdServer, viewer: &str, slots: usize, now_ms: i64) -> Result<Option<Vec<AdItem>>> {
-    if server.selector.name() == "none" {
-        return Ok(None);
+/// Ads for `slots` slots of the viewer's page, and the outcome of each slot.
+pub fn ads_for_page(
+    server: &AdServer,
+    viewer_ads: ViewerAds,
+    viewer: &str,
+    slots: usize,
+    now_ms: i64,
+) -> (Vec<AdItem>, Vec<AdSlotOutcome>) {
+    if slots == 0 {
+        return (Vec::new(), Vec::new());
     }
-    let state = store.viewer_ad_state(viewer, now_ms, IMPRESSION_MEMORY_MS).await?;
-    let today_start = now_ms - now_ms.rem_euclid(86_400_000);
-    let today = state.impressions.iter().filter(|(_, at)| *at >= today_start).count();
-    if state.ad_free || today >= server.daily_cap as usize {
-        return Ok(None);
-    }
-    let settings = store.settings(viewer).await?;
+    let (state, left_today) = match viewer_ads {
+        ViewerAds::Suppressed => return (Vec::new(), vec![AdSlotOutcome::Suppressed; slots]),
+        ViewerAds::Failed => return (Vec::new(), vec![AdSlotOutcome::TimedOut; slots]),
+        ViewerAds::Eligible { state, left_today } => (state, left_today),
+    };
+    let ads = choose(server, *state, viewer, slots.min(left_today), now_ms);
+    let mut outcomes = vec![AdSlotOutcome::Filled; ads.len()];
+    outcomes.resize(slots, AdSlotOutcome::Unfilled);
+    (ads, outcomes)
+}
+
+fn choose(server: &AdServer, state: ViewerAdState, viewer: &str, slots: usize, now_ms: i64) -> Vec<AdItem> {
     let index = server.index();
+    let settings = state.settings;
     let request = AdRequest {
         viewer: server.pseudonym(viewer),
         country: settings.country,
         language: settings.language,
         // Interests reach the selector only while the viewer consents.
         interests: settings.personalized_ads.then_some(settings.interests),
-        slots: slots.min(server.daily_cap as usize - today),
+        slots,
         exclusions: Exclusions {
             capped_campaigns: index.capped(state.impressions.iter().map(|(c, at)| (c.as_str(), *at)), now_ms),
             blocked_advertisers: state.blocked_advertisers,
@@ -153,7 +182,7 @@ async fn choose(store: &Store, server: &AdServer, viewer: &str, slots: usize, no
         now_ms,
     };
     let decisions = server.selector.select(&index, &request, &mut rand::rng());
-    let items = decisions
+    decisions
         .into_iter()
         .filter_map(|d| {
             let card = index.card(&d.creative_id)?;
@@ -184,8 +213,7 @@ async fn choose(store: &Store, server: &AdServer, viewer: &str, slots: usize, no
                 sponsored: true,
             })
         })
-        .collect();
-    Ok(Some(items))
+        .collect()
 }
 
 /// A token of this viewer's, or `NotFound`.

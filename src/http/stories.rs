@@ -138,9 +138,13 @@ async fn read_image_story(state: &AppState, req: &HttpRequest, payload: web::Pay
 /// A story the caller may see.
 #[utoipa::path(get, path = "/v1/stories/{id}", tag = "stories", security(("user" = [])),
     responses((status = 200, body = Story), (status = 401, body = Problem), (status = 404, body = Problem)))]
-pub async fn get_story(state: State, user: User, id: web::Path<String>) -> Result<web::Json<Story>> {
-    let story = service::visible(&state.store, &user.0, &id, Utc::now()).await?;
-    Ok(web::Json(story.view(&user.0)))
+pub async fn get_story(state: State, user: User, id: web::Path<String>) -> Result<HttpResponse> {
+    let (story, card) = service::visible_with_card(&state.store, &user.0, &id, Utc::now()).await?;
+    if story.author == user.0 {
+        // Only the author sees the audience.
+        return Ok(HttpResponse::Ok().json(story.view(&user.0)));
+    }
+    Ok(HttpResponse::Ok().content_type("application/json").body(card.as_str().to_owned()))
 }
 
 /// Deletes one of the caller's stories.

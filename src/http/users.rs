@@ -6,6 +6,7 @@ use super::problem::{self, Problem};
 use crate::error::Result;
 use crate::users::{SettingsLimits, SettingsPatch, UserSettings, parse_user_id, parse_user_list};
 use actix_web::{HttpResponse, web};
+use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -53,7 +54,7 @@ pub async fn get_contacts(state: State, user: User) -> Result<web::Json<Contacts
 pub async fn put_contacts(state: State, user: User, body: web::Json<Contacts>) -> Result<web::Json<Contacts>> {
     let mut contacts = parse_user_list("contacts", &body.contacts, state.settings.users.max_contacts)?;
     contacts.retain(|c| *c != user.0);
-    state.store.set_contacts(&user.0, &contacts).await?;
+    state.store.set_contacts(&user.0, &contacts, Utc::now().timestamp_millis()).await?;
     contacts.sort();
     Ok(web::Json(Contacts { contacts }))
 }

@@ -68,24 +68,24 @@ impl Store {
                 self.keys.creative_media(creative),
                 self.keys.creative_thumb(creative),
             ];
-            batch.add(&keys[0], redis::cmd("DEL").arg(&keys[..]).clone());
+            batch.cmd(&keys[0], "DEL").arg(&keys[..]);
         }
         if !creatives.is_empty() {
             for status in CreativeStatus::ALL {
                 let key = self.keys.creatives_in_review_state(status.as_str());
-                batch.add(&key, redis::cmd("ZREM").arg(&key).arg(&creatives).clone());
+                batch.cmd(&key, "ZREM").arg(&key).arg(&creatives);
             }
         }
         for campaign in &campaigns {
             let key = self.keys.campaign(campaign);
-            batch.add(&key, redis::cmd("DEL").arg(&key).clone());
+            batch.cmd(&key, "DEL").arg(&key);
         }
         if !campaigns.is_empty() {
             let registry = self.keys.campaign_registry();
-            batch.add(&registry, redis::cmd("ZREM").arg(&registry).arg(&campaigns).clone());
+            batch.cmd(&registry, "ZREM").arg(&registry).arg(&campaigns);
         }
         let api_key = self.keys.api_key(&advertiser.key_hash);
-        batch.add(&api_key, redis::cmd("DEL").arg(&api_key).clone());
+        batch.cmd(&api_key, "DEL").arg(&api_key);
         let mut own = vec![
             self.keys.advertiser(id),
             self.keys.advertiser_creatives(id),
@@ -93,7 +93,7 @@ impl Store {
             self.keys.idempotency_index_of(Caller::Advertiser(id)),
         ];
         own.extend(idem);
-        batch.add(&own[0], redis::cmd("DEL").arg(&own[..]).clone());
+        batch.cmd(&own[0], "DEL").arg(&own[..]);
         self.batch(batch).await?;
         self.campaigns_changed().await.map(drop)
     }

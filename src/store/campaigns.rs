@@ -67,7 +67,7 @@ impl Store {
         self.query::<()>(&cmd).await?;
         let mut batch = Batch::new();
         let own = self.keys.advertiser_campaigns(&campaign.advertiser);
-        batch.add(&own, redis::cmd("ZADD").arg(&own).arg(0).arg(&campaign.id).clone());
+        batch.cmd(&own, "ZADD").arg(&own).arg(0).arg(&campaign.id);
         self.add_to_registry(&mut batch, campaign);
         self.batch(batch).await?;
         self.campaigns_changed().await.map(drop)
@@ -75,14 +75,11 @@ impl Store {
 
     fn add_to_registry(&self, batch: &mut Batch, campaign: &CampaignRecord) {
         let registry = self.keys.campaign_registry();
-        batch.add(
-            &registry,
-            redis::cmd("ZADD")
-                .arg(&registry)
-                .arg(campaign.end_at.timestamp_millis())
-                .arg(&campaign.id)
-                .clone(),
-        );
+        batch
+            .cmd(&registry, "ZADD")
+            .arg(&registry)
+            .arg(campaign.end_at.timestamp_millis())
+            .arg(&campaign.id);
     }
 
     pub async fn campaign(&self, id: &str) -> Result<Option<StoredCampaign>> {
@@ -160,7 +157,7 @@ impl Store {
             let key = self.keys.campaign(id);
             batch.add(&key, hmget(&key));
             let bucket = self.keys.campaign_bucket(id, &today);
-            batch.add(&bucket, redis::cmd("HGET").arg(&bucket).arg("spend_micros").clone());
+            batch.cmd(&bucket, "HGET").arg(&bucket).arg("spend_micros");
         }
         let values = self.batch(batch).await?;
         let mut loaded = Vec::with_capacity(ids.len());

@@ -28,9 +28,9 @@ impl Store {
         self.pipe::<()>(&pipe).await?;
         let mut batch = Batch::new();
         let own = self.keys.advertiser_creatives(&creative.advertiser);
-        batch.add(&own, redis::cmd("ZADD").arg(&own).arg(0).arg(&creative.id).clone());
+        batch.cmd(&own, "ZADD").arg(&own).arg(0).arg(&creative.id);
         let queue = self.keys.creatives_in_review_state(creative.status.as_str());
-        batch.add(&queue, redis::cmd("ZADD").arg(&queue).arg(0).arg(&creative.id).clone());
+        batch.cmd(&queue, "ZADD").arg(&queue).arg(0).arg(&creative.id);
         self.batch(batch).await.map(drop)
     }
 

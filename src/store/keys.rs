@@ -14,17 +14,44 @@ impl Keys {
         Keys { prefix: prefix.to_owned() }
     }
 
+    /// `<prefix>{<kind>:<id>}:<what>`. Concatenated rather than `format!`ed: a feed page builds
+    /// about a hundred keys, and the formatting machinery was a visible share of it.
+    fn tagged(&self, kind: &str, id: &str, what: &str) -> String {
+        let mut key = String::with_capacity(self.prefix.len() + kind.len() + id.len() + what.len() + 4);
+        for part in [self.prefix.as_str(), "{", kind, ":", id, "}:", what] {
+            key.push_str(part);
+        }
+        key
+    }
+
     fn user(&self, user: &str, what: &str) -> String {
-        format!("{}{{u:{user}}}:{what}", self.prefix)
+        self.tagged("u", user, what)
     }
 
     fn story_key(&self, story: &str, what: &str) -> String {
-        format!("{}{{s:{story}}}:{what}", self.prefix)
+        self.tagged("s", story, what)
     }
 
     /// SET of the user ids on the user's contact list.
     pub fn contacts(&self, user: &str) -> String {
         self.user(user, "contacts")
+    }
+    /// STRING held while the contact list is being replaced: one replacement at a time.
+    pub fn contacts_lock(&self, user: &str) -> String {
+        self.user(user, "contacts-lock")
+    }
+    /// SET of the contacts whose marks in `removed_by` a replacement of the list is changing;
+    /// left behind only by one that failed midway, for the next to finish (see
+    /// `store::users::set_contacts`).
+    pub fn contacts_pending(&self, user: &str) -> String {
+        self.user(user, "contacts-pending")
+    }
+    /// ZSET author → time (ms) the author took this user off their contact list, kept for a
+    /// story's lifetime: the author's stories that already reached this user's tray are hidden
+    /// from them while it is there. It lives on this user's slot, so that a feed page checks it
+    /// with the tray instead of asking each author's contact list.
+    pub fn removed_by(&self, user: &str) -> String {
+        self.user(user, "removed-by")
     }
     /// HASH of the user's settings (see `store::users`).
     pub fn settings(&self, user: &str) -> String {
@@ -134,6 +161,9 @@ impl Keys {
     pub fn all_of_user(&self, user: &str) -> Vec<String> {
         vec![
             self.contacts(user),
+            self.contacts_lock(user),
+            self.contacts_pending(user),
+            self.removed_by(user),
             self.settings(user),
             self.muted(user),
             self.authored(user),
@@ -184,15 +214,15 @@ impl Keys {
 /// `{ak:<hash>}`. The review queues share `{review}` and the campaign registry `{campaigns}`.
 impl Keys {
     fn advertiser_key(&self, advertiser: &str, what: &str) -> String {
-        format!("{}{{a:{advertiser}}}:{what}", self.prefix)
+        self.tagged("a", advertiser, what)
     }
 
     fn creative_key(&self, creative: &str, what: &str) -> String {
-        format!("{}{{cr:{creative}}}:{what}", self.prefix)
+        self.tagged("cr", creative, what)
     }
 
     fn campaign_key(&self, campaign: &str, what: &str) -> String {
-        format!("{}{{c:{campaign}}}:{what}", self.prefix)
+        self.tagged("c", campaign, what)
     }
 
     /// STRING: the advertiser record (JSON), with the hash of its API key.
@@ -262,6 +292,11 @@ impl Keys {
     }
 }
 
+/// The Redis Cluster hash slot of `key`: CRC16 (XMODEM) of its hash tag, modulo 16384.
+pub fn slot(key: &str) -> u16 {
+    crc16::State::<crc16::XMODEM>::calculate(hash_tag(key).as_bytes()) % 16384
+}
+
 /// The hash tag of a key (the text between the first `{` and the next `}`), which decides its slot.
 pub fn hash_tag(key: &str) -> &str {
     if let Some(open) = key.find('{')
@@ -305,6 +340,22 @@ mod tests {
             assert_eq!(hash_tag(&key), "c:c1");
         }
         assert_eq!(hash_tag(&k.campaign_registry()), hash_tag(&k.campaigns_version()));
+    }
+
+    #[test]
+    fn slots_are_redis_cluster_slots() {
+        // As `CLUSTER KEYSLOT` answers.
+        assert_eq!(slot("foo"), 12182);
+        assert_eq!(slot("{user1000}.following"), slot("{user1000}.followers"));
+        assert_eq!(slot("x{u:alice}:contacts"), slot("u:alice"));
+    }
+
+    #[test]
+    fn keys_are_prefix_tag_and_name() {
+        let k = Keys::new("p:");
+        assert_eq!(k.contacts("alice"), "p:{u:alice}:contacts");
+        assert_eq!(k.story("01ABC.alice"), "p:{s:01ABC.alice}:story");
+        assert_eq!(k.campaign_bucket("c1", "h1"), "p:{c:c1}:b:h1");
     }
 
     #[test]

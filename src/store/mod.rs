@@ -16,7 +16,7 @@ use crate::config::RedisSettings;
 use crate::error::{Error, Result};
 use crate::metrics::{Metrics, RedisErrorKind, RedisOp};
 use futures_util::future::FutureExt;
-use keys::{Keys, hash_tag};
+use keys::Keys;
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::ClusterClient;
 use redis::cluster_async::ClusterConnection;
@@ -205,8 +205,9 @@ pub fn classify(e: &redis::RedisError) -> Option<(RedisErrorKind, bool)> {
 pub struct Store {
     conn: Conn,
     pub keys: Keys,
-    /// How long stories live, as far as the store knows: a hint to guess a story's tray entry
-    /// from its id (`stories.ttl_secs`; a wrong guess costs a round trip, not a wrong answer).
+    /// How long stories live (`stories.ttl_secs`): how long a contact's removal must be
+    /// remembered, and a hint to guess a story's tray entry from its id (a wrong guess costs a
+    /// round trip, not a wrong answer).
     story_ttl_ms: i64,
 }
 
@@ -286,21 +287,22 @@ impl Store {
     }
 
     /// Runs a batch of commands that may span hash tags: one round trip on a standalone Redis,
-    /// one concurrent pipeline per tag on a cluster. Answers come back in the order of the batch.
-    /// Scripts in the batch run by hash; if Redis has not cached one yet (a restart, a new node),
-    /// they are loaded and the batch is run once more — so batches must be safe to repeat.
+    /// one concurrent pipeline per hash slot on a cluster. Answers come back in the order of the
+    /// batch. Scripts in the batch run by hash; if Redis has not cached one yet (a restart, a new
+    /// node), they are loaded and the batch is run once more — so batches must be safe to repeat.
     pub async fn batch(&self, batch: Batch) -> Result<Vec<Value>> {
-        if batch.cmds.is_empty() {
+        if batch.entries.is_empty() {
             return Ok(Vec::new());
         }
-        let groups = self.pipelines(batch.cmds);
-        match self.run_pipelines(&groups).await {
+        let total = batch.entries.len();
+        let pipelines = self.pipelines(batch.entries);
+        match self.run_pipelines(&pipelines, total).await {
             Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) && !batch.scripts.is_empty() => {
                 let mut conn = self.conn();
                 for script in &batch.scripts {
                     script.prepare_invoke().load_async(&mut conn).await?;
                 }
-                Ok(self.run_pipelines(&groups).await?)
+                Ok(self.run_pipelines(&pipelines, total).await?)
             }
             other => Ok(other?),
         }
@@ -314,60 +316,75 @@ impl Store {
     ) -> Result<Vec<Option<T>>> {
         let mut batch = Batch::new();
         for key in keys {
-            batch.add(&key, redis::cmd("GET").arg(&key).clone());
+            batch.get(key);
         }
         self.batch(batch).await?.into_iter().map(|v| from_json(what, decode(v)?)).collect()
     }
 
-    /// The batch as pipelines, each with the positions of its commands in the batch: one
-    /// pipeline on a standalone Redis, one per hash tag on a cluster.
-    fn pipelines(&self, cmds: Vec<(String, Cmd)>) -> Vec<(Vec<usize>, Pipeline)> {
-        if !self.is_cluster() {
-            let mut pipe = redis::pipe();
-            let positions = (0..cmds.len()).collect();
-            for (_, cmd) in cmds {
-                pipe.add_command(cmd);
-            }
-            return vec![(positions, pipe)];
-        }
-        let mut groups: Vec<(Vec<usize>, Pipeline)> = Vec::new();
-        let mut index_of_tag = std::collections::HashMap::new();
-        for (i, (tag, cmd)) in cmds.into_iter().enumerate() {
-            let g = *index_of_tag.entry(tag).or_insert_with(|| {
-                groups.push((Vec::new(), redis::pipe()));
-                groups.len() - 1
+    /// The batch as pipelines: one on a standalone Redis, one per hash slot on a cluster.
+    fn pipelines(&self, entries: Vec<(u16, Entry)>) -> Vec<Planned> {
+        let cluster = self.is_cluster();
+        let mut pipelines: Vec<Planned> = Vec::new();
+        let mut index_of_slot = std::collections::HashMap::new();
+        for (position, (slot, entry)) in entries.into_iter().enumerate() {
+            let slot = if cluster { slot } else { 0 };
+            let i = *index_of_slot.entry(slot).or_insert_with(|| {
+                pipelines.push(Planned::new());
+                pipelines.len() - 1
             });
-            groups[g].0.push(i);
-            groups[g].1.add_command(cmd);
+            match entry {
+                Entry::Get(key) => pipelines[i].gets.push((position, key)),
+                Entry::Command(cmd) => pipelines[i].push(position, cmd),
+            }
         }
-        groups
+        for planned in &mut pipelines {
+            planned.flush_gets();
+        }
+        pipelines
     }
 
-    async fn run_pipelines(&self, groups: &[(Vec<usize>, Pipeline)]) -> redis::RedisResult<Vec<Value>> {
-        let answers: Vec<RedisFuture<'_, Vec<Value>>> = groups
+    async fn run_pipelines(&self, pipelines: &[Planned], total: usize) -> redis::RedisResult<Vec<Value>> {
+        let answers: Vec<RedisFuture<'_, Vec<Value>>> = pipelines
             .iter()
-            .map(|(_, pipe)| {
+            .map(|planned| {
                 let mut conn = self.conn();
-                async move { pipe.query_async::<Vec<Value>>(&mut conn).await }.boxed()
+                async move { planned.pipe.query_async::<Vec<Value>>(&mut conn).await }.boxed()
             })
             .collect();
         let answers = futures_util::future::try_join_all(answers).await?;
-        let total: usize = groups.iter().map(|g| g.0.len()).sum();
         let mut out = vec![Value::Nil; total];
-        for ((positions, _), values) in groups.iter().zip(answers) {
-            for (i, v) in positions.iter().zip(values) {
-                out[*i] = v;
+        for (planned, values) in pipelines.iter().zip(answers) {
+            for (destination, value) in planned.destinations.iter().zip(values) {
+                match (destination, value) {
+                    (Destination::One(i), value) => out[*i] = value,
+                    (Destination::Each(positions), Value::Array(values)) => {
+                        for (i, value) in positions.iter().zip(values) {
+                            out[*i] = value;
+                        }
+                    }
+                    (Destination::Each(positions), other) => {
+                        for i in positions {
+                            out[*i] = other.clone();
+                        }
+                    }
+                }
             }
         }
         Ok(out)
     }
 }
 
-/// Commands collected for `Store::batch`, each remembered with its key's hash tag.
+/// Commands collected for `Store::batch`, each remembered with its key's hash slot.
 #[derive(Default)]
 pub struct Batch {
-    cmds: Vec<(String, Cmd)>,
+    entries: Vec<(u16, Entry)>,
     scripts: Vec<&'static Script>,
+}
+
+enum Entry {
+    /// A plain GET: GETs that follow each other on one slot go out as one MGET.
+    Get(String),
+    Command(Cmd),
 }
 
 impl Batch {
@@ -377,8 +394,30 @@ impl Batch {
 
     /// Adds a command whose first key is `key`.
     pub fn add(&mut self, key: &str, cmd: Cmd) -> usize {
-        self.cmds.push((hash_tag(key).to_owned(), cmd));
-        self.cmds.len() - 1
+        self.entries.push((keys::slot(key), Entry::Command(cmd)));
+        self.entries.len() - 1
+    }
+
+    /// Adds the command `name` on `key`, to be given its arguments (the key first), as
+    /// `redis::pipe().cmd()` does: `batch.cmd(&key, "SISMEMBER").arg(&key).arg(member)`.
+    pub fn cmd(&mut self, key: &str, name: &str) -> &mut Cmd {
+        self.add(key, redis::cmd(name));
+        match self.entries.last_mut() {
+            Some((_, Entry::Command(cmd))) => cmd,
+            _ => unreachable!("a command was just added"),
+        }
+    }
+
+    /// Sets a key's expiry to `at_ms` unless it already lives longer: Redis 7's NX and GT together.
+    pub fn extend_expiry(&mut self, key: &str, at_ms: i64) {
+        self.cmd(key, "PEXPIREAT").arg(key).arg(at_ms).arg("NX");
+        self.cmd(key, "PEXPIREAT").arg(key).arg(at_ms).arg("GT");
+    }
+
+    /// Adds `GET key`.
+    pub fn get(&mut self, key: String) -> usize {
+        self.entries.push((keys::slot(&key), Entry::Get(key)));
+        self.entries.len() - 1
     }
 
     /// Adds a run of `script` on `keys` (all under one hash tag) with `args`.
@@ -392,11 +431,64 @@ impl Batch {
     }
 
     pub fn len(&self) -> usize {
-        self.cmds.len()
+        self.entries.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.cmds.is_empty()
+        self.entries.is_empty()
+    }
+}
+
+/// One pipeline of a batch, and where each of its answers goes among the batch's answers.
+struct Planned {
+    pipe: Pipeline,
+    destinations: Vec<Destination>,
+    /// GETs not yet added to `pipe`: (position in the batch, key).
+    gets: Vec<(usize, String)>,
+}
+
+enum Destination {
+    One(usize),
+    /// An MGET's answers, one per position.
+    Each(Vec<usize>),
+}
+
+impl Planned {
+    fn new() -> Planned {
+        Planned {
+            pipe: redis::pipe(),
+            destinations: Vec::new(),
+            gets: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, position: usize, cmd: Cmd) {
+        self.flush_gets();
+        self.pipe.add_command(cmd);
+        self.destinations.push(Destination::One(position));
+    }
+
+    /// Adds the GETs collected since the last other command: one GET, or one MGET for several
+    /// (one command for Redis to run instead of forty on a feed page).
+    fn flush_gets(&mut self) {
+        match self.gets.len() {
+            0 => {}
+            1 => {
+                let (position, key) = self.gets.remove(0);
+                self.pipe.cmd("GET").arg(key);
+                self.destinations.push(Destination::One(position));
+            }
+            _ => {
+                let mut mget = redis::cmd("MGET");
+                let mut positions = Vec::with_capacity(self.gets.len());
+                for (position, key) in self.gets.drain(..) {
+                    mget.arg(key);
+                    positions.push(position);
+                }
+                self.pipe.add_command(mget);
+                self.destinations.push(Destination::Each(positions));
+            }
+        }
     }
 }
 

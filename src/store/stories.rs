@@ -3,10 +3,11 @@
 
 use super::{Batch, Store, decode};
 use crate::error::{Error, Result};
-use crate::stories::StoryRecord;
 use crate::stories::feed::TrayEntry;
+use crate::stories::{StoredMedia, Story, StoryCard, StoryRecord};
+use crate::users::Audience;
 use redis::Script;
-use std::collections::HashSet;
+use serde::{Deserialize, Serialize};
 use std::sync::LazyLock;
 
 static FAN_OUT: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("scripts/fan_out.lua")));
@@ -29,13 +30,73 @@ pub enum Rendition {
     Thumb,
 }
 
-/// The answers of [`Store::add_visibility_checks`]: (in the tray, each other's contacts).
-fn visibility(answers: Vec<redis::Value>) -> Result<(bool, bool)> {
-    let [position, mine, theirs]: [redis::Value; 3] = answers
+/// What a record holds besides its card: only statusd reads it.
+#[derive(Serialize, Deserialize)]
+struct Private {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    media: Option<StoredMedia>,
+    audience: Audience,
+}
+
+/// A story record as stored: its card (what viewers are sent), a newline, then the rest as JSON
+/// (the image's etags and size, the audience). JSON escapes every newline inside a string, so the
+/// first one ends the card.
+fn encode_record(story: &StoryRecord) -> Result<String> {
+    let private = Private {
+        media: story.media.clone(),
+        audience: story.audience.clone(),
+    };
+    let private = serde_json::to_string(&private).map_err(|e| Error::Internal(e.to_string()))?;
+    Ok(format!("{}\n{private}", StoryCard::of(story).as_str()))
+}
+
+/// The record and its card; `None` if the value is not a record. Records stored before cards
+/// existed (a single JSON object) are read too.
+fn decode_record(raw: &str) -> Option<(StoryRecord, StoryCard)> {
+    let Some((card, private)) = raw.split_once('\n') else {
+        let record: StoryRecord = serde_json::from_str(raw).ok()?;
+        let card = StoryCard::of(&record);
+        return Some((record, card));
+    };
+    let view: Story = serde_json::from_str(card).ok()?;
+    let private: Private = serde_json::from_str(private).ok()?;
+    let record = StoryRecord {
+        id: view.id,
+        author: view.author,
+        kind: view.kind,
+        text: view.text,
+        background: view.background,
+        font: view.font,
+        caption: view.caption,
+        media: private.media,
+        created_at: view.created_at,
+        expires_at: view.expires_at,
+        audience: private.audience,
+    };
+    Some((record, StoryCard::from_stored(card.to_owned())))
+}
+
+/// The card alone, as stored: no parsing (but for a record stored before cards existed).
+fn card_of(mut raw: String) -> Option<StoryCard> {
+    match raw.find('\n') {
+        Some(end) => {
+            raw.truncate(end);
+            Some(StoryCard::from_stored(raw))
+        }
+        None => decode_record(&raw).map(|(_, card)| card),
+    }
+}
+
+/// The answers of [`Store::add_visibility_checks`]: (in the tray, each other's contacts), given
+/// that marks of a removal older than `removals_since_ms` no longer count.
+fn visibility(answers: Vec<redis::Value>, removals_since_ms: i64) -> Result<(bool, bool)> {
+    let [position, mine, removed_at]: [redis::Value; 3] = answers
         .try_into()
         .map_err(|_| Error::Internal("visibility checks: three answers expected".into()))?;
     let position: Option<i64> = decode(position)?;
-    Ok((position.is_some(), decode::<bool>(mine)? && decode::<bool>(theirs)?))
+    let removed_at: Option<f64> = decode(removed_at)?;
+    let still_theirs = removed_at.is_none_or(|at| (at as i64) <= removals_since_ms);
+    Ok((position.is_some(), decode::<bool>(mine)? && still_theirs))
 }
 
 /// A story's entry in a viewer's tray: "<expires_at ms> <author>/<story id>".
@@ -47,24 +108,43 @@ fn tray_entry_of(expires_ms: i64, author: &str, id: &str) -> String {
     format!("{expires_ms} {author}/{id}")
 }
 
-/// A tray entry as stored, borrowed from its line.
-struct StoredTrayEntry<'a> {
-    author: &'a str,
-    story_id: &'a str,
-    created_ms: i64,
-    expires_ms: i64,
+/// A viewer's tray as read, with the authors the viewer muted, the stories they have seen, and
+/// the authors who have taken the viewer off their contact list since their stories got here.
+pub struct Tray {
+    lines: Vec<String>,
+    muted: foldhash::HashSet<String>,
+    seen: foldhash::HashSet<String>,
+    removed_by: foldhash::HashSet<String>,
 }
 
-/// Parses "<expires_at ms> <author>/<story id>".
-fn parse_tray_entry(line: &str) -> Option<StoredTrayEntry<'_>> {
+impl Tray {
+    /// The entries still live at `now_ms` whose authors still have the viewer as a contact,
+    /// borrowed from the tray.
+    pub fn entries(&self, now_ms: i64) -> Vec<TrayEntry<'_>> {
+        self.lines
+            .iter()
+            .filter_map(|line| parse_tray_entry(line))
+            .filter(|e| e.expires_ms > now_ms && !self.removed_by.contains(e.author))
+            .map(|e| TrayEntry {
+                seen: self.seen.contains(e.story_id),
+                muted: self.muted.contains(e.author),
+                ..e
+            })
+            .collect()
+    }
+}
+
+/// Parses "<expires_at ms> <author>/<story id>" (not yet knowing whether it is seen or muted).
+fn parse_tray_entry(line: &str) -> Option<TrayEntry<'_>> {
     let (expires, member) = line.split_once(' ')?;
     let (author, story_id) = member.split_once('/')?;
-    let created_ms = crate::ids::created_ms(story_id);
-    Some(StoredTrayEntry {
+    Some(TrayEntry {
         author,
         story_id,
-        created_ms,
+        created_ms: crate::ids::created_ms(story_id),
         expires_ms: expires.parse().ok()?,
+        seen: false,
+        muted: false,
     })
 }
 
@@ -72,22 +152,15 @@ fn ms(t: chrono::DateTime<chrono::Utc>) -> i64 {
     t.timestamp_millis()
 }
 
-/// Sets a key's expiry to `at_ms` unless it already lives longer: Redis 7's NX and GT together.
-fn extend_expiry(batch: &mut Batch, key: &str, at_ms: i64) {
-    batch.add(key, redis::cmd("PEXPIREAT").arg(key).arg(at_ms).arg("NX").clone());
-    batch.add(key, redis::cmd("PEXPIREAT").arg(key).arg(at_ms).arg("GT").clone());
-}
-
 impl Store {
     /// Writes the story record and its media, each with the story's expiry.
     pub async fn put_story(&self, story: &StoryRecord, media: Option<&MediaBytes>) -> Result<()> {
-        let json = serde_json::to_string(story).map_err(|e| Error::Internal(e.to_string()))?;
         let at = ms(story.expires_at);
         let mut pipe = redis::pipe();
         pipe.atomic();
         pipe.cmd("SET")
             .arg(self.keys.story(&story.id))
-            .arg(json)
+            .arg(encode_record(story)?)
             .arg("PXAT")
             .arg(at)
             .ignore();
@@ -156,113 +229,119 @@ impl Store {
         Ok(reached)
     }
 
-    /// The viewer's live tray, with what the viewer muted and has seen: one pipeline on the
-    /// viewer's slot. Not yet filtered by contact lists; [`Store::stories_and_mutuality`] checks
-    /// both directions for the authors of a page.
-    pub async fn tray(&self, viewer: &str, now_ms: i64) -> Result<Vec<TrayEntry>> {
-        let (tray, seen) = (self.keys.tray(viewer), self.keys.seen(viewer));
+    /// The viewer's tray, with what the viewer muted and has seen and who removed them as a
+    /// contact: one pipeline on the viewer's slot. The viewer's own contact list is checked by
+    /// [`Store::cards_and_contacts`] for the authors of a page.
+    pub async fn tray(&self, viewer: &str, now_ms: i64) -> Result<Tray> {
+        let tray = self.keys.tray(viewer);
+        let live = |key: String, after_ms: i64| {
+            let mut cmd = redis::cmd("ZRANGE");
+            cmd.arg(key).arg(format!("({after_ms}")).arg("+inf").arg("BYSCORE");
+            cmd
+        };
         let mut pipe = redis::pipe();
-        pipe.cmd("ZREMRANGEBYSCORE").arg(&seen).arg("-inf").arg(now_ms).ignore();
         pipe.cmd("LRANGE").arg(&tray).arg(0).arg(-1);
         pipe.cmd("SMEMBERS").arg(self.keys.muted(viewer));
-        pipe.cmd("ZRANGE").arg(&seen).arg(format!("({now_ms}")).arg("+inf").arg("BYSCORE");
-        let (lines, muted, seen): (Vec<String>, HashSet<String>, HashSet<String>) = self.pipe(&pipe).await?;
-        let mut listed = HashSet::with_capacity(lines.len());
-        let mut entries = Vec::with_capacity(lines.len());
-        let mut expired_at_head = 0;
-        for line in &lines {
-            match parse_tray_entry(line).filter(|e| e.expires_ms > now_ms) {
-                None if entries.is_empty() => expired_at_head += 1,
-                None => {}
-                // A fan-out repeated after a script-cache miss may have appended an entry twice.
-                Some(e) if !listed.insert(e.story_id) => {}
-                Some(e) => entries.push(TrayEntry {
-                    author: e.author.to_owned(),
-                    story_id: e.story_id.to_owned(),
-                    created_ms: e.created_ms,
-                    expires_ms: e.expires_ms,
-                    seen: seen.contains(e.story_id),
-                    muted: muted.contains(e.author),
-                }),
-            }
-        }
+        pipe.add_command(live(self.keys.seen(viewer), now_ms));
+        pipe.add_command(live(self.keys.removed_by(viewer), now_ms - self.story_ttl_ms));
+        type Sets = foldhash::HashSet<String>;
+        let (lines, muted, seen, removed_by): (Vec<String>, Sets, Sets, Sets) = self.pipe(&pipe).await?;
         // Entries are in posting order, so expired ones gather at the head; posting trims them
         // too, so only a long run is worth a round trip here.
+        let expired_at_head = lines
+            .iter()
+            .take_while(|line| parse_tray_entry(line).is_none_or(|e| e.expires_ms <= now_ms))
+            .count();
         if expired_at_head >= TRIM_ON_READ_AT {
             self.query::<()>(redis::cmd("LTRIM").arg(&tray).arg(expired_at_head).arg(-1))
                 .await?;
         }
-        Ok(entries)
+        Ok(Tray {
+            lines,
+            muted,
+            seen,
+            removed_by,
+        })
     }
 
-    /// Story records by id (None for missing), and for each author in `authors` whether author
-    /// and `viewer` are still each other's contacts — in one batch.
-    pub async fn stories_and_mutuality(
+    /// Story records by id (None for missing), and for each author in `authors` whether the
+    /// viewer still has them as a contact — in one batch. (Whether the authors still have the
+    /// viewer is in the viewer's tray: see [`Tray::entries`].)
+    pub async fn stories_and_contacts(
         &self,
-        ids: &[String],
-        authors: &[String],
+        ids: &[&str],
+        authors: &[&str],
         viewer: &str,
     ) -> Result<(Vec<Option<StoryRecord>>, Vec<bool>)> {
+        self.records_and_contacts(ids, authors, viewer, |raw| decode_record(&raw).map(|(record, _)| record))
+            .await
+    }
+
+    /// Story cards by id (None for missing), and mutuality as in [`Store::stories_and_contacts`]:
+    /// what a feed page needs, without parsing a record.
+    pub async fn cards_and_contacts(&self, ids: &[&str], authors: &[&str], viewer: &str) -> Result<(Vec<Option<StoryCard>>, Vec<bool>)> {
+        self.records_and_contacts(ids, authors, viewer, card_of).await
+    }
+
+    async fn records_and_contacts<T>(
+        &self,
+        ids: &[&str],
+        authors: &[&str],
+        viewer: &str,
+        read: impl Fn(String) -> Option<T>,
+    ) -> Result<(Vec<Option<T>>, Vec<bool>)> {
         let mut batch = Batch::new();
         for id in ids {
-            let key = self.keys.story(id);
-            batch.add(&key, redis::cmd("GET").arg(&key).clone());
-        }
-        for author in authors {
-            let key = self.keys.contacts(author);
-            batch.add(&key, redis::cmd("SISMEMBER").arg(&key).arg(viewer).clone());
+            batch.get(self.keys.story(id));
         }
         let mine = self.keys.contacts(viewer);
         if !authors.is_empty() {
-            batch.add(&mine, redis::cmd("SMISMEMBER").arg(&mine).arg(authors).clone());
+            batch.cmd(&mine, "SMISMEMBER").arg(&mine).arg(authors);
         }
         let mut values = self.batch(batch).await?;
-        let mut answers = values.split_off(ids.len());
-        let in_mine: Vec<bool> = match answers.pop() {
-            Some(v) if !authors.is_empty() => decode(v)?,
-            _ => Vec::new(),
+        let mutual: Vec<bool> = match values.split_off(ids.len()).pop() {
+            Some(v) => decode(v)?,
+            None => Vec::new(),
         };
-        let theirs = answers.into_iter().map(decode).collect::<Result<Vec<bool>>>()?;
-        let mutual = theirs.into_iter().zip(in_mine).map(|(t, m)| t && m).collect();
-        let stories = values
+        let records = values
             .into_iter()
-            .map(|v| decode::<Option<String>>(v).map(|raw| raw.and_then(|json| serde_json::from_str(&json).ok())))
+            .map(|v| decode::<Option<String>>(v).map(|raw| raw.and_then(&read)))
             .collect::<Result<_>>()?;
-        Ok((stories, mutual))
+        Ok((records, mutual))
     }
 
-    /// The story, and whether `viewer` may see it as far as fan-out and contacts go: the story
+    /// The story (its record and card), and whether `viewer` may see it as far as fan-out and contacts go: the story
     /// reached the viewer's tray when it was posted, and viewer and author are each other's
     /// contacts now (`false` for the author's own). One round trip when the id names its author:
     /// the tray entry is guessed from the id's time and the usual lifetime, and looked up again in
     /// the rare case the record says otherwise. Two for ids without an author.
-    pub async fn story_for_viewer(&self, viewer: &str, id: &str) -> Result<Option<(StoryRecord, bool)>> {
+    pub async fn story_for_viewer(&self, viewer: &str, id: &str, now_ms: i64) -> Result<Option<(StoryRecord, StoryCard, bool)>> {
+        let removals_since_ms = now_ms - self.story_ttl_ms;
         let Some((author, created_ms)) = crate::ids::story_id_parts(id).filter(|(author, _)| *author != viewer) else {
-            let Some(story) = self.story(id).await? else {
+            let Some((story, card)) = self.story(id).await? else {
                 return Ok(None);
             };
             if story.author == viewer {
-                return Ok(Some((story, false)));
+                return Ok(Some((story, card, false)));
             }
             let mut batch = Batch::new();
             self.add_visibility_checks(&mut batch, viewer, &story.author, &tray_entry(&story));
-            let (in_tray, mutual) = visibility(self.batch(batch).await?)?;
-            return Ok(Some((story, in_tray && mutual)));
+            let (in_tray, mutual) = visibility(self.batch(batch).await?, removals_since_ms)?;
+            return Ok(Some((story, card, in_tray && mutual)));
         };
         let guess = tray_entry_of(created_ms + self.story_ttl_ms, author, id);
         let mut batch = Batch::new();
-        let key = self.keys.story(id);
-        batch.add(&key, redis::cmd("GET").arg(&key).clone());
+        batch.get(self.keys.story(id));
         self.add_visibility_checks(&mut batch, viewer, author, &guess);
         let mut answers = self.batch(batch).await?;
         let checks = answers.split_off(1);
         let raw: Option<String> = decode(answers.pop().unwrap_or(redis::Value::Nil))?;
-        let Some(story) = raw.and_then(|json| serde_json::from_str::<StoryRecord>(&json).ok()) else {
+        let Some((story, card)) = raw.as_deref().and_then(decode_record) else {
             return Ok(None);
         };
-        let (guessed_in_tray, mutual) = visibility(checks)?;
+        let (guessed_in_tray, mutual) = visibility(checks, removals_since_ms)?;
         if story.author != author {
-            return Ok(Some((story, false)));
+            return Ok(Some((story, card, false)));
         }
         let entry = tray_entry(&story);
         let in_tray = if entry == guess {
@@ -271,17 +350,18 @@ impl Store {
             let found: Option<i64> = self.query(&self.tray_position(viewer, &entry)).await?;
             found.is_some()
         };
-        Ok(Some((story, in_tray && mutual)))
+        Ok(Some((story, card, in_tray && mutual)))
     }
 
-    /// Adds the checks that [`visibility`] reads: `entry` in the viewer's tray, the author in the
-    /// viewer's contacts, the viewer in the author's.
+    /// Adds the checks that [`visibility`] reads, all on the viewer's slot: `entry` in the
+    /// viewer's tray, the author in the viewer's contacts, and whether the author has taken the
+    /// viewer off theirs since (see `Keys::removed_by`).
     fn add_visibility_checks(&self, batch: &mut Batch, viewer: &str, author: &str, entry: &str) {
         batch.add(&self.keys.tray(viewer), self.tray_position(viewer, entry));
         let mine = self.keys.contacts(viewer);
-        batch.add(&mine, redis::cmd("SISMEMBER").arg(&mine).arg(author).clone());
-        let theirs = self.keys.contacts(author);
-        batch.add(&theirs, redis::cmd("SISMEMBER").arg(&theirs).arg(viewer).clone());
+        batch.cmd(&mine, "SISMEMBER").arg(&mine).arg(author);
+        let removed_by = self.keys.removed_by(viewer);
+        batch.cmd(&removed_by, "ZSCORE").arg(&removed_by).arg(author);
     }
 
     /// Where `entry` is in the viewer's tray, searched from the tail, where recent stories are.
@@ -294,9 +374,10 @@ impl Store {
             .clone()
     }
 
-    pub async fn story(&self, id: &str) -> Result<Option<StoryRecord>> {
+    /// The story's record and card.
+    pub async fn story(&self, id: &str) -> Result<Option<(StoryRecord, StoryCard)>> {
         let raw: Option<String> = self.query(redis::cmd("GET").arg(self.keys.story(id))).await?;
-        Ok(raw.and_then(|json| serde_json::from_str(&json).ok()))
+        Ok(raw.as_deref().and_then(decode_record))
     }
 
     pub async fn media(&self, id: &str, which: Rendition) -> Result<Option<Vec<u8>>> {
@@ -313,13 +394,15 @@ impl Store {
         let at = ms(story.expires_at);
         let mut batch = Batch::new();
         for key in [self.keys.seen(viewer), self.keys.touched(viewer)] {
-            batch.add(&key, redis::cmd("ZADD").arg(&key).arg(at).arg(&story.id).clone());
-            extend_expiry(&mut batch, &key, at);
+            // Trimmed where they are written, so that reading them (every feed page) writes nothing.
+            batch.cmd(&key, "ZREMRANGEBYSCORE").arg(&key).arg("-inf").arg(now_ms);
+            batch.cmd(&key, "ZADD").arg(&key).arg(at).arg(&story.id);
+            batch.extend_expiry(&key, at);
         }
         if listed {
             let views = self.keys.story_views(&story.id);
-            batch.add(&views, redis::cmd("ZADD").arg(&views).arg("NX").arg(now_ms).arg(viewer).clone());
-            batch.add(&views, redis::cmd("PEXPIREAT").arg(&views).arg(at).clone());
+            batch.cmd(&views, "ZADD").arg(&views).arg("NX").arg(now_ms).arg(viewer);
+            batch.cmd(&views, "PEXPIREAT").arg(&views).arg(at);
         }
         self.batch(batch).await.map(drop)
     }
@@ -342,10 +425,10 @@ impl Store {
         let key = self.keys.story_reports(&story.id);
         let touched = self.keys.touched(reporter);
         let mut batch = Batch::new();
-        batch.add(&key, redis::cmd("HSET").arg(&key).arg(reporter).arg(reason).clone());
-        batch.add(&key, redis::cmd("PEXPIREAT").arg(&key).arg(at).clone());
-        batch.add(&touched, redis::cmd("ZADD").arg(&touched).arg(at).arg(&story.id).clone());
-        extend_expiry(&mut batch, &touched, at);
+        batch.cmd(&key, "HSET").arg(&key).arg(reporter).arg(reason);
+        batch.cmd(&key, "PEXPIREAT").arg(&key).arg(at);
+        batch.cmd(&touched, "ZADD").arg(&touched).arg(at).arg(&story.id);
+        batch.extend_expiry(&touched, at);
         self.batch(batch).await.map(drop)
     }
 
@@ -371,9 +454,9 @@ impl Store {
         let mut batch = Batch::new();
         for id in ids {
             let views = self.keys.story_views(id);
-            batch.add(&views, redis::cmd("ZCARD").arg(&views).clone());
+            batch.cmd(&views, "ZCARD").arg(&views);
             let reactions = self.keys.story_reactions(id);
-            batch.add(&reactions, redis::cmd("HLEN").arg(&reactions).clone());
+            batch.cmd(&reactions, "HLEN").arg(&reactions);
         }
         let values = self.batch(batch).await?;
         values
@@ -387,10 +470,10 @@ impl Store {
     pub async fn delete_story(&self, author: &str, id: &str) -> Result<()> {
         let mut batch = Batch::new();
         let authored = self.keys.authored(author);
-        batch.add(&authored, redis::cmd("ZSCORE").arg(&authored).arg(id).clone());
-        batch.add(&authored, redis::cmd("ZREM").arg(&authored).arg(id).clone());
+        batch.cmd(&authored, "ZSCORE").arg(&authored).arg(id);
+        batch.cmd(&authored, "ZREM").arg(&authored).arg(id);
         let keys = self.keys.all_of_story(id);
-        batch.add(&keys[0], redis::cmd("DEL").arg(&keys[..]).clone());
+        batch.cmd(&keys[0], "DEL").arg(&keys[..]);
         let values = self.batch(batch).await?;
         // Only the request that took the story off its author's list uncounts it.
         let expires: Option<f64> = decode(values[0].clone())?;
@@ -426,12 +509,68 @@ impl Store {
         let mut batch = Batch::new();
         for id in stories {
             let views = self.keys.story_views(id);
-            batch.add(&views, redis::cmd("ZREM").arg(&views).arg(user).clone());
+            batch.cmd(&views, "ZREM").arg(&views).arg(user);
             let reactions = self.keys.story_reactions(id);
-            batch.add(&reactions, redis::cmd("HDEL").arg(&reactions).arg(user).clone());
+            batch.cmd(&reactions, "HDEL").arg(&reactions).arg(user);
             let reports = self.keys.story_reports(id);
-            batch.add(&reports, redis::cmd("HDEL").arg(&reports).arg(user).clone());
+            batch.cmd(&reports, "HDEL").arg(&reports).arg(user);
         }
         self.batch(batch).await.map(drop)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stories::StoryKind;
+    use crate::users::AudienceMode;
+
+    fn record(media: bool) -> StoryRecord {
+        let at = chrono::DateTime::from_timestamp_millis(1_764_000_000_123).unwrap();
+        StoryRecord {
+            id: "01KB0000000000000000000000.alice".into(),
+            author: "alice".into(),
+            kind: if media { StoryKind::Image } else { StoryKind::Text },
+            text: (!media).then(|| "two\nlines".into()),
+            background: (!media).then(|| "#000000".into()),
+            font: (!media).then_some(0),
+            caption: media.then(|| "a\ncaption".into()),
+            media: media.then(|| StoredMedia {
+                etag: "\"a\"".into(),
+                thumb_etag: "\"b\"".into(),
+                width: 1080,
+                height: 810,
+            }),
+            created_at: at,
+            expires_at: at + chrono::Duration::hours(24),
+            audience: Audience {
+                mode: AudienceMode::Only,
+                users: vec!["bob".into()],
+            },
+        }
+    }
+
+    #[test]
+    fn a_record_is_its_card_then_the_rest() {
+        for media in [false, true] {
+            let story = record(media);
+            let stored = encode_record(&story).unwrap();
+            let (card, rest) = stored.split_once('\n').unwrap();
+            assert_eq!(card, StoryCard::of(&story).as_str());
+            assert!(rest.contains("bob") && !card.contains("bob"), "the audience stays out of the card");
+            assert_eq!(decode_record(&stored), Some((story.clone(), StoryCard::of(&story))));
+            assert_eq!(card_of(stored), Some(StoryCard::of(&story)));
+        }
+    }
+
+    #[test]
+    fn records_stored_before_cards_are_read() {
+        let story = record(true);
+        let old = serde_json::to_string(&story).unwrap();
+        assert_eq!(decode_record(&old), Some((story.clone(), StoryCard::of(&story))));
+        assert_eq!(card_of(old), Some(StoryCard::of(&story)));
+        assert_eq!(decode_record("not a record"), None);
+        assert_eq!(decode_record("{}\n{}"), None);
+        assert_eq!(card_of("not a record".into()), None);
     }
 }

@@ -6,6 +6,7 @@
 use super::{Store, decode};
 use crate::ads::token::AdToken;
 use crate::error::Result;
+use crate::users::UserSettings;
 use redis::{Script, Value};
 use std::collections::HashSet;
 use std::sync::LazyLock;
@@ -13,9 +14,11 @@ use std::sync::LazyLock;
 static IMPRESSION: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("scripts/ad_viewer_impression.lua")));
 static ONCE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("scripts/ad_viewer_once.lua")));
 
-/// What ad selection needs to know about the viewer's own ad history.
+/// What ad selection needs to know about the viewer: their settings (country, language,
+/// interests and consent) and their own ad history.
 #[derive(Debug, Clone, Default)]
 pub struct ViewerAdState {
+    pub settings: UserSettings,
     pub ad_free: bool,
     pub hidden_campaigns: HashSet<String>,
     pub blocked_advertisers: HashSet<String>,
@@ -49,6 +52,7 @@ impl Store {
     pub async fn viewer_ad_state(&self, viewer: &str, now_ms: i64, keep_ms: i64) -> Result<ViewerAdState> {
         let imps = self.keys.ad_impressions(viewer);
         let mut pipe = redis::pipe();
+        pipe.cmd("GET").arg(self.keys.settings(viewer));
         pipe.cmd("EXISTS").arg(self.keys.ad_free(viewer));
         pipe.cmd("SMEMBERS").arg(self.keys.ad_hidden(viewer));
         pipe.cmd("SMEMBERS").arg(self.keys.ad_blocked(viewer));
@@ -58,13 +62,14 @@ impl Store {
             .arg("+inf")
             .arg("BYSCORE")
             .arg("WITHSCORES");
-        type Reply = (bool, HashSet<String>, HashSet<String>, Vec<(String, f64)>);
-        let (ad_free, hidden, blocked, impressions): Reply = self.pipe(&pipe).await?;
+        type Reply = (Option<String>, bool, HashSet<String>, HashSet<String>, Vec<(String, f64)>);
+        let (settings, ad_free, hidden, blocked, impressions): Reply = self.pipe(&pipe).await?;
         let impressions = impressions
             .into_iter()
             .filter_map(|(member, at)| member.split_once('/').map(|(campaign, _)| (campaign.to_owned(), at as i64)))
             .collect();
         Ok(ViewerAdState {
+            settings: super::users::parse_settings(viewer, settings)?,
             ad_free,
             hidden_campaigns: hidden,
             blocked_advertisers: blocked,

@@ -8,11 +8,11 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 
-/// One story fanned out to the viewer, as the tray holds it.
+/// One story fanned out to the viewer, as the tray holds it (borrowed from the tray as read).
 #[derive(Debug, Clone, PartialEq)]
-pub struct TrayEntry {
-    pub author: String,
-    pub story_id: String,
+pub struct TrayEntry<'a> {
+    pub author: &'a str,
+    pub story_id: &'a str,
     pub created_ms: i64,
     pub expires_ms: i64,
     pub seen: bool,
@@ -21,25 +21,33 @@ pub struct TrayEntry {
 
 /// An author's live stories for one viewer, oldest first (the order they are played).
 #[derive(Debug, Clone, PartialEq)]
-pub struct AuthorGroup {
-    pub author: String,
+pub struct AuthorGroup<'a> {
+    pub author: &'a str,
     pub unseen: bool,
     pub latest_ms: i64,
     pub muted: bool,
-    pub stories: Vec<(String, bool)>,
+    pub stories: Vec<GroupStory<'a>>,
 }
 
-impl AuthorGroup {
+/// One story of an author group.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupStory<'a> {
+    pub id: &'a str,
+    pub created_ms: i64,
+    pub seen: bool,
+}
+
+impl AuthorGroup<'_> {
     /// The group's place in feed order, as `Position::key` orders it.
     fn order_key(&self) -> (bool, std::cmp::Reverse<i64>, &str) {
-        (!self.unseen, std::cmp::Reverse(self.latest_ms), &self.author)
+        (!self.unseen, std::cmp::Reverse(self.latest_ms), self.author)
     }
 
     fn position(&self) -> Position {
         Position {
             seen: !self.unseen,
             latest_ms: self.latest_ms,
-            author: self.author.clone(),
+            author: self.author.to_owned(),
         }
     }
 }
@@ -76,44 +84,53 @@ impl Position {
 
 /// Groups live tray entries by author (dropping the viewer's own and anything expired at `now_ms`)
 /// and sorts them in feed order. Muted authors are kept, flagged, for the `muted` section.
-pub fn group(entries: Vec<TrayEntry>, viewer: &str, now_ms: i64) -> Vec<AuthorGroup> {
-    let mut entries: Vec<TrayEntry> = entries
+pub fn group<'a>(entries: Vec<TrayEntry<'a>>, viewer: &str, now_ms: i64) -> Vec<AuthorGroup<'a>> {
+    let mut entries: Vec<TrayEntry<'a>> = entries
         .into_iter()
         .filter(|e| e.expires_ms > now_ms && e.author != viewer)
         .collect();
-    entries.sort_unstable_by(|a, b| (a.created_ms, &a.story_id).cmp(&(b.created_ms, &b.story_id)));
-    let mut index_of: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
-    let mut groups: Vec<AuthorGroup> = Vec::new();
+    // The tray is in posting order already, which this stable sort finds in one pass.
+    entries.sort_by(|a, b| (a.created_ms, a.story_id).cmp(&(b.created_ms, b.story_id)));
+    // A fan-out repeated after a script-cache miss may have appended an entry twice.
+    entries.dedup_by(|a, b| a.story_id == b.story_id);
+    let mut index_of: foldhash::HashMap<&str, usize> = foldhash::HashMap::default();
+    let mut groups: Vec<AuthorGroup<'a>> = Vec::new();
     for e in entries {
-        let g = match index_of.get(&e.author) {
-            Some(&i) => &mut groups[i],
+        let story = GroupStory {
+            id: e.story_id,
+            created_ms: e.created_ms,
+            seen: e.seen,
+        };
+        match index_of.get(e.author) {
+            Some(&i) => {
+                let g = &mut groups[i];
+                g.unseen |= !story.seen;
+                g.latest_ms = g.latest_ms.max(story.created_ms);
+                g.stories.push(story);
+            }
             None => {
-                index_of.insert(e.author.clone(), groups.len());
+                index_of.insert(e.author, groups.len());
                 groups.push(AuthorGroup {
                     author: e.author,
-                    unseen: false,
-                    latest_ms: 0,
+                    unseen: !story.seen,
+                    latest_ms: story.created_ms,
                     muted: e.muted,
-                    stories: Vec::new(),
+                    stories: vec![story],
                 });
-                groups.last_mut().expect("just pushed")
             }
-        };
-        g.unseen |= !e.seen;
-        g.latest_ms = g.latest_ms.max(e.created_ms);
-        g.stories.push((e.story_id, e.seen));
+        }
     }
     sort(&mut groups);
     groups
 }
 
 /// Sorts author groups in feed order.
-pub fn sort(groups: &mut [AuthorGroup]) {
+pub fn sort(groups: &mut [AuthorGroup<'_>]) {
     groups.sort_unstable_by(|a, b| a.order_key().cmp(&b.order_key()));
 }
 
 /// The groups that come after `after` (all of them without a cursor), in order.
-pub fn after<'a>(groups: &'a [AuthorGroup], after: Option<&Position>) -> &'a [AuthorGroup] {
+pub fn after<'g, 'a>(groups: &'g [AuthorGroup<'a>], after: Option<&Position>) -> &'g [AuthorGroup<'a>] {
     match after {
         None => groups,
         Some(p) => {
@@ -124,7 +141,7 @@ pub fn after<'a>(groups: &'a [AuthorGroup], after: Option<&Position>) -> &'a [Au
 }
 
 /// The cursor that continues after `group`.
-pub fn cursor_after(group: &AuthorGroup) -> String {
+pub fn cursor_after(group: &AuthorGroup<'_>) -> String {
     group.position().encode()
 }
 
@@ -132,10 +149,10 @@ pub fn cursor_after(group: &AuthorGroup) -> String {
 mod tests {
     use super::*;
 
-    fn entry(author: &str, id: &str, created: i64, seen: bool) -> TrayEntry {
+    fn entry<'a>(author: &'a str, id: &'a str, created: i64, seen: bool) -> TrayEntry<'a> {
         TrayEntry {
-            author: author.into(),
-            story_id: id.into(),
+            author,
+            story_id: id,
             created_ms: created,
             expires_ms: created + 1000,
             seen,
@@ -156,10 +173,22 @@ mod tests {
             "me",
             0,
         );
-        let order: Vec<&str> = groups.iter().map(|g| g.author.as_str()).collect();
+        let order: Vec<&str> = groups.iter().map(|g| g.author).collect();
         assert_eq!(order, ["b", "d", "c", "a"]);
-        assert_eq!(groups[0].stories, vec![("5".to_string(), true), ("2".to_string(), false)]);
+        let stories: Vec<(&str, bool)> = groups[0].stories.iter().map(|s| (s.id, s.seen)).collect();
+        assert_eq!(stories, [("5", true), ("2", false)]);
         assert!(groups[0].unseen);
+    }
+
+    #[test]
+    fn an_entry_appended_twice_counts_once() {
+        let groups = group(
+            vec![entry("a", "1", 10, false), entry("a", "2", 20, true), entry("a", "1", 10, false)],
+            "me",
+            0,
+        );
+        let stories: Vec<&str> = groups[0].stories.iter().map(|s| s.id).collect();
+        assert_eq!(stories, ["1", "2"]);
     }
 
     #[test]
@@ -170,11 +199,9 @@ mod tests {
 
     #[test]
     fn cursor_continues_where_the_page_ended() {
-        let groups = group(
-            (0..10).map(|i| entry(&format!("u{i}"), &i.to_string(), i, i % 2 == 0)).collect(),
-            "me",
-            0,
-        );
+        let names: Vec<(String, String)> = (0..10).map(|i| (format!("u{i}"), i.to_string())).collect();
+        let entries = names.iter().zip(0..).map(|((a, id), i)| entry(a, id, i, i % 2 == 0)).collect();
+        let groups = group(entries, "me", 0);
         let first = &groups[..4];
         let cursor = Position::decode(&cursor_after(&first[3])).unwrap();
         let rest = after(&groups, Some(&cursor));

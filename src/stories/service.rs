@@ -1,14 +1,14 @@
 //! Story use cases: each function is one thing a client asks for, written against the store.
 
 use super::feed::{self, AuthorGroup, Position};
-use super::{StoredMedia, Story, StoryDraft, StoryRecord, Viewer};
+use super::{StoredMedia, Story, StoryCard, StoryDraft, StoryRecord, Viewer};
 use crate::config::Settings;
 use crate::error::{Error, Result};
 use crate::media::Processed;
 use crate::store::Store;
 use crate::store::stories::{MediaBytes, Rendition};
-use chrono::{DateTime, Duration, TimeZone, Utc};
-use serde::Serialize;
+use chrono::{DateTime, Duration, SubsecRound, TimeZone, Utc};
+use serde::{Serialize, Serializer};
 use utoipa::ToSchema;
 
 /// Posts a story: stores it, claims a live slot (or refuses past the limit) and fans it out to
@@ -25,6 +25,9 @@ pub async fn create(
         Some(a) => a.parse("audience", settings.users.max_contacts)?,
         None => store.settings(author).await?.default_audience,
     };
+    // Story times are kept to the millisecond, as ids and trays are, so that the feed can take a
+    // story's time from its tray entry.
+    let now = now.trunc_subsecs(3);
     let created_ms = now.timestamp_millis();
     let id = crate::ids::new_story_id(now, author);
     let record = StoryRecord {
@@ -65,13 +68,18 @@ pub async fn create(
 
 /// The story if `viewer` may see it now; `NotFound` otherwise, expired or not.
 pub async fn visible(store: &Store, viewer: &str, id: &str, now: DateTime<Utc>) -> Result<StoryRecord> {
-    let (story, may_view) = store
-        .story_for_viewer(viewer, id)
+    visible_with_card(store, viewer, id, now).await.map(|(story, _)| story)
+}
+
+/// [`visible`], with the story's card: what any viewer but the author is sent.
+pub async fn visible_with_card(store: &Store, viewer: &str, id: &str, now: DateTime<Utc>) -> Result<(StoryRecord, StoryCard)> {
+    let (story, card, may_view) = store
+        .story_for_viewer(viewer, id, now.timestamp_millis())
         .await?
-        .filter(|(s, _)| s.is_live(now))
+        .filter(|(s, _, _)| s.is_live(now))
         .ok_or(Error::NotFound)?;
     if story.author == viewer || may_view {
-        Ok(story)
+        Ok((story, card))
     } else {
         Err(Error::NotFound)
     }
@@ -179,7 +187,8 @@ pub async fn viewers(
 /// The caller's live stories, oldest first, with their counts.
 pub async fn mine(store: &Store, author: &str, now: DateTime<Utc>) -> Result<Vec<Story>> {
     let ids = store.authored(author, now.timestamp_millis()).await?;
-    let (records, _) = store.stories_and_mutuality(&ids, &[], author).await?;
+    let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let (records, _) = store.stories_and_contacts(&ids, &[], author).await?;
     let records: Vec<StoryRecord> = records.into_iter().flatten().filter(|s| s.is_live(now)).collect();
     let live_ids: Vec<String> = records.iter().map(|s| s.id.clone()).collect();
     let counts = store.story_counts(&live_ids).await?;
@@ -201,7 +210,27 @@ pub struct AuthorItem {
     pub unseen: bool,
     #[serde(with = "crate::timestamp")]
     pub latest_at: DateTime<Utc>,
-    pub stories: Vec<Story>,
+    #[schema(value_type = Vec<Story>)]
+    pub stories: Vec<FeedStory>,
+}
+
+/// A story in the feed: its card and whether the viewer has seen it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FeedStory {
+    pub card: StoryCard,
+    pub seen: bool,
+}
+
+/// As the [`Story`] it shows, with `seen`. The feed itself is written without serde (see
+/// `http::feed`), which copies the card instead; this is what that is checked against.
+impl Serialize for FeedStory {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        let story = self
+            .card
+            .to_story(self.seen)
+            .ok_or_else(|| serde::ser::Error::custom("not a story card"))?;
+        story.serialize(s)
+    }
 }
 
 /// A feed page before ads are spliced in.
@@ -217,14 +246,15 @@ pub struct FeedPage {
 /// this viewer, not to the number of contacts.
 pub async fn feed(store: &Store, viewer: &str, cursor: Option<&Position>, limit: usize, now: DateTime<Utc>) -> Result<FeedPage> {
     let now_ms = now.timestamp_millis();
-    let groups = feed::group(store.tray(viewer, now_ms).await?, viewer, now_ms);
+    let tray = store.tray(viewer, now_ms).await?;
+    let groups = feed::group(tray.entries(now_ms), viewer, now_ms);
     let (muted, unmuted): (Vec<AuthorGroup>, Vec<AuthorGroup>) = groups.into_iter().partition(|g| g.muted);
     let mut rest = feed::after(&unmuted, cursor);
     let mut items = Vec::new();
     let mut last_consumed = None;
     // The muted section is listed once, on the first page.
     let mut muted_items = if cursor.is_none() {
-        load_groups(store, viewer, &muted, now).await?
+        load_groups(store, viewer, &muted).await?
     } else {
         Vec::new()
     };
@@ -232,7 +262,7 @@ pub async fn feed(store: &Store, viewer: &str, cursor: Option<&Position>, limit:
     while items.len() < limit && !rest.is_empty() {
         let take = (limit - items.len()).min(rest.len());
         let (chunk, tail) = rest.split_at(take);
-        items.extend(load_groups(store, viewer, chunk, now).await?);
+        items.extend(load_groups(store, viewer, chunk).await?);
         last_consumed = chunk.last();
         rest = tail;
     }
@@ -247,35 +277,33 @@ pub async fn feed(store: &Store, viewer: &str, cursor: Option<&Position>, limit:
     })
 }
 
-/// Loads the stories of these author groups; drops authors who no longer have the viewer as a
-/// contact, and stories gone or expired since the tray was read.
-async fn load_groups(store: &Store, viewer: &str, groups: &[AuthorGroup], now: DateTime<Utc>) -> Result<Vec<AuthorItem>> {
+/// Loads the stories of these author groups; drops authors the viewer no longer has as a contact,
+/// and stories gone since the tray was read. Expired ones, and those of authors who no longer have
+/// the viewer, were left out of the groups.
+async fn load_groups(store: &Store, viewer: &str, groups: &[AuthorGroup<'_>]) -> Result<Vec<AuthorItem>> {
     if groups.is_empty() {
         return Ok(Vec::new());
     }
-    let ids: Vec<String> = groups.iter().flat_map(|g| g.stories.iter().map(|(id, _)| id.clone())).collect();
-    let authors: Vec<String> = groups.iter().map(|g| g.author.clone()).collect();
-    let (records, mutual) = store.stories_and_mutuality(&ids, &authors, viewer).await?;
-    let mut records = records.into_iter();
+    let ids: Vec<&str> = groups.iter().flat_map(|g| g.stories.iter().map(|s| s.id)).collect();
+    let authors: Vec<&str> = groups.iter().map(|g| g.author).collect();
+    let (cards, still_contacts) = store.cards_and_contacts(&ids, &authors, viewer).await?;
+    let mut cards = cards.into_iter();
     let mut out = Vec::with_capacity(groups.len());
-    for (group, mutual) in groups.iter().zip(mutual) {
+    for (group, still_contact) in groups.iter().zip(still_contacts) {
         let mut stories = Vec::with_capacity(group.stories.len());
-        for (_, seen) in &group.stories {
-            if let Some(record) = records.next().flatten().filter(|s| s.is_live(now) && s.author == group.author) {
-                stories.push(Story {
-                    seen: Some(*seen),
-                    ..record.view(viewer)
-                });
+        let mut latest_ms = None;
+        for story in &group.stories {
+            if let Some(card) = cards.next().flatten().filter(|c| c.is_of(story.id, group.author)) {
+                stories.push(FeedStory { card, seen: story.seen });
+                latest_ms = latest_ms.max(Some(story.created_ms));
             }
         }
-        if !mutual || stories.is_empty() {
+        let Some(latest_at) = latest_ms.and_then(DateTime::from_timestamp_millis).filter(|_| still_contact) else {
             continue;
-        }
-        let unseen = stories.iter().any(|s| s.seen == Some(false));
-        let latest_at = stories.iter().map(|s| s.created_at).max().unwrap_or(now);
+        };
         out.push(AuthorItem {
-            author: group.author.clone(),
-            unseen,
+            author: group.author.to_owned(),
+            unseen: stories.iter().any(|s| !s.seen),
             latest_at,
             stories,
         });

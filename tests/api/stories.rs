@@ -9,6 +9,10 @@ both_backends!(
     audiences_decide_who_sees,
     default_audience_applies_to_later_stories_only,
     removing_a_contact_hides_at_once,
+    a_removal_is_remembered_for_a_story_lifetime,
+    concurrent_contact_list_changes_leave_the_last_one_in_force,
+    a_contact_list_replacement_left_halfway_is_finished_by_the_next,
+    a_contact_list_being_replaced_is_busy,
     adding_a_contact_shows_only_later_stories,
     fan_out_reaches_exactly_the_mutual_contacts,
     story_ids_name_their_author_and_lifetimes_may_change,
@@ -176,6 +180,111 @@ async fn removing_a_contact_hides_at_once(backend: Backend) {
     // Mutual again: the story posted while they were contacts is back.
     app.set_contacts("alice", &["bob", "carol"]).await;
     assert_eq!(app.feed_authors("bob").await, ["alice"]);
+    assert_eq!(app.get(&path, "bob").await.status(), 200);
+}
+
+/// The author's side of "each other's contacts" is a mark, on the viewer's own keys, that the
+/// author took them off their list: it hides the author's stories from the viewer for as long as
+/// a story lives, and not longer.
+async fn a_removal_is_remembered_for_a_story_lifetime(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.befriend_all(&["alice", "bob"]).await;
+    let story = app.post_text("alice", "hi").await;
+    let path = format!("/v1/stories/{}", story["id"].as_str().unwrap());
+    let keys = statusd::store::keys::Keys::new(&app.settings.redis.key_prefix);
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    let lifetime_ms = app.settings.stories.ttl_secs as i64 * 1000;
+    let marks = [(now_ms - 1000, false), (now_ms - lifetime_ms - 1000, true)];
+    for (marked_at, visible) in marks {
+        let _: i64 = app
+            .redis(redis::cmd("ZADD").arg(keys.removed_by("bob")).arg(marked_at).arg("alice"))
+            .await;
+        let authors = app.feed_authors("bob").await;
+        assert_eq!(authors.len(), usize::from(visible), "marked at {marked_at}: {authors:?}");
+        assert_eq!(
+            app.get(&path, "bob").await.status(),
+            if visible { 200 } else { 404 },
+            "marked at {marked_at}"
+        );
+    }
+}
+
+/// A replacement that failed after marking a removal (here: written by hand) hides too much until
+/// the next replacement of the list, which takes the mark back for a contact it keeps.
+async fn a_contact_list_replacement_left_halfway_is_finished_by_the_next(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.befriend_all(&["alice", "bob"]).await;
+    let story = app.post_text("alice", "hi").await;
+    let path = format!("/v1/stories/{}", story["id"].as_str().unwrap());
+    let keys = statusd::store::keys::Keys::new(&app.settings.redis.key_prefix);
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    let _: i64 = app.redis(redis::cmd("SADD").arg(keys.contacts_pending("alice")).arg("bob")).await;
+    let _: i64 = app
+        .redis(redis::cmd("ZADD").arg(keys.removed_by("bob")).arg(now_ms).arg("alice"))
+        .await;
+    assert_problem(app.get(&path, "bob").await, 404, "not_found").await;
+    app.set_contacts("alice", &["bob"]).await;
+    assert_eq!(app.get(&path, "bob").await.status(), 200);
+    assert_eq!(app.feed_authors("bob").await, ["alice"]);
+    let pending: i64 = app.redis(redis::cmd("EXISTS").arg(keys.contacts_pending("alice"))).await;
+    assert_eq!(pending, 0);
+}
+
+/// While another request holds the list (here: a lock taken by hand), a replacement waits a
+/// little, then answers 409 `contacts_busy` and changes nothing.
+async fn a_contact_list_being_replaced_is_busy(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.befriend_all(&["alice", "bob"]).await;
+    let keys = statusd::store::keys::Keys::new(&app.settings.redis.key_prefix);
+    let _: () = app
+        .redis(
+            redis::cmd("SET")
+                .arg(keys.contacts_lock("alice"))
+                .arg("another")
+                .arg("PX")
+                .arg(60_000),
+        )
+        .await;
+    let body = json!({"contacts": ["carol"]});
+    assert_problem(
+        app.send_json(Method::PUT, "/v1/me/contacts", "alice", &body).await,
+        409,
+        "contacts_busy",
+    )
+    .await;
+    assert_eq!(app.get_json("/v1/me/contacts", "alice").await["contacts"], json!(["bob"]));
+    let _: i64 = app.redis(redis::cmd("DEL").arg(keys.contacts_lock("alice"))).await;
+    app.set_contacts("alice", &["carol"]).await;
+    assert_eq!(app.get_json("/v1/me/contacts", "alice").await["contacts"], json!(["carol"]));
+}
+
+/// Replacements of one contact list racing each other: each is answered 200 (or 409
+/// `contacts_busy` when it waited too long for the others), and whatever list is in force at the
+/// end decides who sees the author's stories, in the feed and by id.
+async fn concurrent_contact_list_changes_leave_the_last_one_in_force(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.befriend_all(&["alice", "bob", "carol"]).await;
+    let story = app.post_text("alice", "hi").await;
+    let path = format!("/v1/stories/{}", story["id"].as_str().unwrap());
+    let lists = [
+        json!({"contacts": ["bob", "carol"]}),
+        json!({"contacts": ["carol"]}),
+        json!({"contacts": ["bob"]}),
+    ];
+    let puts = (0..24).map(|i| app.send_json(Method::PUT, "/v1/me/contacts", "alice", &lists[i % 3]));
+    for response in futures_util::future::join_all(puts).await {
+        if response.status() != 200 {
+            assert_problem(response, 409, "contacts_busy").await;
+        }
+    }
+    let in_force = app.get_json("/v1/me/contacts", "alice").await["contacts"].clone();
+    for viewer in ["bob", "carol"] {
+        let listed = in_force.as_array().unwrap().iter().any(|c| c == viewer);
+        let feed = app.feed_authors(viewer).await;
+        assert_eq!(feed.len(), usize::from(listed), "{viewer}: list {in_force}, feed {feed:?}");
+        let status = app.get(&path, viewer).await.status();
+        assert_eq!(status, if listed { 200 } else { 404 }, "{viewer}: list {in_force}");
+    }
 }
 
 /// Enough contacts for several runs of the fan-out script on a single Redis; every third one has
