@@ -64,7 +64,10 @@ async fn seed(state: &statusd::http::AppState, contacts: usize, live: usize) {
     let all: Vec<String> = (0..contacts).map(|i| format!("c{i}")).collect();
     store.set_contacts("viewer", &all, Utc::now().timestamp_millis()).await.unwrap();
     for author in all.iter().take(live) {
-        store.set_contacts(author, &["viewer".to_string()], Utc::now().timestamp_millis()).await.unwrap();
+        store
+            .set_contacts(author, &["viewer".to_string()], Utc::now().timestamp_millis())
+            .await
+            .unwrap();
         for n in 0..2 {
             let draft = NewTextStory {
                 text: format!("story {n} by {author}"),

@@ -322,20 +322,27 @@ impl Store {
     }
 
     /// The batch as pipelines: one on a standalone Redis, one per hash slot on a cluster.
-    fn pipelines(&self, entries: Vec<(u16, Entry)>) -> Vec<Planned> {
-        let cluster = self.is_cluster();
+    fn pipelines(&self, entries: Vec<Entry>) -> Vec<Planned> {
+        if !self.is_cluster() {
+            let mut planned = Planned::new();
+            for (position, entry) in entries.into_iter().enumerate() {
+                planned.push(position, entry);
+            }
+            planned.flush_gets();
+            return vec![planned];
+        }
         let mut pipelines: Vec<Planned> = Vec::new();
-        let mut index_of_slot = std::collections::HashMap::new();
-        for (position, (slot, entry)) in entries.into_iter().enumerate() {
-            let slot = if cluster { slot } else { 0 };
+        let mut index_of_slot: foldhash::HashMap<u16, usize> = foldhash::HashMap::default();
+        for (position, entry) in entries.into_iter().enumerate() {
+            let slot = match &entry {
+                Entry::Get(key) => keys::slot(key),
+                Entry::Command(slot, _) => *slot,
+            };
             let i = *index_of_slot.entry(slot).or_insert_with(|| {
                 pipelines.push(Planned::new());
                 pipelines.len() - 1
             });
-            match entry {
-                Entry::Get(key) => pipelines[i].gets.push((position, key)),
-                Entry::Command(cmd) => pipelines[i].push(position, cmd),
-            }
+            pipelines[i].push(position, entry);
         }
         for planned in &mut pipelines {
             planned.flush_gets();
@@ -374,17 +381,19 @@ impl Store {
     }
 }
 
-/// Commands collected for `Store::batch`, each remembered with its key's hash slot.
+/// Commands collected for `Store::batch`.
 #[derive(Default)]
 pub struct Batch {
-    entries: Vec<(u16, Entry)>,
+    entries: Vec<Entry>,
     scripts: Vec<&'static Script>,
 }
 
 enum Entry {
-    /// A plain GET: GETs that follow each other on one slot go out as one MGET.
+    /// A plain GET: GETs that follow each other on one slot go out as one MGET. (Its slot is
+    /// only worked out on a cluster.)
     Get(String),
-    Command(Cmd),
+    /// A command, with the hash slot of its first key.
+    Command(u16, Cmd),
 }
 
 impl Batch {
@@ -394,7 +403,7 @@ impl Batch {
 
     /// Adds a command whose first key is `key`.
     pub fn add(&mut self, key: &str, cmd: Cmd) -> usize {
-        self.entries.push((keys::slot(key), Entry::Command(cmd)));
+        self.entries.push(Entry::Command(keys::slot(key), cmd));
         self.entries.len() - 1
     }
 
@@ -403,7 +412,7 @@ impl Batch {
     pub fn cmd(&mut self, key: &str, name: &str) -> &mut Cmd {
         self.add(key, redis::cmd(name));
         match self.entries.last_mut() {
-            Some((_, Entry::Command(cmd))) => cmd,
+            Some(Entry::Command(_, cmd)) => cmd,
             _ => unreachable!("a command was just added"),
         }
     }
@@ -416,7 +425,7 @@ impl Batch {
 
     /// Adds `GET key`.
     pub fn get(&mut self, key: String) -> usize {
-        self.entries.push((keys::slot(&key), Entry::Get(key)));
+        self.entries.push(Entry::Get(key));
         self.entries.len() - 1
     }
 
@@ -462,10 +471,15 @@ impl Planned {
         }
     }
 
-    fn push(&mut self, position: usize, cmd: Cmd) {
-        self.flush_gets();
-        self.pipe.add_command(cmd);
-        self.destinations.push(Destination::One(position));
+    fn push(&mut self, position: usize, entry: Entry) {
+        match entry {
+            Entry::Get(key) => self.gets.push((position, key)),
+            Entry::Command(_, cmd) => {
+                self.flush_gets();
+                self.pipe.add_command(cmd);
+                self.destinations.push(Destination::One(position));
+            }
+        }
     }
 
     /// Adds the GETs collected since the last other command: one GET, or one MGET for several

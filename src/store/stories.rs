@@ -124,10 +124,11 @@ impl Tray {
         self.lines
             .iter()
             .filter_map(|line| parse_tray_entry(line))
-            .filter(|e| e.expires_ms > now_ms && !self.removed_by.contains(e.author))
+            .filter(|e| e.expires_ms > now_ms && (self.removed_by.is_empty() || !self.removed_by.contains(e.author)))
             .map(|e| TrayEntry {
-                seen: self.seen.contains(e.story_id),
-                muted: self.muted.contains(e.author),
+                // Most viewers have muted no one and seen little: no hashing for empty sets.
+                seen: !self.seen.is_empty() && self.seen.contains(e.story_id),
+                muted: !self.muted.is_empty() && self.muted.contains(e.author),
                 ..e
             })
             .collect()

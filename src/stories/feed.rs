@@ -89,12 +89,12 @@ pub fn group<'a>(entries: Vec<TrayEntry<'a>>, viewer: &str, now_ms: i64) -> Vec<
         .into_iter()
         .filter(|e| e.expires_ms > now_ms && e.author != viewer)
         .collect();
-    // The tray is in posting order already, which this stable sort finds in one pass.
-    entries.sort_by(|a, b| (a.created_ms, a.story_id).cmp(&(b.created_ms, b.story_id)));
+    // The tray is in posting order already, which this sort notices.
+    entries.sort_unstable_by(|a, b| (a.created_ms, a.story_id).cmp(&(b.created_ms, b.story_id)));
     // A fan-out repeated after a script-cache miss may have appended an entry twice.
     entries.dedup_by(|a, b| a.story_id == b.story_id);
-    let mut index_of: foldhash::HashMap<&str, usize> = foldhash::HashMap::default();
-    let mut groups: Vec<AuthorGroup<'a>> = Vec::new();
+    let mut index_of: foldhash::HashMap<&str, usize> = foldhash::HashMap::with_capacity_and_hasher(entries.len(), Default::default());
+    let mut groups: Vec<AuthorGroup<'a>> = Vec::with_capacity(entries.len());
     for e in entries {
         let story = GroupStory {
             id: e.story_id,
@@ -115,7 +115,11 @@ pub fn group<'a>(entries: Vec<TrayEntry<'a>>, viewer: &str, now_ms: i64) -> Vec<
                     unseen: !story.seen,
                     latest_ms: story.created_ms,
                     muted: e.muted,
-                    stories: vec![story],
+                    stories: {
+                        let mut stories = Vec::with_capacity(2);
+                        stories.push(story);
+                        stories
+                    },
                 });
             }
         }

@@ -62,7 +62,14 @@ pub async fn create(
     }
     let contacts = store.contacts(author).await?;
     let admitted: Vec<String> = contacts.into_iter().filter(|c| c != author && record.audience.admits(c)).collect();
-    store.fan_out(&record, &admitted, created_ms).await?;
+    if let Err(e) = store.fan_out(&record, &admitted, created_ms).await {
+        // The post is answered with the error: take the story back rather than leave it half
+        // delivered.
+        if let Err(cleanup) = store.delete_story(author, &record.id).await {
+            tracing::warn!(error = %cleanup, story = %record.id, "a story whose fan-out failed was not deleted");
+        }
+        return Err(e);
+    }
     Ok(record)
 }
 

@@ -15,6 +15,7 @@ both_backends!(
     a_contact_list_being_replaced_is_busy,
     adding_a_contact_shows_only_later_stories,
     fan_out_reaches_exactly_the_mutual_contacts,
+    a_post_whose_fan_out_fails_is_taken_back,
     story_ids_name_their_author_and_lifetimes_may_change,
     stories_with_ids_without_an_author_are_still_served,
     posting_and_reading_survive_a_flushed_script_cache,
@@ -308,6 +309,19 @@ async fn fan_out_reaches_exactly_the_mutual_contacts(backend: Backend) {
         assert_eq!(app.feed_authors(c).await, ["alice"], "feed of {c}");
     }
     assert_eq!(app.feed_authors("c001").await, Vec::<String>::new());
+}
+
+/// A post whose fan-out fails (here: a tray that Redis holds as something else) is answered with
+/// the error and taken back: no half-delivered story is left behind.
+async fn a_post_whose_fan_out_fails_is_taken_back(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.befriend_all(&["alice", "bob"]).await;
+    let keys = statusd::store::keys::Keys::new(&app.settings.redis.key_prefix);
+    let _: () = app.redis(redis::cmd("SET").arg(keys.tray("bob")).arg("not a tray")).await;
+    let response = app.post_json("/v1/stories", "alice", &json!({"text": "hi"})).await;
+    assert_problem(response, 500, "internal").await;
+    assert_eq!(count_stories(&app).await, 0);
+    assert_eq!(app.get_json("/v1/me/stories", "alice").await["stories"], json!([]));
 }
 
 /// A story id names its author, so that reading it checks contacts in the same round trip; an
