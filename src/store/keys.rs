@@ -40,18 +40,19 @@ impl Keys {
     pub fn contacts_lock(&self, user: &str) -> String {
         self.user(user, "contacts-lock")
     }
-    /// SET of the contacts whose marks in `removed_by` a replacement of the list is changing;
+    /// SET of the contacts whose `contact_removals` a replacement of the list is changing;
     /// left behind only by one that failed midway, for the next to finish (see
     /// `store::users::set_contacts`).
     pub fn contacts_pending(&self, user: &str) -> String {
         self.user(user, "contacts-pending")
     }
-    /// ZSET author → time (ms) the author took this user off their contact list, kept for a
-    /// story's lifetime: the author's stories that already reached this user's tray are hidden
-    /// from them while it is there. It lives on this user's slot, so that a feed page checks it
-    /// with the tray instead of asking each author's contact list.
-    pub fn removed_by(&self, user: &str) -> String {
-        self.user(user, "removed-by")
+    /// ZSET "<removal>:<other user>" → time (ms), kept for a story's lifetime: "removed-by:<other>"
+    /// while the other has taken this user off their contact list, "removed:<other>" while this
+    /// user has taken the other off their own (see `store::users::Removal`). Their stories already
+    /// in this user's tray are hidden from this user while a mark is there. It lives on this
+    /// user's slot, so that a feed page checks it with the tray instead of asking contact lists.
+    pub fn contact_removals(&self, user: &str) -> String {
+        self.user(user, "contact-removals")
     }
     /// HASH of the user's settings (see `store::users`).
     pub fn settings(&self, user: &str) -> String {
@@ -163,7 +164,7 @@ impl Keys {
             self.contacts(user),
             self.contacts_lock(user),
             self.contacts_pending(user),
-            self.removed_by(user),
+            self.contact_removals(user),
             self.settings(user),
             self.muted(user),
             self.authored(user),

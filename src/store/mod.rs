@@ -308,6 +308,20 @@ impl Store {
         }
     }
 
+    /// Runs a batch whose commands all share one hash slot as one transaction (MULTI/EXEC).
+    pub async fn transaction(&self, batch: Batch) -> Result<()> {
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        for entry in batch.entries {
+            match entry {
+                Entry::Get(key) => pipe.cmd("GET").arg(key),
+                Entry::Command(_, cmd) => pipe.add_command(cmd),
+            }
+            .ignore();
+        }
+        self.pipe::<()>(&pipe).await
+    }
+
     /// JSON records stored as strings under `keys`, in one batch (None for missing).
     pub(crate) async fn json_records<T: serde::de::DeserializeOwned>(
         &self,

@@ -1,6 +1,7 @@
 //! Stories in Redis: records, media, the author's live list, fan-out into trays, views,
 //! reactions and reports. Every key of a story expires with it (PXAT = expires_at).
 
+use super::users::removed_users;
 use super::{Batch, Store, decode};
 use crate::error::{Error, Result};
 use crate::stories::feed::TrayEntry;
@@ -87,18 +88,6 @@ fn card_of(mut raw: String) -> Option<StoryCard> {
     }
 }
 
-/// The answers of [`Store::add_visibility_checks`]: (in the tray, each other's contacts), given
-/// that marks of a removal older than `removals_since_ms` no longer count.
-fn visibility(answers: Vec<redis::Value>, removals_since_ms: i64) -> Result<(bool, bool)> {
-    let [position, mine, removed_at]: [redis::Value; 3] = answers
-        .try_into()
-        .map_err(|_| Error::Internal("visibility checks: three answers expected".into()))?;
-    let position: Option<i64> = decode(position)?;
-    let removed_at: Option<f64> = decode(removed_at)?;
-    let still_theirs = removed_at.is_none_or(|at| (at as i64) <= removals_since_ms);
-    Ok((position.is_some(), decode::<bool>(mine)? && still_theirs))
-}
-
 /// A story's entry in a viewer's tray: "<expires_at ms> <author>/<story id>".
 fn tray_entry(story: &StoryRecord) -> String {
     tray_entry_of(ms(story.expires_at), &story.author, &story.id)
@@ -109,22 +98,23 @@ fn tray_entry_of(expires_ms: i64, author: &str, id: &str) -> String {
 }
 
 /// A viewer's tray as read, with the authors the viewer muted, the stories they have seen, and
-/// the authors who have taken the viewer off their contact list since their stories got here.
+/// the authors who, since their stories got here, have taken the viewer off their contact list or
+/// been taken off the viewer's.
 pub struct Tray {
     lines: Vec<String>,
     muted: foldhash::HashSet<String>,
     seen: foldhash::HashSet<String>,
-    removed_by: foldhash::HashSet<String>,
+    removed: foldhash::HashSet<String>,
 }
 
 impl Tray {
-    /// The entries still live at `now_ms` whose authors still have the viewer as a contact,
-    /// borrowed from the tray.
+    /// The entries still live at `now_ms` whose authors and the viewer are still each other's
+    /// contacts, borrowed from the tray.
     pub fn entries(&self, now_ms: i64) -> Vec<TrayEntry<'_>> {
         self.lines
             .iter()
             .filter_map(|line| parse_tray_entry(line))
-            .filter(|e| e.expires_ms > now_ms && (self.removed_by.is_empty() || !self.removed_by.contains(e.author)))
+            .filter(|e| e.expires_ms > now_ms && (self.removed.is_empty() || !self.removed.contains(e.author)))
             .map(|e| TrayEntry {
                 // Most viewers have muted no one and seen little: no hashing for empty sets.
                 seen: !self.seen.is_empty() && self.seen.contains(e.story_id),
@@ -230,23 +220,21 @@ impl Store {
         Ok(reached)
     }
 
-    /// The viewer's tray, with what the viewer muted and has seen and who removed them as a
-    /// contact: one pipeline on the viewer's slot. The viewer's own contact list is checked by
-    /// [`Store::cards_and_contacts`] for the authors of a page.
+    /// The viewer's tray, with what the viewer muted and has seen and whom contact removals hide:
+    /// one pipeline on the viewer's slot, and all a feed page needs to know who may be shown.
     pub async fn tray(&self, viewer: &str, now_ms: i64) -> Result<Tray> {
         let tray = self.keys.tray(viewer);
-        let live = |key: String, after_ms: i64| {
-            let mut cmd = redis::cmd("ZRANGE");
-            cmd.arg(key).arg(format!("({after_ms}")).arg("+inf").arg("BYSCORE");
-            cmd
-        };
         let mut pipe = redis::pipe();
         pipe.cmd("LRANGE").arg(&tray).arg(0).arg(-1);
         pipe.cmd("SMEMBERS").arg(self.keys.muted(viewer));
-        pipe.add_command(live(self.keys.seen(viewer), now_ms));
-        pipe.add_command(live(self.keys.removed_by(viewer), now_ms - self.story_ttl_ms));
+        pipe.cmd("ZRANGE")
+            .arg(self.keys.seen(viewer))
+            .arg(format!("({now_ms}"))
+            .arg("+inf")
+            .arg("BYSCORE");
+        pipe.add_command(self.live_removals(viewer, now_ms));
         type Sets = foldhash::HashSet<String>;
-        let (lines, muted, seen, removed_by): (Vec<String>, Sets, Sets, Sets) = self.pipe(&pipe).await?;
+        let (lines, muted, seen, removals): (Vec<String>, Sets, Sets, Vec<String>) = self.pipe(&pipe).await?;
         // Entries are in posting order, so expired ones gather at the head; posting trims them
         // too, so only a long run is worth a round trip here.
         let expired_at_head = lines
@@ -261,54 +249,31 @@ impl Store {
             lines,
             muted,
             seen,
-            removed_by,
+            removed: removed_users(removals),
         })
     }
 
-    /// Story records by id (None for missing), and for each author in `authors` whether the
-    /// viewer still has them as a contact — in one batch. (Whether the authors still have the
-    /// viewer is in the viewer's tray: see [`Tray::entries`].)
-    pub async fn stories_and_contacts(
-        &self,
-        ids: &[&str],
-        authors: &[&str],
-        viewer: &str,
-    ) -> Result<(Vec<Option<StoryRecord>>, Vec<bool>)> {
-        self.records_and_contacts(ids, authors, viewer, |raw| decode_record(&raw).map(|(record, _)| record))
-            .await
+    /// Story records by id (None for missing), in one batch.
+    pub async fn stories(&self, ids: &[&str]) -> Result<Vec<Option<StoryRecord>>> {
+        self.records(ids, |raw| decode_record(&raw).map(|(record, _)| record)).await
     }
 
-    /// Story cards by id (None for missing), and mutuality as in [`Store::stories_and_contacts`]:
-    /// what a feed page needs, without parsing a record.
-    pub async fn cards_and_contacts(&self, ids: &[&str], authors: &[&str], viewer: &str) -> Result<(Vec<Option<StoryCard>>, Vec<bool>)> {
-        self.records_and_contacts(ids, authors, viewer, card_of).await
+    /// Story cards by id (None for missing), in one batch: what a feed page needs, without
+    /// parsing a record.
+    pub async fn cards(&self, ids: &[&str]) -> Result<Vec<Option<StoryCard>>> {
+        self.records(ids, card_of).await
     }
 
-    async fn records_and_contacts<T>(
-        &self,
-        ids: &[&str],
-        authors: &[&str],
-        viewer: &str,
-        read: impl Fn(String) -> Option<T>,
-    ) -> Result<(Vec<Option<T>>, Vec<bool>)> {
+    async fn records<T>(&self, ids: &[&str], read: impl Fn(String) -> Option<T>) -> Result<Vec<Option<T>>> {
         let mut batch = Batch::new();
         for id in ids {
             batch.get(self.keys.story(id));
         }
-        let mine = self.keys.contacts(viewer);
-        if !authors.is_empty() {
-            batch.cmd(&mine, "SMISMEMBER").arg(&mine).arg(authors);
-        }
-        let mut values = self.batch(batch).await?;
-        let mutual: Vec<bool> = match values.split_off(ids.len()).pop() {
-            Some(v) => decode(v)?,
-            None => Vec::new(),
-        };
-        let records = values
+        self.batch(batch)
+            .await?
             .into_iter()
             .map(|v| decode::<Option<String>>(v).map(|raw| raw.and_then(&read)))
-            .collect::<Result<_>>()?;
-        Ok((records, mutual))
+            .collect()
     }
 
     /// The story (its record and card), and whether `viewer` may see it as far as fan-out and contacts go: the story
@@ -317,7 +282,6 @@ impl Store {
     /// the tray entry is guessed from the id's time and the usual lifetime, and looked up again in
     /// the rare case the record says otherwise. Two for ids without an author.
     pub async fn story_for_viewer(&self, viewer: &str, id: &str, now_ms: i64) -> Result<Option<(StoryRecord, StoryCard, bool)>> {
-        let removals_since_ms = now_ms - self.story_ttl_ms;
         let Some((author, created_ms)) = crate::ids::story_id_parts(id).filter(|(author, _)| *author != viewer) else {
             let Some((story, card)) = self.story(id).await? else {
                 return Ok(None);
@@ -327,7 +291,7 @@ impl Store {
             }
             let mut batch = Batch::new();
             self.add_visibility_checks(&mut batch, viewer, &story.author, &tray_entry(&story));
-            let (in_tray, mutual) = visibility(self.batch(batch).await?, removals_since_ms)?;
+            let (in_tray, mutual) = self.visibility(self.batch(batch).await?, now_ms)?;
             return Ok(Some((story, card, in_tray && mutual)));
         };
         let guess = tray_entry_of(created_ms + self.story_ttl_ms, author, id);
@@ -340,7 +304,7 @@ impl Store {
         let Some((story, card)) = raw.as_deref().and_then(decode_record) else {
             return Ok(None);
         };
-        let (guessed_in_tray, mutual) = visibility(checks, removals_since_ms)?;
+        let (guessed_in_tray, mutual) = self.visibility(checks, now_ms)?;
         if story.author != author {
             return Ok(Some((story, card, false)));
         }
@@ -354,15 +318,21 @@ impl Store {
         Ok(Some((story, card, in_tray && mutual)))
     }
 
-    /// Adds the checks that [`visibility`] reads, all on the viewer's slot: `entry` in the
-    /// viewer's tray, the author in the viewer's contacts, and whether the author has taken the
-    /// viewer off theirs since (see `Keys::removed_by`).
+    /// Adds the checks that [`Store::visibility`] reads, both on the viewer's slot: `entry` in the
+    /// viewer's tray (they were each other's contacts when it was posted), and whether either has
+    /// taken the other off their list since (see `Keys::contact_removals`).
     fn add_visibility_checks(&self, batch: &mut Batch, viewer: &str, author: &str, entry: &str) {
         batch.add(&self.keys.tray(viewer), self.tray_position(viewer, entry));
-        let mine = self.keys.contacts(viewer);
-        batch.cmd(&mine, "SISMEMBER").arg(&mine).arg(author);
-        let removed_by = self.keys.removed_by(viewer);
-        batch.cmd(&removed_by, "ZSCORE").arg(&removed_by).arg(author);
+        self.add_removals_between(batch, viewer, author);
+    }
+
+    /// The answers of [`Store::add_visibility_checks`]: (in the tray, still each other's contacts).
+    fn visibility(&self, answers: Vec<redis::Value>, now_ms: i64) -> Result<(bool, bool)> {
+        let [position, removals]: [redis::Value; 2] = answers
+            .try_into()
+            .map_err(|_| Error::Internal("visibility checks: two answers expected".into()))?;
+        let position: Option<i64> = decode(position)?;
+        Ok((position.is_some(), !self.removed_between(removals, now_ms)?))
     }
 
     /// Where `entry` is in the viewer's tray, searched from the tail, where recent stories are.

@@ -1,7 +1,7 @@
 //! Users in Redis: contacts, settings, muted authors, idempotency records.
 
 use super::keys::Caller;
-use super::{Batch, Store};
+use super::{Batch, Store, decode};
 use crate::error::{Error, Result};
 use crate::users::UserSettings;
 use redis::Script;
@@ -28,6 +28,35 @@ pub enum IdempotencyClaim {
     Done(String),
 }
 
+/// A mark in a user's `contact_removals`: about the other user's list or the user's own.
+#[derive(Debug, Clone, Copy)]
+enum Removal<'a> {
+    /// The other user took this one off their list.
+    By(&'a str),
+    /// This user took the other off their own list.
+    Of(&'a str),
+}
+
+impl Removal<'_> {
+    fn member(self) -> String {
+        match self {
+            Removal::By(other) => format!("removed-by:{other}"),
+            Removal::Of(other) => format!("removed:{other}"),
+        }
+    }
+}
+
+/// The other users named by the members of a `contact_removals` set, of either kind.
+pub(crate) fn removed_users(members: Vec<String>) -> foldhash::HashSet<String> {
+    members
+        .into_iter()
+        .filter_map(|m| {
+            let other = m.strip_prefix("removed-by:").or_else(|| m.strip_prefix("removed:"))?;
+            Some(other.to_owned())
+        })
+        .collect()
+}
+
 /// A user's settings as stored (the defaults when none are).
 pub(crate) fn parse_settings(user: &str, raw: Option<String>) -> Result<UserSettings> {
     match raw {
@@ -46,11 +75,12 @@ impl Store {
     }
 
     /// Replaces the contact list, one replacement of a list at a time (`Conflict` while another
-    /// runs for longer than a moment). Each contact taken off the list is first marked, on their
-    /// own slot, as removed by `user` (see `Keys::removed_by`), so that the stories of `user`
-    /// already in their tray are hidden from them from then on; contacts put (back) on it are
-    /// unmarked after. Should a step fail, the removed contacts see less, never more, and the next
-    /// replacement finishes what this one left.
+    /// runs for longer than a moment), and marks each removal on both sides (see
+    /// `Keys::contact_removals`): on each removed contact's slot first, so that the stories of
+    /// `user` already in their tray are hidden from them from then on, and on the user's own slot
+    /// together with the list. Contacts put (back) on the list are unmarked, on their side last.
+    /// Should a step fail, contacts see less, never more, and the next replacement finishes what
+    /// this one left.
     pub async fn set_contacts(&self, user: &str, contacts: &[String], now_ms: i64) -> Result<()> {
         let lock = self.keys.contacts_lock(user);
         let token = crate::ids::random_id();
@@ -69,23 +99,85 @@ impl Store {
         pipe.cmd("SMEMBERS").arg(&key).cmd("SMEMBERS").arg(&pending_key);
         let (old, pending): (HashSet<String>, HashSet<String>) = self.pipe(&pipe).await?;
         let new: HashSet<&str> = contacts.iter().map(String::as_str).collect();
-        let to_mark: Vec<&str> = old.union(&pending).map(String::as_str).filter(|c| !new.contains(c)).collect();
-        let to_unmark: Vec<&str> = new.iter().copied().filter(|c| !old.contains(*c) || pending.contains(*c)).collect();
-        if !to_mark.is_empty() || !to_unmark.is_empty() {
+        // Contacts a replacement that failed midway was changing are changed again.
+        let removed: Vec<&str> = old.union(&pending).map(String::as_str).filter(|c| !new.contains(c)).collect();
+        let added: Vec<&str> = new.iter().copied().filter(|c| !old.contains(*c) || pending.contains(*c)).collect();
+        if !removed.is_empty() || !added.is_empty() {
             let mut pipe = redis::pipe();
-            pipe.cmd("SADD").arg(&pending_key).arg(&to_mark).arg(&to_unmark).ignore();
+            pipe.cmd("SADD").arg(&pending_key).arg(&removed).arg(&added).ignore();
             pipe.cmd("PEXPIRE").arg(&pending_key).arg(self.story_ttl_ms).ignore();
             self.pipe::<()>(&pipe).await?;
         }
-        self.mark_removed(user, &to_mark, now_ms).await?;
-        let mut pipe = redis::pipe();
-        pipe.atomic().del(&key).ignore();
-        if !contacts.is_empty() {
-            pipe.sadd(&key, contacts).ignore();
+        let mut theirs = Batch::new();
+        for contact in &removed {
+            self.mark_removal(&mut theirs, contact, Removal::By(user), now_ms);
         }
-        self.pipe::<()>(&pipe).await?;
-        self.unmark_removed(user, &to_unmark).await?;
+        self.batch(theirs).await?;
+        // The list and the user's own marks change together.
+        let mut own = Batch::new();
+        own.cmd(&key, "DEL").arg(&key);
+        if !contacts.is_empty() {
+            own.cmd(&key, "SADD").arg(&key).arg(contacts);
+        }
+        for contact in &removed {
+            self.mark_removal(&mut own, user, Removal::Of(contact), now_ms);
+        }
+        for contact in &added {
+            self.unmark_removal(&mut own, user, Removal::Of(contact));
+        }
+        self.transaction(own).await?;
+        let mut theirs = Batch::new();
+        for contact in &added {
+            self.unmark_removal(&mut theirs, contact, Removal::By(user));
+        }
+        self.batch(theirs).await?;
         self.query(redis::cmd("DEL").arg(&pending_key)).await
+    }
+
+    /// Adds to `batch` the mark of `removal` in `user`'s contact removals, at `now_ms`; marks
+    /// older than a story's lifetime go.
+    fn mark_removal(&self, batch: &mut Batch, user: &str, removal: Removal, now_ms: i64) {
+        let key = self.keys.contact_removals(user);
+        batch
+            .cmd(&key, "ZREMRANGEBYSCORE")
+            .arg(&key)
+            .arg("-inf")
+            .arg(now_ms - self.story_ttl_ms);
+        batch.cmd(&key, "ZADD").arg(&key).arg(now_ms).arg(removal.member());
+        batch.extend_expiry(&key, now_ms + self.story_ttl_ms);
+    }
+
+    fn unmark_removal(&self, batch: &mut Batch, user: &str, removal: Removal) {
+        let key = self.keys.contact_removals(user);
+        batch.cmd(&key, "ZREM").arg(&key).arg(removal.member());
+    }
+
+    /// The command that reads the contact removals of `viewer` still within a story's lifetime
+    /// at `now_ms` (the authors whose stories the viewer must not see: [`removed_users`]).
+    pub(crate) fn live_removals(&self, viewer: &str, now_ms: i64) -> redis::Cmd {
+        let mut cmd = redis::cmd("ZRANGE");
+        cmd.arg(self.keys.contact_removals(viewer))
+            .arg(format!("({}", now_ms - self.story_ttl_ms))
+            .arg("+inf")
+            .arg("BYSCORE");
+        cmd
+    }
+
+    /// Adds the scores of the two removals between `viewer` and `author` (read by
+    /// [`Store::removed_between`]).
+    pub(crate) fn add_removals_between(&self, batch: &mut Batch, viewer: &str, author: &str) {
+        let key = self.keys.contact_removals(viewer);
+        batch
+            .cmd(&key, "ZMSCORE")
+            .arg(&key)
+            .arg(Removal::By(author).member())
+            .arg(Removal::Of(author).member());
+    }
+
+    /// Whether either has removed the other within a story's lifetime at `now_ms`.
+    pub(crate) fn removed_between(&self, answer: redis::Value, now_ms: i64) -> Result<bool> {
+        let scores: Vec<Option<f64>> = decode(answer)?;
+        Ok(scores.into_iter().flatten().any(|at| at as i64 > now_ms - self.story_ttl_ms))
     }
 
     /// Takes `lock` for `token`, waiting a little while another holds it.
@@ -109,32 +201,6 @@ impl Store {
         let mut conn = self.conn();
         RELEASE_LOCK.key(lock).arg(token).invoke_async::<i64>(&mut conn).await?;
         Ok(())
-    }
-
-    /// Marks that `author` took each of `contacts` off their list at `now_ms`; a mark lasts as long
-    /// as a story, the longest an earlier story of the author can still be in their tray.
-    async fn mark_removed(&self, author: &str, contacts: &[&str], now_ms: i64) -> Result<()> {
-        let mut batch = Batch::new();
-        for contact in contacts {
-            let key = self.keys.removed_by(contact);
-            batch
-                .cmd(&key, "ZREMRANGEBYSCORE")
-                .arg(&key)
-                .arg("-inf")
-                .arg(now_ms - self.story_ttl_ms);
-            batch.cmd(&key, "ZADD").arg(&key).arg(now_ms).arg(author);
-            batch.extend_expiry(&key, now_ms + self.story_ttl_ms);
-        }
-        self.batch(batch).await.map(drop)
-    }
-
-    async fn unmark_removed(&self, author: &str, contacts: &[&str]) -> Result<()> {
-        let mut batch = Batch::new();
-        for contact in contacts {
-            let key = self.keys.removed_by(contact);
-            batch.cmd(&key, "ZREM").arg(&key).arg(author);
-        }
-        self.batch(batch).await.map(drop)
     }
 
     pub async fn settings(&self, user: &str) -> Result<UserSettings> {

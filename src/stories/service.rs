@@ -195,7 +195,7 @@ pub async fn viewers(
 pub async fn mine(store: &Store, author: &str, now: DateTime<Utc>) -> Result<Vec<Story>> {
     let ids = store.authored(author, now.timestamp_millis()).await?;
     let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
-    let (records, _) = store.stories_and_contacts(&ids, &[], author).await?;
+    let records = store.stories(&ids).await?;
     let records: Vec<StoryRecord> = records.into_iter().flatten().filter(|s| s.is_live(now)).collect();
     let live_ids: Vec<String> = records.iter().map(|s| s.id.clone()).collect();
     let counts = store.story_counts(&live_ids).await?;
@@ -248,9 +248,9 @@ pub struct FeedPage {
     pub next_cursor: Option<String>,
 }
 
-/// Assembles one feed page. Costs one script on the viewer's slot for the tray, then one batch
-/// per chunk of authors for their records: in proportion to the authors with live stories for
-/// this viewer, not to the number of contacts.
+/// Assembles one feed page. Costs one pipeline on the viewer's slot for the tray, then one batch
+/// of story cards per chunk of authors: in proportion to the authors with live stories for this
+/// viewer, not to the number of contacts.
 pub async fn feed(store: &Store, viewer: &str, cursor: Option<&Position>, limit: usize, now: DateTime<Utc>) -> Result<FeedPage> {
     let now_ms = now.timestamp_millis();
     let tray = store.tray(viewer, now_ms).await?;
@@ -261,7 +261,7 @@ pub async fn feed(store: &Store, viewer: &str, cursor: Option<&Position>, limit:
     let mut last_consumed = None;
     // The muted section is listed once, on the first page.
     let mut muted_items = if cursor.is_none() {
-        load_groups(store, viewer, &muted).await?
+        load_groups(store, &muted).await?
     } else {
         Vec::new()
     };
@@ -269,7 +269,7 @@ pub async fn feed(store: &Store, viewer: &str, cursor: Option<&Position>, limit:
     while items.len() < limit && !rest.is_empty() {
         let take = (limit - items.len()).min(rest.len());
         let (chunk, tail) = rest.split_at(take);
-        items.extend(load_groups(store, viewer, chunk).await?);
+        items.extend(load_groups(store, chunk).await?);
         last_consumed = chunk.last();
         rest = tail;
     }
@@ -284,19 +284,16 @@ pub async fn feed(store: &Store, viewer: &str, cursor: Option<&Position>, limit:
     })
 }
 
-/// Loads the stories of these author groups; drops authors the viewer no longer has as a contact,
-/// and stories gone since the tray was read. Expired ones, and those of authors who no longer have
-/// the viewer, were left out of the groups.
-async fn load_groups(store: &Store, viewer: &str, groups: &[AuthorGroup<'_>]) -> Result<Vec<AuthorItem>> {
+/// Loads the stories of these author groups, dropping those gone since the tray was read (who may
+/// see them was settled with the tray: see `store::stories::Tray::entries`).
+async fn load_groups(store: &Store, groups: &[AuthorGroup<'_>]) -> Result<Vec<AuthorItem>> {
     if groups.is_empty() {
         return Ok(Vec::new());
     }
     let ids: Vec<&str> = groups.iter().flat_map(|g| g.stories.iter().map(|s| s.id)).collect();
-    let authors: Vec<&str> = groups.iter().map(|g| g.author).collect();
-    let (cards, still_contacts) = store.cards_and_contacts(&ids, &authors, viewer).await?;
-    let mut cards = cards.into_iter();
+    let mut cards = store.cards(&ids).await?.into_iter();
     let mut out = Vec::with_capacity(groups.len());
-    for (group, still_contact) in groups.iter().zip(still_contacts) {
+    for group in groups {
         let mut stories = Vec::with_capacity(group.stories.len());
         let mut latest_ms = None;
         for story in &group.stories {
@@ -305,7 +302,7 @@ async fn load_groups(store: &Store, viewer: &str, groups: &[AuthorGroup<'_>]) ->
                 latest_ms = latest_ms.max(Some(story.created_ms));
             }
         }
-        let Some(latest_at) = latest_ms.and_then(DateTime::from_timestamp_millis).filter(|_| still_contact) else {
+        let Some(latest_at) = latest_ms.and_then(DateTime::from_timestamp_millis) else {
             continue;
         };
         out.push(AuthorItem {

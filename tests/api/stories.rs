@@ -178,15 +178,18 @@ async fn removing_a_contact_hides_at_once(backend: Backend) {
     app.set_contacts("carol", &["bob"]).await;
     assert_eq!(app.feed_authors("carol").await, Vec::<String>::new());
     assert_problem(app.get(&path, "carol").await, 404, "not_found").await;
-    // Mutual again: the story posted while they were contacts is back.
+    // Mutual again: the story posted while they were contacts is back, for each.
     app.set_contacts("alice", &["bob", "carol"]).await;
     assert_eq!(app.feed_authors("bob").await, ["alice"]);
     assert_eq!(app.get(&path, "bob").await.status(), 200);
+    app.set_contacts("carol", &["alice", "bob"]).await;
+    assert_eq!(app.feed_authors("carol").await, ["alice"]);
+    assert_eq!(app.get(&path, "carol").await.status(), 200);
 }
 
-/// The author's side of "each other's contacts" is a mark, on the viewer's own keys, that the
-/// author took them off their list: it hides the author's stories from the viewer for as long as
-/// a story lives, and not longer.
+/// "Still each other's contacts" is checked on the viewer's own keys: a mark that the author took
+/// them off their list (or they the author off theirs) hides the author's stories from the viewer
+/// for as long as a story lives, and not longer.
 async fn a_removal_is_remembered_for_a_story_lifetime(backend: Backend) {
     let app = spawn_app(backend).await;
     app.befriend_all(&["alice", "bob"]).await;
@@ -198,7 +201,12 @@ async fn a_removal_is_remembered_for_a_story_lifetime(backend: Backend) {
     let marks = [(now_ms - 1000, false), (now_ms - lifetime_ms - 1000, true)];
     for (marked_at, visible) in marks {
         let _: i64 = app
-            .redis(redis::cmd("ZADD").arg(keys.removed_by("bob")).arg(marked_at).arg("alice"))
+            .redis(
+                redis::cmd("ZADD")
+                    .arg(keys.contact_removals("bob"))
+                    .arg(marked_at)
+                    .arg("removed-by:alice"),
+            )
             .await;
         let authors = app.feed_authors("bob").await;
         assert_eq!(authors.len(), usize::from(visible), "marked at {marked_at}: {authors:?}");
@@ -221,7 +229,12 @@ async fn a_contact_list_replacement_left_halfway_is_finished_by_the_next(backend
     let now_ms = chrono::Utc::now().timestamp_millis();
     let _: i64 = app.redis(redis::cmd("SADD").arg(keys.contacts_pending("alice")).arg("bob")).await;
     let _: i64 = app
-        .redis(redis::cmd("ZADD").arg(keys.removed_by("bob")).arg(now_ms).arg("alice"))
+        .redis(
+            redis::cmd("ZADD")
+                .arg(keys.contact_removals("bob"))
+                .arg(now_ms)
+                .arg("removed-by:alice"),
+        )
         .await;
     assert_problem(app.get(&path, "bob").await, 404, "not_found").await;
     app.set_contacts("alice", &["bob"]).await;
