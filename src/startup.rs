@@ -161,9 +161,11 @@ fn route_of(req: &ServiceRequest) -> String {
         .map_or_else(|| "unmatched".into(), |r| r.0.clone())
 }
 
-/// The span every request is served in: its fields (request id, method, route pattern, path,
-/// status) are on every line logged while it runs. No header other than the request id is read
-/// into it, so credentials never reach the logs; the query string is left out too.
+/// The span every request is served in: its request id is on every line logged while it runs.
+/// The request's method, route pattern, path and status are on its `request finished` line: a
+/// span's fields are written out when it is made, for every request, even when nothing is
+/// logged, and that was a visible share of a small read. No header other than the request id is
+/// read into either, so credentials never reach the logs; the query string is left out too.
 pub struct RequestSpan;
 
 /// `log.requests = "all"`, set once at start-up (the span builder has no state of its own).
@@ -177,39 +179,41 @@ impl RootSpanBuilder for RequestSpan {
             .map(|r| r.0.clone())
             .unwrap_or_else(crate::ids::random_id);
         request.extensions_mut().insert(Started(Instant::now()));
-        let route = route_of(request);
-        let span = tracing::info_span!(
-            "request",
-            request_id = %id,
-            method = %request.method(),
-            route = %route,
-            path = %request.path(),
-            status = tracing::field::Empty,
-        );
-        span.in_scope(|| tracing::debug!("request started"));
+        let span = tracing::info_span!("request", request_id = %id);
+        span.in_scope(|| tracing::debug!(method = %request.method(), path = %request.path(), "request started"));
         span
     }
 
     fn on_request_end<B: MessageBody>(span: Span, outcome: &Result<ServiceResponse<B>, actix_web::Error>) {
-        let (status, started, quiet) = match outcome {
-            Ok(res) => {
-                let started = res.request().extensions().get::<Started>().map(|s| s.0);
-                let quiet = matches!(res.request().path(), "/healthz" | "/readyz" | "/metrics");
-                (res.status().as_u16(), started, quiet)
-            }
-            Err(e) => (e.as_response_error().status_code().as_u16(), None, false),
+        let (status, request) = match outcome {
+            Ok(res) => (res.status().as_u16(), Some(res.request())),
+            Err(e) => (e.as_response_error().status_code().as_u16(), None),
         };
-        span.record("status", status);
+        // Probes and scrapes are frequent and uneventful: logged at debug only; so are all
+        // successes when only errors are wanted.
+        let quiet = request.is_some_and(|r| matches!(r.path(), "/healthz" | "/readyz" | "/metrics"))
+            || (status < 400 && !LOG_EVERY_REQUEST.load(std::sync::atomic::Ordering::Relaxed));
+        let started = request.and_then(|r| r.extensions().get::<Started>().map(|s| s.0));
         let duration_ms = started.map(|s| s.elapsed().as_secs_f64() * 1000.0).unwrap_or_default();
+        let (method, path) = (request.map_or("", |r| r.method().as_str()), request.map_or("", |r| r.path()));
         span.in_scope(|| {
-            // Probes and scrapes are frequent and uneventful: logged at debug only; so are all
-            // successes when only errors are wanted.
-            if quiet || (status < 400 && !LOG_EVERY_REQUEST.load(std::sync::atomic::Ordering::Relaxed)) {
-                tracing::debug!(status, duration_ms, "request finished");
+            if quiet {
+                tracing::debug!(status, duration_ms, method, route = %RouteOf(request), path, "request finished");
             } else {
-                tracing::info!(status, duration_ms, "request finished");
+                tracing::info!(status, duration_ms, method, route = %RouteOf(request), path, "request finished");
             }
         });
+    }
+}
+
+/// The route pattern of a request, written out only when a line is logged.
+struct RouteOf<'a>(Option<&'a actix_web::HttpRequest>);
+
+impl std::fmt::Display for RouteOf<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let extensions = self.0.map(|r| r.extensions());
+        let route = extensions.as_ref().and_then(|e| e.get::<RoutePattern>());
+        f.write_str(route.map_or("unmatched", |r| r.0.as_str()))
     }
 }
 

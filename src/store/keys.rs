@@ -36,6 +36,12 @@ impl Keys {
     pub fn contacts(&self, user: &str) -> String {
         self.user(user, "contacts")
     }
+    /// HASH other user → "<ms><+|->,…": when this user put the other on their contact list (+)
+    /// or took them off (-), within a story's lifetime. A read by id replays it to tell whether
+    /// the two were contacts when a story was posted (see `users::ContactLog`).
+    pub fn contact_log(&self, user: &str) -> String {
+        self.user(user, "contact-log")
+    }
     /// STRING held while the contact list is being replaced: one replacement at a time.
     pub fn contacts_lock(&self, user: &str) -> String {
         self.user(user, "contacts-lock")
@@ -66,12 +72,13 @@ impl Keys {
     pub fn authored(&self, user: &str) -> String {
         self.user(user, "stories")
     }
-    /// LIST of "<expires_at ms> <author>/<story id>", in posting order: stories fanned out to
-    /// this viewer (the tray). A list because appending is what posting does a thousand times per
-    /// story, and RPUSH costs a fraction of a sorted set's ZADD; expired entries gather at the head.
-    /// (It was a sorted set under `tray` before; the new name keeps old data from being misread.)
+    /// STRING of lines "<expires_at ms> <author>/<story id>", in posting order: the stories fanned
+    /// out to this viewer (the tray). Posting appends to it (APPEND costs what RPUSH does), and a
+    /// feed page reads it as one value instead of one per entry; expired entries gather at the
+    /// head. (It was a sorted set under `tray`, then a list under `tray-list`; new names keep old
+    /// data from being misread.)
     pub fn tray(&self, user: &str) -> String {
-        self.user(user, "tray-list")
+        self.user(user, "tray-log")
     }
     /// ZSET story id → expires_at (ms): stories this viewer has seen.
     pub fn seen(&self, user: &str) -> String {
@@ -163,6 +170,7 @@ impl Keys {
         vec![
             self.contacts(user),
             self.contacts_lock(user),
+            self.contact_log(user),
             self.contacts_pending(user),
             self.contact_removals(user),
             self.settings(user),

@@ -12,10 +12,12 @@ use serde::{Deserialize, Serialize};
 use std::sync::LazyLock;
 
 static FAN_OUT: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("scripts/fan_out.lua")));
+static TRIM_TRAY: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("scripts/trim_tray.lua")));
 /// Viewers per run of the fan-out script on a single Redis (about 0.2 ms of server time).
 const FAN_OUT_VIEWERS_PER_RUN: usize = 200;
-/// Expired entries at the head of a tray that a read trims (fewer are left for posting to trim).
-const TRIM_ON_READ_AT: usize = 16;
+/// Expired bytes at the head of a tray that make a read trim it: the trim rewrites the tray, so
+/// it is worth it only now and then (posting trims too).
+const TRIM_ON_READ_BYTES: usize = 2048;
 static CLAIM_LIVE_SLOT: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("scripts/claim_live_slot.lua")));
 
 /// Image bytes to store with a story.
@@ -88,20 +90,16 @@ fn card_of(mut raw: String) -> Option<StoryCard> {
     }
 }
 
-/// A story's entry in a viewer's tray: "<expires_at ms> <author>/<story id>".
+/// A story's entry in a viewer's tray: "<expires_at ms> <author>/<story id>\n".
 fn tray_entry(story: &StoryRecord) -> String {
-    tray_entry_of(ms(story.expires_at), &story.author, &story.id)
-}
-
-fn tray_entry_of(expires_ms: i64, author: &str, id: &str) -> String {
-    format!("{expires_ms} {author}/{id}")
+    format!("{} {}/{}\n", ms(story.expires_at), story.author, story.id)
 }
 
 /// A viewer's tray as read, with the authors the viewer muted, the stories they have seen, and
 /// the authors who, since their stories got here, have taken the viewer off their contact list or
 /// been taken off the viewer's.
 pub struct Tray {
-    lines: Vec<String>,
+    entries: String,
     muted: foldhash::HashSet<String>,
     seen: foldhash::HashSet<String>,
     removed: foldhash::HashSet<String>,
@@ -111,9 +109,9 @@ impl Tray {
     /// The entries still live at `now_ms` whose authors and the viewer are still each other's
     /// contacts, borrowed from the tray.
     pub fn entries(&self, now_ms: i64) -> Vec<TrayEntry<'_>> {
-        self.lines
-            .iter()
-            .filter_map(|line| parse_tray_entry(line))
+        self.entries
+            .split_terminator('\n')
+            .filter_map(parse_tray_entry)
             .filter(|e| e.expires_ms > now_ms && (self.removed.is_empty() || !self.removed.contains(e.author)))
             .map(|e| TrayEntry {
                 // Most viewers have muted no one and seen little: no hashing for empty sets.
@@ -122,6 +120,15 @@ impl Tray {
                 ..e
             })
             .collect()
+    }
+
+    /// Bytes of expired entries at the head (entries are in posting order).
+    fn expired_head_bytes(&self, now_ms: i64) -> usize {
+        self.entries
+            .split_inclusive('\n')
+            .take_while(|line| parse_tray_entry(line.trim_end()).is_none_or(|e| e.expires_ms <= now_ms))
+            .map(str::len)
+            .sum()
     }
 }
 
@@ -213,9 +220,21 @@ impl Store {
         }
         let flags = self.batch(batch).await?;
         let mut reached = Vec::new();
+        let mut trims = Batch::new();
         for (chunk, flags) in viewers.chunks(per_run).zip(flags) {
             let flags: Vec<u8> = decode(flags)?;
-            reached.extend(chunk.iter().zip(flags).filter(|(_, f)| *f == b'1').map(|(v, _)| v.clone()));
+            for (viewer, flag) in chunk.iter().zip(flags) {
+                if flag == b'2' {
+                    trims.add_script(&TRIM_TRAY, &[self.keys.tray(viewer)], now_ms);
+                }
+                if flag != b'0' {
+                    reached.push(viewer.clone());
+                }
+            }
+        }
+        // Trays of viewers who do not read are trimmed here; a failure leaves them for later.
+        if let Err(e) = self.batch(trims).await {
+            tracing::debug!(error = %e, "trays not trimmed");
         }
         Ok(reached)
     }
@@ -225,7 +244,7 @@ impl Store {
     pub async fn tray(&self, viewer: &str, now_ms: i64) -> Result<Tray> {
         let tray = self.keys.tray(viewer);
         let mut pipe = redis::pipe();
-        pipe.cmd("LRANGE").arg(&tray).arg(0).arg(-1);
+        pipe.cmd("GET").arg(&tray);
         pipe.cmd("SMEMBERS").arg(self.keys.muted(viewer));
         pipe.cmd("ZRANGE")
             .arg(self.keys.seen(viewer))
@@ -234,23 +253,18 @@ impl Store {
             .arg("BYSCORE");
         pipe.add_command(self.live_removals(viewer, now_ms));
         type Sets = foldhash::HashSet<String>;
-        let (lines, muted, seen, removals): (Vec<String>, Sets, Sets, Vec<String>) = self.pipe(&pipe).await?;
-        // Entries are in posting order, so expired ones gather at the head; posting trims them
-        // too, so only a long run is worth a round trip here.
-        let expired_at_head = lines
-            .iter()
-            .take_while(|line| parse_tray_entry(line).is_none_or(|e| e.expires_ms <= now_ms))
-            .count();
-        if expired_at_head >= TRIM_ON_READ_AT {
-            self.query::<()>(redis::cmd("LTRIM").arg(&tray).arg(expired_at_head).arg(-1))
-                .await?;
-        }
-        Ok(Tray {
-            lines,
+        let (entries, muted, seen, removals): (Option<String>, Sets, Sets, Vec<String>) = self.pipe(&pipe).await?;
+        let tray_read = Tray {
+            entries: entries.unwrap_or_default(),
             muted,
             seen,
             removed: removed_users(removals),
-        })
+        };
+        if tray_read.expired_head_bytes(now_ms) >= TRIM_ON_READ_BYTES {
+            let mut conn = self.conn();
+            TRIM_TRAY.key(&tray).arg(now_ms).invoke_async::<i64>(&mut conn).await?;
+        }
+        Ok(tray_read)
     }
 
     /// Story records by id (None for missing), in one batch.
@@ -276,13 +290,11 @@ impl Store {
             .collect()
     }
 
-    /// The story (its record and card), and whether `viewer` may see it as far as fan-out and contacts go: the story
-    /// reached the viewer's tray when it was posted, and viewer and author are each other's
-    /// contacts now (`false` for the author's own). One round trip when the id names its author:
-    /// the tray entry is guessed from the id's time and the usual lifetime, and looked up again in
-    /// the rare case the record says otherwise. Two for ids without an author.
-    pub async fn story_for_viewer(&self, viewer: &str, id: &str, now_ms: i64) -> Result<Option<(StoryRecord, StoryCard, bool)>> {
-        let Some((author, created_ms)) = crate::ids::story_id_parts(id).filter(|(author, _)| *author != viewer) else {
+    /// The story (its record and card), and whether `viewer` may see it as far as contacts and
+    /// audience go (`false` for the author's own). One round trip when the id names its author;
+    /// two for ids without an author.
+    pub async fn story_for_viewer(&self, viewer: &str, id: &str) -> Result<Option<(StoryRecord, StoryCard, bool)>> {
+        let Some((author, _)) = crate::ids::story_id_parts(id).filter(|(author, _)| *author != viewer) else {
             let Some((story, card)) = self.story(id).await? else {
                 return Ok(None);
             };
@@ -290,59 +302,40 @@ impl Store {
                 return Ok(Some((story, card, false)));
             }
             let mut batch = Batch::new();
-            self.add_visibility_checks(&mut batch, viewer, &story.author, &tray_entry(&story));
-            let (in_tray, mutual) = self.visibility(self.batch(batch).await?, now_ms)?;
-            return Ok(Some((story, card, in_tray && mutual)));
+            self.add_visibility_checks(&mut batch, viewer, &story.author);
+            let may_view = self.visibility(self.batch(batch).await?, viewer, &story)?;
+            return Ok(Some((story, card, may_view)));
         };
-        let guess = tray_entry_of(created_ms + self.story_ttl_ms, author, id);
         let mut batch = Batch::new();
         batch.get(self.keys.story(id));
-        self.add_visibility_checks(&mut batch, viewer, author, &guess);
+        self.add_visibility_checks(&mut batch, viewer, author);
         let mut answers = self.batch(batch).await?;
         let checks = answers.split_off(1);
         let raw: Option<String> = decode(answers.pop().unwrap_or(redis::Value::Nil))?;
         let Some((story, card)) = raw.as_deref().and_then(decode_record) else {
             return Ok(None);
         };
-        let (guessed_in_tray, mutual) = self.visibility(checks, now_ms)?;
-        if story.author != author {
-            return Ok(Some((story, card, false)));
-        }
-        let entry = tray_entry(&story);
-        let in_tray = if entry == guess {
-            guessed_in_tray
-        } else {
-            let found: Option<i64> = self.query(&self.tray_position(viewer, &entry)).await?;
-            found.is_some()
-        };
-        Ok(Some((story, card, in_tray && mutual)))
+        let may_view = story.author == author && self.visibility(checks, viewer, &story)?;
+        Ok(Some((story, card, may_view)))
     }
 
-    /// Adds the checks that [`Store::visibility`] reads, both on the viewer's slot: `entry` in the
-    /// viewer's tray (they were each other's contacts when it was posted), and whether either has
-    /// taken the other off their list since (see `Keys::contact_removals`).
-    fn add_visibility_checks(&self, batch: &mut Batch, viewer: &str, author: &str, entry: &str) {
-        batch.add(&self.keys.tray(viewer), self.tray_position(viewer, entry));
-        self.add_removals_between(batch, viewer, author);
+    /// Adds the reads [`Store::visibility`] needs: each one's contact list now and their log of
+    /// changes about the other.
+    fn add_visibility_checks(&self, batch: &mut Batch, viewer: &str, author: &str) {
+        self.add_contact_reads(batch, viewer, author);
+        self.add_contact_reads(batch, author, viewer);
     }
 
-    /// The answers of [`Store::add_visibility_checks`]: (in the tray, still each other's contacts).
-    fn visibility(&self, answers: Vec<redis::Value>, now_ms: i64) -> Result<(bool, bool)> {
-        let [position, removals]: [redis::Value; 2] = answers
+    /// Whether the story's audience admits the viewer and the two are each other's contacts now
+    /// and were when it was posted, from the answers of [`Store::add_visibility_checks`].
+    fn visibility(&self, answers: Vec<redis::Value>, viewer: &str, story: &StoryRecord) -> Result<bool> {
+        let [mine, my_log, theirs, their_log]: [redis::Value; 4] = answers
             .try_into()
-            .map_err(|_| Error::Internal("visibility checks: two answers expected".into()))?;
-        let position: Option<i64> = decode(position)?;
-        Ok((position.is_some(), !self.removed_between(removals, now_ms)?))
-    }
-
-    /// Where `entry` is in the viewer's tray, searched from the tail, where recent stories are.
-    fn tray_position(&self, viewer: &str, entry: &str) -> redis::Cmd {
-        redis::cmd("LPOS")
-            .arg(self.keys.tray(viewer))
-            .arg(entry)
-            .arg("RANK")
-            .arg(-1)
-            .clone()
+            .map_err(|_| Error::Internal("visibility checks: four answers expected".into()))?;
+        let posted_ms = ms(story.created_at);
+        Ok(story.audience.admits(viewer)
+            && self.contacts_now_and_at(mine, my_log, posted_ms)?
+            && self.contacts_now_and_at(theirs, their_log, posted_ms)?)
     }
 
     /// The story's record and card.

@@ -3,7 +3,7 @@
 use super::keys::Caller;
 use super::{Batch, Store, decode};
 use crate::error::{Error, Result};
-use crate::users::UserSettings;
+use crate::users::{ContactLog, UserSettings};
 use redis::Script;
 use std::collections::HashSet;
 use std::sync::LazyLock;
@@ -113,12 +113,13 @@ impl Store {
             self.mark_removal(&mut theirs, contact, Removal::By(user), now_ms);
         }
         self.batch(theirs).await?;
-        // The list and the user's own marks change together.
+        // The list, the user's own marks and their log of changes change together.
         let mut own = Batch::new();
         own.cmd(&key, "DEL").arg(&key);
         if !contacts.is_empty() {
             own.cmd(&key, "SADD").arg(&key).arg(contacts);
         }
+        self.log_changes(&mut own, user, &old, &new, now_ms).await?;
         for contact in &removed {
             self.mark_removal(&mut own, user, Removal::Of(contact), now_ms);
         }
@@ -132,6 +133,45 @@ impl Store {
         }
         self.batch(theirs).await?;
         self.query(redis::cmd("DEL").arg(&pending_key)).await
+    }
+
+    /// Adds to `batch` the entries of `user`'s contact log for the contacts on `old` but not `new`
+    /// (taken off) and on `new` but not `old` (put on), at `now_ms`. (Only this user's own
+    /// replacements, one at a time, write this log, so reading it first is safe.)
+    async fn log_changes(&self, batch: &mut Batch, user: &str, old: &HashSet<String>, new: &HashSet<&str>, now_ms: i64) -> Result<()> {
+        let taken_off = old.iter().map(String::as_str).filter(|c| !new.contains(c)).map(|c| (c, false));
+        let put_on = new.iter().copied().filter(|c| !old.contains(*c)).map(|c| (c, true));
+        let changes: Vec<(&str, bool)> = taken_off.chain(put_on).collect();
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let key = self.keys.contact_log(user);
+        let others: Vec<&str> = changes.iter().map(|(c, _)| *c).collect();
+        let logs: Vec<Option<String>> = self.query(redis::cmd("HMGET").arg(&key).arg(&others)).await?;
+        let since_ms = now_ms - self.story_ttl_ms;
+        let cmd = batch.cmd(&key, "HSET").arg(&key);
+        for ((other, added), stored) in changes.iter().zip(logs) {
+            let log = ContactLog::parse(stored.as_deref().unwrap_or_default()).record(now_ms, *added, since_ms);
+            cmd.arg(*other).arg(log.to_stored());
+        }
+        batch.extend_expiry(&key, now_ms + self.story_ttl_ms);
+        Ok(())
+    }
+
+    /// Adds the reads [`Store::contacts_at`] needs to tell whether `user` had `other` on their
+    /// contact list at a moment: the list now, and the user's log of changes about `other`.
+    pub(crate) fn add_contact_reads(&self, batch: &mut Batch, user: &str, other: &str) {
+        let (contacts, log) = (self.keys.contacts(user), self.keys.contact_log(user));
+        batch.cmd(&contacts, "SISMEMBER").arg(&contacts).arg(other);
+        batch.cmd(&log, "HGET").arg(&log).arg(other);
+    }
+
+    /// From the two answers of [`Store::add_contact_reads`]: whether the other is on the list now
+    /// and was at `at_ms`.
+    pub(crate) fn contacts_now_and_at(&self, listed: redis::Value, log: redis::Value, at_ms: i64) -> Result<bool> {
+        let listed: bool = decode(listed)?;
+        let log: Option<String> = decode(log)?;
+        Ok(listed && ContactLog::parse(log.as_deref().unwrap_or_default()).listed_at(at_ms, true))
     }
 
     /// Adds to `batch` the mark of `removal` in `user`'s contact removals, at `now_ms`; marks
@@ -161,23 +201,6 @@ impl Store {
             .arg("+inf")
             .arg("BYSCORE");
         cmd
-    }
-
-    /// Adds the scores of the two removals between `viewer` and `author` (read by
-    /// [`Store::removed_between`]).
-    pub(crate) fn add_removals_between(&self, batch: &mut Batch, viewer: &str, author: &str) {
-        let key = self.keys.contact_removals(viewer);
-        batch
-            .cmd(&key, "ZMSCORE")
-            .arg(&key)
-            .arg(Removal::By(author).member())
-            .arg(Removal::Of(author).member());
-    }
-
-    /// Whether either has removed the other within a story's lifetime at `now_ms`.
-    pub(crate) fn removed_between(&self, answer: redis::Value, now_ms: i64) -> Result<bool> {
-        let scores: Vec<Option<f64>> = decode(answer)?;
-        Ok(scores.into_iter().flatten().any(|at| at as i64 > now_ms - self.story_ttl_ms))
     }
 
     /// Takes `lock` for `token`, waiting a little while another holds it.

@@ -81,7 +81,7 @@ pub async fn visible(store: &Store, viewer: &str, id: &str, now: DateTime<Utc>) 
 /// [`visible`], with the story's card: what any viewer but the author is sent.
 pub async fn visible_with_card(store: &Store, viewer: &str, id: &str, now: DateTime<Utc>) -> Result<(StoryRecord, StoryCard)> {
     let (story, card, may_view) = store
-        .story_for_viewer(viewer, id, now.timestamp_millis())
+        .story_for_viewer(viewer, id)
         .await?
         .filter(|(s, _, _)| s.is_live(now))
         .ok_or(Error::NotFound)?;

@@ -230,8 +230,73 @@ pub fn parse_interests(tags: &[String], max: usize) -> std::result::Result<Vec<S
     if errors.is_empty() { Ok(out) } else { Err(errors) }
 }
 
+/// One user's changes of their own contact list about one other user, oldest first, as far back
+/// as a story lives: what tells whether the other was on the list when a story was posted, given
+/// whether they are on it now. Stored as "<ms><+|->,…" (+ put on the list, - taken off).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ContactLog {
+    changes: Vec<(i64, bool)>,
+}
+
+impl ContactLog {
+    /// A stored log; parts that do not read are skipped.
+    pub fn parse(stored: &str) -> ContactLog {
+        let changes = stored
+            .split(',')
+            .filter_map(|change| {
+                let (at, added) = match change.strip_suffix('+') {
+                    Some(at) => (at, true),
+                    None => (change.strip_suffix('-')?, false),
+                };
+                Some((at.parse().ok()?, added))
+            })
+            .collect();
+        ContactLog { changes }
+    }
+
+    pub fn to_stored(&self) -> String {
+        let changes: Vec<String> = self
+            .changes
+            .iter()
+            .map(|(at, added)| format!("{at}{}", if *added { '+' } else { '-' }))
+            .collect();
+        changes.join(",")
+    }
+
+    /// The log with a change at `at_ms` added (`added`: put on the list), and changes at or
+    /// before `since_ms` dropped: no story posted then still lives.
+    pub fn record(mut self, at_ms: i64, added: bool, since_ms: i64) -> ContactLog {
+        self.changes.retain(|(at, _)| *at > since_ms);
+        self.changes.push((at_ms, added));
+        self
+    }
+
+    /// Whether the other was on the list at `at_ms`, given whether they are on it now: as the last
+    /// change up to then left it, or before the first change as that change found it.
+    pub fn listed_at(&self, at_ms: i64, listed_now: bool) -> bool {
+        match self.changes.iter().rev().find(|(at, _)| *at <= at_ms) {
+            Some((_, added)) => *added,
+            None => self.changes.first().map_or(listed_now, |(_, added)| !added),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_contact_log_tells_who_was_listed_when() {
+        use super::ContactLog;
+        let log = ContactLog::default().record(100, false, 0).record(200, true, 0);
+        assert_eq!(log.to_stored(), "100-,200+");
+        assert_eq!(ContactLog::parse(&log.to_stored()), log);
+        // Listed before the removal, not between, listed again after.
+        assert!(log.listed_at(50, true) && !log.listed_at(150, true) && log.listed_at(250, true));
+        // Without changes, as now; changes older than a story's life are dropped.
+        assert!(ContactLog::default().listed_at(50, true) && !ContactLog::default().listed_at(50, false));
+        assert_eq!(log.clone().record(300, false, 150).to_stored(), "200+,300-");
+        assert_eq!(ContactLog::parse("x,100+,7"), ContactLog::default().record(100, true, 0));
+    }
     use super::*;
 
     #[test]

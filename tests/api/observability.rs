@@ -680,7 +680,7 @@ async fn redis_memory_sizing() {
         ids.push(story["id"].as_str().unwrap().to_owned());
         let entries = i + 1;
         if checkpoints.contains(&entries) {
-            let tray = usage(&key("u:viewer", "tray-list")).await;
+            let tray = usage(&key("u:viewer", "tray-log")).await;
             let per_entry = if last.0 > 0 {
                 (tray - last.1) as f64 / (entries - last.0) as f64
             } else {
