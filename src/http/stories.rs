@@ -9,6 +9,7 @@ use crate::error::{Error, Result};
 use crate::media::{PipelineSpec, Processed};
 use crate::store::keys::Caller;
 use crate::store::stories::Rendition;
+use crate::stories::service::StoryRead;
 use crate::stories::{NewReaction, NewReport, NewTextStory, Story, StoryDraft, StoryKind, Viewer, parse_caption, service};
 use crate::users::Audience;
 use actix_web::http::StatusCode;
@@ -139,12 +140,10 @@ async fn read_image_story(state: &AppState, req: &HttpRequest, payload: web::Pay
 #[utoipa::path(get, path = "/v1/stories/{id}", tag = "stories", security(("user" = [])),
     responses((status = 200, body = Story), (status = 401, body = Problem), (status = 404, body = Problem)))]
 pub async fn get_story(state: State, user: User, id: web::Path<String>) -> Result<HttpResponse> {
-    let (story, card) = service::visible_with_card(&state.store, &user.0, &id, Utc::now()).await?;
-    if story.author == user.0 {
-        // Only the author sees the audience.
-        return Ok(HttpResponse::Ok().json(story.view(&user.0)));
-    }
-    Ok(HttpResponse::Ok().content_type("application/json").body(card.as_str().to_owned()))
+    Ok(match service::read(&state.store, &user.0, &id, Utc::now()).await? {
+        StoryRead::Own(story) => HttpResponse::Ok().json(story),
+        StoryRead::Card(card) => HttpResponse::Ok().content_type("application/json").body(card.into_string()),
+    })
 }
 
 /// Deletes one of the caller's stories.

@@ -79,6 +79,43 @@ fn decode_record(raw: &str) -> Option<(StoryRecord, StoryCard)> {
     Some((record, StoryCard::from_stored(card.to_owned())))
 }
 
+/// What a read by id needs of a record to decide who may see it: its times and audience.
+struct Gist {
+    created_ms: i64,
+    expires_ms: i64,
+    audience: Audience,
+}
+
+/// The card's times, read without the rest.
+#[derive(Deserialize)]
+struct CardTimes {
+    #[serde(with = "crate::timestamp")]
+    created_at: chrono::DateTime<chrono::Utc>,
+    #[serde(with = "crate::timestamp")]
+    expires_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// The gist and the card of a record, parsing no more of it than that.
+fn decode_gist(raw: String) -> Option<(Gist, StoryCard)> {
+    let Some(end) = raw.find('\n') else {
+        let (record, card) = decode_record(&raw)?;
+        let gist = Gist {
+            created_ms: ms(record.created_at),
+            expires_ms: ms(record.expires_at),
+            audience: record.audience,
+        };
+        return Some((gist, card));
+    };
+    let times: CardTimes = serde_json::from_str(&raw[..end]).ok()?;
+    let private: Private = serde_json::from_str(&raw[end + 1..]).ok()?;
+    let gist = Gist {
+        created_ms: ms(times.created_at),
+        expires_ms: ms(times.expires_at),
+        audience: private.audience,
+    };
+    Some((gist, card_of(raw)?))
+}
+
 /// The card alone, as stored: no parsing (but for a record stored before cards existed).
 fn card_of(mut raw: String) -> Option<StoryCard> {
     match raw.find('\n') {
@@ -303,7 +340,7 @@ impl Store {
             }
             let mut batch = Batch::new();
             self.add_visibility_checks(&mut batch, viewer, &story.author);
-            let may_view = self.visibility(self.batch(batch).await?, viewer, &story)?;
+            let may_view = self.visibility(self.batch(batch).await?, viewer, ms(story.created_at), &story.audience)?;
             return Ok(Some((story, card, may_view)));
         };
         let mut batch = Batch::new();
@@ -315,8 +352,25 @@ impl Store {
         let Some((story, card)) = raw.as_deref().and_then(decode_record) else {
             return Ok(None);
         };
-        let may_view = story.author == author && self.visibility(checks, viewer, &story)?;
+        let may_view = story.author == author && self.visibility(checks, viewer, ms(story.created_at), &story.audience)?;
         Ok(Some((story, card, may_view)))
+    }
+
+    /// The card of story `id` by `author` (whom the id names), if `viewer`, someone else, may see
+    /// it now: what a read by id sends them, decided without parsing the whole record.
+    pub async fn card_for_viewer(&self, viewer: &str, author: &str, id: &str, now_ms: i64) -> Result<Option<StoryCard>> {
+        let mut batch = Batch::new();
+        batch.get(self.keys.story(id));
+        self.add_visibility_checks(&mut batch, viewer, author);
+        let mut answers = self.batch(batch).await?;
+        let checks = answers.split_off(1);
+        let raw: Option<String> = decode(answers.pop().unwrap_or(redis::Value::Nil))?;
+        let Some((gist, card)) = raw.and_then(decode_gist) else {
+            return Ok(None);
+        };
+        let may_view =
+            card.is_of(id, author) && gist.expires_ms > now_ms && self.visibility(checks, viewer, gist.created_ms, &gist.audience)?;
+        Ok(may_view.then_some(card))
     }
 
     /// Adds the reads [`Store::visibility`] needs: each one's contact list now and their log of
@@ -326,14 +380,14 @@ impl Store {
         self.add_contact_reads(batch, author, viewer);
     }
 
-    /// Whether the story's audience admits the viewer and the two are each other's contacts now
-    /// and were when it was posted, from the answers of [`Store::add_visibility_checks`].
-    fn visibility(&self, answers: Vec<redis::Value>, viewer: &str, story: &StoryRecord) -> Result<bool> {
+    /// Whether a story posted at `posted_ms` to `audience` may be seen by `viewer`: the audience
+    /// admits them, and viewer and author are each other's contacts now and were then. From the
+    /// answers of [`Store::add_visibility_checks`].
+    fn visibility(&self, answers: Vec<redis::Value>, viewer: &str, posted_ms: i64, audience: &Audience) -> Result<bool> {
         let [mine, my_log, theirs, their_log]: [redis::Value; 4] = answers
             .try_into()
             .map_err(|_| Error::Internal("visibility checks: four answers expected".into()))?;
-        let posted_ms = ms(story.created_at);
-        Ok(story.audience.admits(viewer)
+        Ok(audience.admits(viewer)
             && self.contacts_now_and_at(mine, my_log, posted_ms)?
             && self.contacts_now_and_at(theirs, their_log, posted_ms)?)
     }
@@ -525,6 +579,20 @@ mod tests {
             assert_eq!(decode_record(&stored), Some((story.clone(), StoryCard::of(&story))));
             assert_eq!(card_of(stored), Some(StoryCard::of(&story)));
         }
+    }
+
+    #[test]
+    fn a_gist_is_the_times_and_audience_of_a_record() {
+        for media in [false, true] {
+            let story = record(media);
+            let old = serde_json::to_string(&story).unwrap();
+            for stored in [encode_record(&story).unwrap(), old] {
+                let (gist, card) = decode_gist(stored).unwrap();
+                assert_eq!((gist.created_ms, gist.expires_ms), (ms(story.created_at), ms(story.expires_at)));
+                assert_eq!((gist.audience, card), (story.audience.clone(), StoryCard::of(&story)));
+            }
+        }
+        assert!(decode_gist("{}\n{}".into()).is_none());
     }
 
     #[test]

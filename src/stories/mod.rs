@@ -104,6 +104,10 @@ impl StoryCard {
         &self.0
     }
 
+    pub fn into_string(self) -> String {
+        self.0
+    }
+
     /// Whether this is the card of story `id` by `author`: a card starts with both (ids and user
     /// ids need no escaping in JSON).
     pub fn is_of(&self, id: &str, author: &str) -> bool {

@@ -75,20 +75,43 @@ pub async fn create(
 
 /// The story if `viewer` may see it now; `NotFound` otherwise, expired or not.
 pub async fn visible(store: &Store, viewer: &str, id: &str, now: DateTime<Utc>) -> Result<StoryRecord> {
-    visible_with_card(store, viewer, id, now).await.map(|(story, _)| story)
-}
-
-/// [`visible`], with the story's card: what any viewer but the author is sent.
-pub async fn visible_with_card(store: &Store, viewer: &str, id: &str, now: DateTime<Utc>) -> Result<(StoryRecord, StoryCard)> {
-    let (story, card, may_view) = store
+    let (story, _, may_view) = store
         .story_for_viewer(viewer, id)
         .await?
         .filter(|(s, _, _)| s.is_live(now))
         .ok_or(Error::NotFound)?;
     if story.author == viewer || may_view {
-        Ok((story, card))
+        Ok(story)
     } else {
         Err(Error::NotFound)
+    }
+}
+
+/// A story as `GET /v1/stories/{id}` answers it.
+pub enum StoryRead {
+    /// The caller's own, with its audience.
+    Own(Story),
+    /// Someone else's, as its card.
+    Card(StoryCard),
+}
+
+/// The story `viewer` asked for by id, if they may see it now; `NotFound` otherwise.
+pub async fn read(store: &Store, viewer: &str, id: &str, now: DateTime<Utc>) -> Result<StoryRead> {
+    match crate::ids::story_id_parts(id) {
+        // Someone else's, by the id: the card alone is read.
+        Some((author, _)) if author != viewer => store
+            .card_for_viewer(viewer, author, id, now.timestamp_millis())
+            .await?
+            .map(StoryRead::Card)
+            .ok_or(Error::NotFound),
+        _ => {
+            let story = visible(store, viewer, id, now).await?;
+            Ok(if story.author == viewer {
+                StoryRead::Own(story.view(viewer))
+            } else {
+                StoryRead::Card(StoryCard::of(&story))
+            })
+        }
     }
 }
 
