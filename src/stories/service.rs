@@ -90,7 +90,7 @@ pub async fn visible(store: &Store, viewer: &str, id: &str, now: DateTime<Utc>) 
 /// A story as `GET /v1/stories/{id}` answers it.
 pub enum StoryRead {
     /// The caller's own, with its audience.
-    Own(Story),
+    Own(Box<Story>),
     /// Someone else's, as its card.
     Card(StoryCard),
 }
@@ -107,7 +107,7 @@ pub async fn read(store: &Store, viewer: &str, id: &str, now: DateTime<Utc>) -> 
         _ => {
             let story = visible(store, viewer, id, now).await?;
             Ok(if story.author == viewer {
-                StoryRead::Own(story.view(viewer))
+                StoryRead::Own(Box::new(story.view(viewer)))
             } else {
                 StoryRead::Card(StoryCard::of(&story))
             })
