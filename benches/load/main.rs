@@ -195,18 +195,21 @@ impl Side {
     }
 }
 
-/// CPU time a process has used so far, all threads together, in nanoseconds (the scheduler's
-/// own accounting in `/proc/<pid>/task/*/schedstat`). On a machine whose speed changes from one
-/// minute to the next, CPU per request is steadier than requests per second.
+/// CPU time a process has used so far, all threads together, those that have exited included, in
+/// nanoseconds (user and system time from `/proc/<pid>/stat`, in clock ticks of 10 ms: a round
+/// runs for seconds). On a machine whose speed changes from one minute to the next, CPU per
+/// request is steadier than requests per second.
 fn cpu_ns(pid: u32) -> u64 {
-    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+    const NS_PER_TICK: u64 = 10_000_000;
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
         return 0;
     };
-    tasks
-        .flatten()
-        .filter_map(|task| std::fs::read_to_string(task.path().join("schedstat")).ok())
-        .filter_map(|stat| stat.split_whitespace().next()?.parse::<u64>().ok())
-        .sum()
+    // Fields after the command name (which may hold spaces): state is the first, utime the 12th.
+    let Some((_, fields)) = stat.rsplit_once(')') else {
+        return 0;
+    };
+    let times: Vec<u64> = fields.split_whitespace().skip(11).take(2).filter_map(|f| f.parse().ok()).collect();
+    times.iter().sum::<u64>() * NS_PER_TICK
 }
 
 /// The process id of the Redis server at `url`.
@@ -229,7 +232,10 @@ struct Measured {
 async fn measure(side: &Side, load: &Load, redis_pid: u32) -> Measured {
     let (server_before, redis_before) = (cpu_ns(side.pid), cpu_ns(redis_pid));
     let run = client::run(load).await.unwrap_or_else(|e| panic!("{}: {e}", side.name));
-    let (server_cpu_ns, redis_cpu_ns) = (cpu_ns(side.pid) - server_before, cpu_ns(redis_pid) - redis_before);
+    let (server_cpu_ns, redis_cpu_ns) = (
+        cpu_ns(side.pid).saturating_sub(server_before),
+        cpu_ns(redis_pid).saturating_sub(redis_before),
+    );
     assert!(
         run.unexpected == 0,
         "{}: {} answers were not {} (first: {:?})",
@@ -564,16 +570,15 @@ async fn posting(report: &mut String, config: &Config, api: &Api, p: &Population
     };
     let _ = writeln!(
         report,
-        "\n### Posting a text story to 1,000 contacts\n\n| connections | stories | requests/s | p50 (client) | p99 (client) | p50 (server) | p99 (server) |\n|---:|---:|---:|---:|---:|---:|---:|"
+        "\n### Posting a text story to 1,000 contacts\n\n| connections | stories | requests/s | p50 (client) | p99 (client) | p50 (server) | p99 (server) | server CPU per post | Redis CPU per post |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     );
     let mut server_p50 = None;
     let mut bytes_per_story = 0.0;
     for connections in [1, config.connections.min(16)] {
         let before = latency_buckets(&base, "POST", "/v1/stories", "201").await;
         let memory_before = used_memory(redis);
-        let run = measure(&post, &post.load(connections, config.round, MAX_POSTS_PER_ROUND), servers.redis_pid)
-            .await
-            .run;
+        let measured = measure(&post, &post.load(connections, config.round, MAX_POSTS_PER_ROUND), servers.redis_pid).await;
+        let run = &measured.run;
         let memory_after = used_memory(redis);
         let after = latency_buckets(&base, "POST", "/v1/stories", "201").await;
         let p50 = histogram_quantile(&before, &after, 0.5).unwrap_or(f64::NAN);
@@ -584,13 +589,15 @@ async fn posting(report: &mut String, config: &Config, api: &Api, p: &Population
         }
         let _ = writeln!(
             report,
-            "| {connections} | {} | {:.0} | {} | {} | {:.2} ms | {:.2} ms |",
+            "| {connections} | {} | {:.0} | {} | {} | {:.2} ms | {:.2} ms | {} | {} |",
             run.latencies_us.len(),
             run.throughput(),
             ms(run.quantile_us(0.5)),
             ms(run.quantile_us(0.99)),
             p50 * 1000.0,
-            p99 * 1000.0
+            p99 * 1000.0,
+            ms((measured.server_cpu_ns / 1000 / run.latencies_us.len().max(1) as u64) as u32),
+            ms((measured.redis_cpu_ns / 1000 / run.latencies_us.len().max(1) as u64) as u32)
         );
     }
     let p50 = server_p50.unwrap_or(f64::NAN);
@@ -605,22 +612,30 @@ async fn posting(report: &mut String, config: &Config, api: &Api, p: &Population
     );
 }
 
-/// Per story record and per tray entry, from `MEMORY USAGE`.
+/// Per story record and per tray entry, from `MEMORY USAGE` (a tray is the lines of its live
+/// windows).
 fn redis_memory(report: &mut String, redis: &mut redis::Connection, keys: &statusd::store::keys::Keys, story: &str) {
-    let mut measure = |key: String| -> (i64, i64) {
-        let bytes: i64 = redis::cmd("MEMORY")
-            .arg("USAGE")
-            .arg(&key)
-            .arg("SAMPLES")
-            .arg(0)
-            .query(redis)
-            .unwrap_or(0);
-        let entries: i64 = redis::cmd("LLEN").arg(&key).query(redis).unwrap_or(0);
-        (bytes, entries)
+    let mut measure = |keys: Vec<String>| -> (i64, i64) {
+        let (mut bytes, mut lines) = (0, 0);
+        for key in keys {
+            let usage: Option<i64> = redis::cmd("MEMORY")
+                .arg("USAGE")
+                .arg(&key)
+                .arg("SAMPLES")
+                .arg(0)
+                .query(redis)
+                .unwrap_or(None);
+            let value: Option<String> = redis::cmd("GET").arg(&key).query(redis).unwrap_or(None);
+            bytes += usage.unwrap_or(0);
+            lines += value.map_or(0, |v| v.lines().count() as i64);
+        }
+        (bytes, lines)
     };
-    let (story_record, _) = measure(keys.story(story));
-    let (viewer_tray, viewer_entries) = measure(keys.tray("viewer0000"));
-    let (recipient_tray, recipient_entries) = measure(keys.tray("recipient00000"));
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    let ttl_ms = 86_400_000;
+    let (story_record, _) = measure(vec![keys.story(story)]);
+    let (viewer_tray, viewer_entries) = measure(keys.live_trays("viewer0000", now_ms, ttl_ms));
+    let (recipient_tray, recipient_entries) = measure(keys.live_trays("recipient00000", now_ms, ttl_ms));
     let _ = writeln!(
         report,
         "\n### Redis memory\n\nA text story's record: {story_record} bytes.\n\n| tray | entries | bytes | bytes per entry |\n|---|---:|---:|---:|\n\

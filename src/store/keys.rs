@@ -36,6 +36,13 @@ impl Keys {
     pub fn contacts(&self, user: &str) -> String {
         self.user(user, "contacts")
     }
+    /// SET of the users who have this user on their contact list: the mirror of their lists,
+    /// written by their replacements (see `store::users::set_contacts`), so that posting finds
+    /// its mutual contacts on the author's slot with one SINTER instead of asking each contact's
+    /// list.
+    pub fn listed_by(&self, user: &str) -> String {
+        self.user(user, "listed-by")
+    }
     /// HASH other user → "<ms><+|->,…": when this user put the other on their contact list (+)
     /// or took them off (-), within a story's lifetime. A read by id replays it to tell whether
     /// the two were contacts when a story was posted (see `users::ContactLog`).
@@ -73,12 +80,22 @@ impl Keys {
         self.user(user, "stories")
     }
     /// STRING of lines "<expires_at ms> <author>/<story id>", in posting order: the stories fanned
-    /// out to this viewer (the tray). Posting appends to it (APPEND costs what RPUSH does), and a
-    /// feed page reads it as one value instead of one per entry; expired entries gather at the
-    /// head. (It was a sorted set under `tray`, then a list under `tray-list`; new names keep old
-    /// data from being misread.)
-    pub fn tray(&self, user: &str) -> String {
-        self.user(user, "tray-log")
+    /// out to this viewer (the tray) that expire within tray window `window` (see
+    /// [`tray_window`]). Posting appends to it, and it expires when its window ends, so that
+    /// expired entries go with it, at most a window late, and posting sets an expiry only on the
+    /// window it creates. A feed page reads the live windows as one MGET. (Trays were a sorted set
+    /// under `tray`, a list under `tray-list`, then one string under `tray-log`; new names keep
+    /// old data from being misread.)
+    pub fn tray(&self, user: &str, window: i64) -> String {
+        self.user(user, &format!("tray:{window}"))
+    }
+    /// Every tray window of `user` that may hold an entry live at `now_ms`, for stories that live
+    /// `ttl_ms`: one window more than that lifetime reaches, for stories posted by an instance
+    /// configured with a longer one.
+    pub fn live_trays(&self, user: &str, now_ms: i64, ttl_ms: i64) -> Vec<String> {
+        (tray_window(now_ms)..=tray_window(now_ms + ttl_ms) + 1)
+            .map(|window| self.tray(user, window))
+            .collect()
     }
     /// ZSET story id → expires_at (ms): stories this viewer has seen.
     pub fn seen(&self, user: &str) -> String {
@@ -169,6 +186,7 @@ impl Keys {
     pub fn all_of_user(&self, user: &str) -> Vec<String> {
         vec![
             self.contacts(user),
+            self.listed_by(user),
             self.contacts_lock(user),
             self.contact_log(user),
             self.contacts_pending(user),
@@ -176,7 +194,6 @@ impl Keys {
             self.settings(user),
             self.muted(user),
             self.authored(user),
-            self.tray(user),
             self.seen(user),
             self.touched(user),
             self.idempotency_index(user),
@@ -301,6 +318,21 @@ impl Keys {
     }
 }
 
+/// How long a span of expiry times one tray window holds: a quarter of the default story
+/// lifetime, so that a feed page reads six windows, and trays keep expired entries for at most
+/// six hours.
+pub const TRAY_WINDOW_MS: i64 = 6 * 60 * 60 * 1000;
+
+/// The tray window of a story expiring at `expires_ms`.
+pub fn tray_window(expires_ms: i64) -> i64 {
+    expires_ms.div_euclid(TRAY_WINDOW_MS)
+}
+
+/// When tray window `window` ends, and with it the key that holds it.
+pub fn tray_window_end(window: i64) -> i64 {
+    (window + 1) * TRAY_WINDOW_MS
+}
+
 /// The Redis Cluster hash slot of `key`: CRC16 (XMODEM) of its hash tag, modulo 16384.
 pub fn slot(key: &str) -> u16 {
     crc16::State::<crc16::XMODEM>::calculate(hash_tag(key).as_bytes()) % 16384
@@ -328,6 +360,26 @@ mod tests {
             assert_eq!(hash_tag(&key), "u:alice");
         }
         assert_eq!(hash_tag(&k.idempotency("alice", "ab")), "u:alice");
+        for key in k.live_trays("alice", 1_764_000_000_000, 86_400_000) {
+            assert_eq!(hash_tag(&key), "u:alice");
+        }
+    }
+
+    #[test]
+    fn a_live_story_is_in_a_live_tray_window_that_outlives_it() {
+        let k = Keys::new("t1:");
+        let ttl_ms = 86_400_000;
+        let now_ms = 1_764_000_000_000;
+        let live = k.live_trays("bob", now_ms, ttl_ms);
+        assert_eq!(live.len(), 6, "{live:?}");
+        // Stories posted at any moment of the last lifetime, each expiring later than now.
+        for posted_ms in (now_ms - ttl_ms + 1..=now_ms).step_by(3_600_007) {
+            let expires_ms = posted_ms + ttl_ms;
+            let window = tray_window(expires_ms);
+            assert!(live.contains(&k.tray("bob", window)), "posted at {posted_ms}");
+            assert!(tray_window_end(window) > expires_ms);
+            assert!(tray_window_end(window) - expires_ms <= TRAY_WINDOW_MS);
+        }
     }
 
     #[test]

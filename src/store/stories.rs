@@ -2,7 +2,7 @@
 //! reactions and reports. Every key of a story expires with it (PXAT = expires_at).
 
 use super::users::removed_users;
-use super::{Batch, Store, decode};
+use super::{Batch, Store, decode, keys};
 use crate::error::{Error, Result};
 use crate::stories::feed::TrayEntry;
 use crate::stories::{StoredMedia, Story, StoryCard, StoryRecord};
@@ -12,12 +12,8 @@ use serde::{Deserialize, Serialize};
 use std::sync::LazyLock;
 
 static FAN_OUT: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("scripts/fan_out.lua")));
-static TRIM_TRAY: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("scripts/trim_tray.lua")));
 /// Viewers per run of the fan-out script on a single Redis (about 0.2 ms of server time).
 const FAN_OUT_VIEWERS_PER_RUN: usize = 200;
-/// Expired bytes at the head of a tray that make a read trim it: the trim rewrites the tray, so
-/// it is worth it only now and then (posting trims too).
-const TRIM_ON_READ_BYTES: usize = 2048;
 static CLAIM_LIVE_SLOT: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("scripts/claim_live_slot.lua")));
 
 /// Image bytes to store with a story.
@@ -136,7 +132,8 @@ fn tray_entry(story: &StoryRecord) -> String {
 /// the authors who, since their stories got here, have taken the viewer off their contact list or
 /// been taken off the viewer's.
 pub struct Tray {
-    entries: String,
+    /// The live tray windows, oldest first.
+    windows: Vec<String>,
     muted: foldhash::HashSet<String>,
     seen: foldhash::HashSet<String>,
     removed: foldhash::HashSet<String>,
@@ -146,8 +143,9 @@ impl Tray {
     /// The entries still live at `now_ms` whose authors and the viewer are still each other's
     /// contacts, borrowed from the tray.
     pub fn entries(&self, now_ms: i64) -> Vec<TrayEntry<'_>> {
-        self.entries
-            .split_terminator('\n')
+        self.windows
+            .iter()
+            .flat_map(|window| window.split_terminator('\n'))
             .filter_map(parse_tray_entry)
             .filter(|e| e.expires_ms > now_ms && (self.removed.is_empty() || !self.removed.contains(e.author)))
             .map(|e| TrayEntry {
@@ -157,15 +155,6 @@ impl Tray {
                 ..e
             })
             .collect()
-    }
-
-    /// Bytes of expired entries at the head (entries are in posting order).
-    fn expired_head_bytes(&self, now_ms: i64) -> usize {
-        self.entries
-            .split_inclusive('\n')
-            .take_while(|line| parse_tray_entry(line.trim_end()).is_none_or(|e| e.expires_ms <= now_ms))
-            .map(str::len)
-            .sum()
     }
 }
 
@@ -243,45 +232,27 @@ impl Store {
         Ok(ids)
     }
 
-    /// Puts the story into the tray of each viewer in `viewers` whose contact list holds the author
-    /// right now (the mutual-contacts rule at posting time). Returns the viewers reached.
-    pub async fn fan_out(&self, story: &StoryRecord, viewers: &[String], now_ms: i64) -> Result<Vec<String>> {
+    /// Puts the story into the tray of each of `viewers` (found eligible by the caller).
+    pub async fn fan_out(&self, story: &StoryRecord, viewers: &[String]) -> Result<()> {
         // A script's keys must share a slot on a cluster: one viewer per run there; on a single
         // Redis, runs short enough not to hold the server up for long.
         let per_run = if self.is_cluster() { 1 } else { FAN_OUT_VIEWERS_PER_RUN };
         let entry = tray_entry(story);
+        let window = keys::tray_window(ms(story.expires_at));
         let mut batch = Batch::new();
         for chunk in viewers.chunks(per_run) {
-            let keys: Vec<String> = chunk.iter().flat_map(|v| [self.keys.contacts(v), self.keys.tray(v)]).collect();
-            batch.add_script(&FAN_OUT, &keys, (&story.author, &entry, ms(story.expires_at), now_ms));
+            let trays: Vec<String> = chunk.iter().map(|v| self.keys.tray(v, window)).collect();
+            batch.add_script(&FAN_OUT, &trays, (&entry, keys::tray_window_end(window)));
         }
-        let flags = self.batch(batch).await?;
-        let mut reached = Vec::new();
-        let mut trims = Batch::new();
-        for (chunk, flags) in viewers.chunks(per_run).zip(flags) {
-            let flags: Vec<u8> = decode(flags)?;
-            for (viewer, flag) in chunk.iter().zip(flags) {
-                if flag == b'2' {
-                    trims.add_script(&TRIM_TRAY, &[self.keys.tray(viewer)], now_ms);
-                }
-                if flag != b'0' {
-                    reached.push(viewer.clone());
-                }
-            }
-        }
-        // Trays of viewers who do not read are trimmed here; a failure leaves them for later.
-        if let Err(e) = self.batch(trims).await {
-            tracing::debug!(error = %e, "trays not trimmed");
-        }
-        Ok(reached)
+        self.batch(batch).await?;
+        Ok(())
     }
 
     /// The viewer's tray, with what the viewer muted and has seen and whom contact removals hide:
     /// one pipeline on the viewer's slot, and all a feed page needs to know who may be shown.
     pub async fn tray(&self, viewer: &str, now_ms: i64) -> Result<Tray> {
-        let tray = self.keys.tray(viewer);
         let mut pipe = redis::pipe();
-        pipe.cmd("GET").arg(&tray);
+        pipe.cmd("MGET").arg(self.keys.live_trays(viewer, now_ms, self.story_ttl_ms));
         pipe.cmd("SMEMBERS").arg(self.keys.muted(viewer));
         pipe.cmd("ZRANGE")
             .arg(self.keys.seen(viewer))
@@ -290,18 +261,13 @@ impl Store {
             .arg("BYSCORE");
         pipe.add_command(self.live_removals(viewer, now_ms));
         type Sets = foldhash::HashSet<String>;
-        let (entries, muted, seen, removals): (Option<String>, Sets, Sets, Vec<String>) = self.pipe(&pipe).await?;
-        let tray_read = Tray {
-            entries: entries.unwrap_or_default(),
+        let (windows, muted, seen, removals): (Vec<Option<String>>, Sets, Sets, Vec<String>) = self.pipe(&pipe).await?;
+        Ok(Tray {
+            windows: windows.into_iter().flatten().collect(),
             muted,
             seen,
             removed: removed_users(removals),
-        };
-        if tray_read.expired_head_bytes(now_ms) >= TRIM_ON_READ_BYTES {
-            let mut conn = self.conn();
-            TRIM_TRAY.key(&tray).arg(now_ms).invoke_async::<i64>(&mut conn).await?;
-        }
-        Ok(tray_read)
+        })
     }
 
     /// Story records by id (None for missing), in one batch.

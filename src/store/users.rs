@@ -68,6 +68,12 @@ pub(crate) fn parse_settings(user: &str, raw: Option<String>) -> Result<UserSett
 const IN_PROGRESS: &str = "\u{0}in-progress";
 
 impl Store {
+    /// The users on `user`'s contact list who have `user` on theirs too.
+    pub async fn mutual_contacts(&self, user: &str) -> Result<Vec<String>> {
+        self.query(redis::cmd("SINTER").arg(self.keys.contacts(user)).arg(self.keys.listed_by(user)))
+            .await
+    }
+
     pub async fn contacts(&self, user: &str) -> Result<Vec<String>> {
         let mut list: Vec<String> = self.query(redis::cmd("SMEMBERS").arg(self.keys.contacts(user))).await?;
         list.sort();
@@ -78,7 +84,9 @@ impl Store {
     /// runs for longer than a moment), and marks each removal on both sides (see
     /// `Keys::contact_removals`): on each removed contact's slot first, so that the stories of
     /// `user` already in their tray are hidden from them from then on, and on the user's own slot
-    /// together with the list. Contacts put (back) on the list are unmarked, on their side last.
+    /// together with the list. Removed contacts' `listed_by` loses the user first too, so that
+    /// their posts stop reaching the user. Contacts put (back) on the list are unmarked, and every
+    /// listed contact's `listed_by` holds the user, on their side last.
     /// Should a step fail, contacts see less, never more, and the next replacement finishes what
     /// this one left.
     pub async fn set_contacts(&self, user: &str, contacts: &[String], now_ms: i64) -> Result<()> {
@@ -111,6 +119,8 @@ impl Store {
         let mut theirs = Batch::new();
         for contact in &removed {
             self.mark_removal(&mut theirs, contact, Removal::By(user), now_ms);
+            let listed_by = self.keys.listed_by(contact);
+            theirs.cmd(&listed_by, "SREM").arg(&listed_by).arg(user);
         }
         self.batch(theirs).await?;
         // The list, the user's own marks and their log of changes change together.
@@ -130,6 +140,12 @@ impl Store {
         let mut theirs = Batch::new();
         for contact in &added {
             self.unmark_removal(&mut theirs, contact, Removal::By(user));
+        }
+        // Every contact's, not only the added ones': each replacement rewrites the whole mirror,
+        // so that lists stored before the mirror existed join it with their next replacement.
+        for contact in &new {
+            let listed_by = self.keys.listed_by(contact);
+            theirs.cmd(&listed_by, "SADD").arg(&listed_by).arg(user);
         }
         self.batch(theirs).await?;
         self.query(redis::cmd("DEL").arg(&pending_key)).await
@@ -281,12 +297,20 @@ impl Store {
         self.query(redis::cmd("DEL").arg(self.keys.idempotency_of(caller, key_hash))).await
     }
 
-    /// Deletes every key of the user (their own tag only; their stories are deleted separately).
-    pub async fn delete_user_keys(&self, user: &str) -> Result<()> {
+    /// Deletes every key of the user (their own tag only; their stories are deleted separately),
+    /// having taken the user out of their contacts' `listed_by` first.
+    pub async fn delete_user_keys(&self, user: &str, now_ms: i64) -> Result<()> {
+        let mut mirrors = Batch::new();
+        for contact in self.contacts(user).await? {
+            let listed_by = self.keys.listed_by(&contact);
+            mirrors.cmd(&listed_by, "SREM").arg(&listed_by).arg(user);
+        }
+        self.batch(mirrors).await?;
         let index: Vec<String> = self.query(redis::cmd("SMEMBERS").arg(self.keys.idempotency_index(user))).await?;
         let mut pipe = redis::pipe();
         pipe.atomic();
-        for key in self.keys.all_of_user(user).iter().chain(index.iter()) {
+        let trays = self.keys.live_trays(user, now_ms, self.story_ttl_ms);
+        for key in self.keys.all_of_user(user).iter().chain(&trays).chain(&index) {
             pipe.del(key).ignore();
         }
         self.pipe::<()>(&pipe).await

@@ -12,7 +12,8 @@ use serde::{Serialize, Serializer};
 use utoipa::ToSchema;
 
 /// Posts a story: stores it, claims a live slot (or refuses past the limit) and fans it out to
-/// every contact its audience admits who has the author as a contact too.
+/// every contact its audience admits who has the author as a contact too (the mutual-contacts
+/// rule at posting time; later removals are marked on the viewer's side and hide it again).
 pub async fn create(
     store: &Store,
     settings: &Settings,
@@ -60,9 +61,9 @@ pub async fn create(
         store.delete_story(author, &record.id).await?;
         return Err(Error::StoryLimitReached(settings.stories.max_active_per_author));
     }
-    let contacts = store.contacts(author).await?;
-    let admitted: Vec<String> = contacts.into_iter().filter(|c| c != author && record.audience.admits(c)).collect();
-    if let Err(e) = store.fan_out(&record, &admitted, created_ms).await {
+    let mutual = store.mutual_contacts(author).await?;
+    let admitted: Vec<String> = mutual.into_iter().filter(|c| c != author && record.audience.admits(c)).collect();
+    if let Err(e) = store.fan_out(&record, &admitted).await {
         // The post is answered with the error: take the story back rather than leave it half
         // delivered.
         if let Err(cleanup) = store.delete_story(author, &record.id).await {
@@ -347,5 +348,5 @@ pub async fn erase_user(store: &Store, user: &str, now: DateTime<Utc>) -> Result
     }
     let touched = store.touched(user, now_ms).await?;
     store.forget_viewer(user, &touched).await?;
-    store.delete_user_keys(user).await
+    store.delete_user_keys(user, now_ms).await
 }

@@ -680,7 +680,11 @@ async fn redis_memory_sizing() {
         ids.push(story["id"].as_str().unwrap().to_owned());
         let entries = i + 1;
         if checkpoints.contains(&entries) {
-            let tray = usage(&key("u:viewer", "tray-log")).await;
+            let mut tray = 0;
+            for window in app.live_trays("viewer") {
+                let bytes: Option<i64> = app.redis(redis::cmd("MEMORY").arg("USAGE").arg(window).arg("SAMPLES").arg(0)).await;
+                tray += bytes.unwrap_or(0);
+            }
             let per_entry = if last.0 > 0 {
                 (tray - last.1) as f64 / (entries - last.0) as f64
             } else {

@@ -15,8 +15,9 @@ both_backends!(
     a_contact_list_being_replaced_is_busy,
     adding_a_contact_shows_only_later_stories,
     fan_out_reaches_exactly_the_mutual_contacts,
+    each_list_replacement_rewrites_its_mirror,
     a_post_whose_fan_out_fails_is_taken_back,
-    trays_lose_their_expired_head_when_read_and_when_posted_to,
+    tray_windows_expire_when_they_end,
     story_ids_name_their_author_and_lifetimes_may_change,
     stories_with_ids_without_an_author_are_still_served,
     posting_and_reading_survive_a_flushed_script_cache,
@@ -321,10 +322,8 @@ async fn fan_out_reaches_exactly_the_mutual_contacts(backend: Backend) {
         app.set_contacts(c, &["alice"]).await;
     }
     app.post_text("alice", "hello all").await;
-    let keys = statusd::store::keys::Keys::new(&app.settings.redis.key_prefix);
     for (i, c) in refs.iter().enumerate() {
-        let tray: Option<String> = app.redis(redis::cmd("GET").arg(keys.tray(c))).await;
-        assert_eq!(tray.unwrap_or_default().lines().count(), usize::from(i % 3 == 0), "tray of {c}");
+        assert_eq!(app.tray(c).await.lines().count(), usize::from(i % 3 == 0), "tray of {c}");
     }
     for c in [mutual[0], mutual[66], mutual[67], mutual[149]] {
         assert_eq!(app.feed_authors(c).await, ["alice"], "feed of {c}");
@@ -332,36 +331,80 @@ async fn fan_out_reaches_exactly_the_mutual_contacts(backend: Backend) {
     assert_eq!(app.feed_authors("c001").await, Vec::<String>::new());
 }
 
-/// Expired entries gather at the head of a tray: a read trims them once they are 2 KiB or more,
-/// and posting does when the tray grows past another 4 KiB with an expired head.
-async fn trays_lose_their_expired_head_when_read_and_when_posted_to(backend: Backend) {
+/// Posting finds its mutual contacts in the author's `listed_by`, the mirror of the lists that
+/// hold the author. It follows every replacement, and a list stored without it (as before it
+/// existed; here: the mirror deleted by hand) joins it with its next replacement.
+async fn each_list_replacement_rewrites_its_mirror(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.befriend_all(&["alice", "bob", "carol"]).await;
+    let keys = statusd::store::keys::Keys::new(&app.settings.redis.key_prefix);
+    let listed_by = |user: &str| redis::cmd("SMEMBERS").arg(keys.listed_by(user)).to_owned();
+    let mut mirror: Vec<String> = app.redis(&listed_by("alice")).await;
+    mirror.sort();
+    assert_eq!(mirror, ["bob", "carol"]);
+    app.set_contacts("carol", &["bob"]).await;
+    let mirror: Vec<String> = app.redis(&listed_by("alice")).await;
+    assert_eq!(mirror, ["bob"]);
+
+    let _: i64 = app.redis(redis::cmd("DEL").arg(keys.listed_by("alice"))).await;
+    app.post_text("alice", "before").await;
+    assert_eq!(app.feed_authors("bob").await, Vec::<String>::new());
+    app.set_contacts("bob", &["alice", "carol"]).await;
+    let mirror: Vec<String> = app.redis(&listed_by("alice")).await;
+    assert_eq!(mirror, ["bob"]);
+    app.post_text("alice", "after").await;
+    let feed = app.feed("bob").await;
+    let texts: Vec<&str> = feed["items"][0]["stories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(texts, ["after"]);
+}
+
+/// A tray window is created by the first story expiring within it and expires when it ends,
+/// taking its expired entries along; posting never moves the expiry of a window that exists, and
+/// entries expired before their window ends are not served.
+async fn tray_windows_expire_when_they_end(backend: Backend) {
+    use statusd::store::keys::{tray_window, tray_window_end};
     let app = spawn_app(backend).await;
     app.befriend_all(&["alice", "bob"]).await;
     let keys = statusd::store::keys::Keys::new(&app.settings.redis.key_prefix);
-    let expired = |n: usize| -> String {
-        (0..n)
-            .map(|i| format!("1000000000000 alice/01ARZ3NDEKTSV4RRFFQ69G5F{:02}.alice\n", i % 100))
-            .collect()
-    };
-    let tray_key = keys.tray("bob");
-    let get_tray = redis::cmd("GET").arg(&tray_key).clone();
-    // A read: 40 expired entries (over 2 KiB) and a live story after them.
-    let _: i64 = app.redis(redis::cmd("APPEND").arg(keys.tray("bob")).arg(expired(40))).await;
-    app.post_text("alice", "live").await;
-    let tray: Option<String> = app.redis(&get_tray).await;
-    assert_eq!(tray.unwrap_or_default().lines().count(), 41);
-    assert_eq!(app.feed_authors("bob").await, ["alice"]);
-    let tray: Option<String> = app.redis(&get_tray).await;
-    assert_eq!(tray.unwrap_or_default().lines().count(), 1, "the read trimmed the head");
-    // Posting: expired entries up to just below 4 KiB, then a post that crosses it.
-    let _: i64 = app.redis(redis::cmd("DEL").arg(keys.tray("bob"))).await;
-    let filler = expired(4096 / 53);
-    assert!(filler.len() < 4096 && filler.len() + 53 >= 4096);
-    let _: i64 = app.redis(redis::cmd("APPEND").arg(keys.tray("bob")).arg(&filler)).await;
-    app.post_text("alice", "crossing").await;
-    let left: String = app.redis::<Option<String>>(&get_tray).await.unwrap_or_default();
-    assert_eq!(left.lines().count(), 1, "{left}");
-    assert!(left.contains("alice/") && !left.starts_with("1000000000000"), "{left}");
+    let story = app.post_text("alice", "first").await;
+    let expires_ms = chrono::DateTime::parse_from_rfc3339(story["expires_at"].as_str().unwrap())
+        .unwrap()
+        .timestamp_millis();
+    let window = tray_window(expires_ms);
+    let tray_key = keys.tray("bob", window);
+    let expiry = redis::cmd("PEXPIRETIME").arg(&tray_key).to_owned();
+    let at: i64 = app.redis(&expiry).await;
+    assert_eq!(at, tray_window_end(window));
+    assert!(at > expires_ms);
+
+    let moved = at + 1000;
+    let _: i64 = app.redis(redis::cmd("PEXPIREAT").arg(&tray_key).arg(moved)).await;
+    let second = app.post_text("alice", "second").await;
+    let second_window = tray_window(
+        chrono::DateTime::parse_from_rfc3339(second["expires_at"].as_str().unwrap())
+            .unwrap()
+            .timestamp_millis(),
+    );
+    if second_window == window {
+        let at: i64 = app.redis(&expiry).await;
+        assert_eq!(at, moved, "an existing window keeps its expiry");
+    }
+
+    // An entry that expired a moment ago, still in a live window.
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    let gone = format!("{} alice/01ARZ3NDEKTSV4RRFFQ69G5FAV.alice\n", now_ms - 1);
+    let _: i64 = app
+        .redis(redis::cmd("APPEND").arg(keys.tray("bob", tray_window(now_ms))).arg(gone))
+        .await;
+    let feed = app.feed("bob").await;
+    let stories = feed["items"][0]["stories"].as_array().unwrap();
+    let ids: Vec<&str> = stories.iter().map(|s| s["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, [story["id"].as_str().unwrap(), second["id"].as_str().unwrap()]);
 }
 
 /// A post whose fan-out fails (here: a tray that Redis holds as something else) is answered with
@@ -369,8 +412,9 @@ async fn trays_lose_their_expired_head_when_read_and_when_posted_to(backend: Bac
 async fn a_post_whose_fan_out_fails_is_taken_back(backend: Backend) {
     let app = spawn_app(backend).await;
     app.befriend_all(&["alice", "bob"]).await;
-    let keys = statusd::store::keys::Keys::new(&app.settings.redis.key_prefix);
-    let _: i64 = app.redis(redis::cmd("RPUSH").arg(keys.tray("bob")).arg("not a tray")).await;
+    for tray in app.live_trays("bob") {
+        let _: i64 = app.redis(redis::cmd("RPUSH").arg(tray).arg("not a tray")).await;
+    }
     let response = app.post_json("/v1/stories", "alice", &json!({"text": "hi"})).await;
     assert_problem(response, 500, "internal").await;
     assert_eq!(count_stories(&app).await, 0);
@@ -418,7 +462,7 @@ async fn stories_with_ids_without_an_author_are_still_served(backend: Backend) {
     let _: () = app
         .redis(
             redis::cmd("APPEND")
-                .arg(keys.tray("bob"))
+                .arg(keys.tray("bob", statusd::store::keys::tray_window(expires_ms)))
                 .arg(format!("{expires_ms} alice/{plain}\n")),
         )
         .await;
@@ -701,16 +745,20 @@ async fn story_keys_expire_with_the_story(backend: Backend) {
         .filter(|k| {
             k.contains(&format!("{{s:{id}}}"))
                 || (k.contains("{u:")
-                    && [":tray-log", ":seen", ":stories", ":touched"]
-                        .iter()
-                        .any(|suffix| k.ends_with(suffix)))
+                    && (k.contains("}:tray:") || [":seen", ":stories", ":touched"].iter().any(|suffix| k.ends_with(suffix))))
         })
         .collect();
     assert!(story_keys.len() >= 8, "{story_keys:?}");
     for key in story_keys {
         let at: i64 = app.redis(redis::cmd("PEXPIRETIME").arg(&key)).await;
         assert!(at > 0, "{key} has no expiry");
-        assert!(at <= expires_ms, "{key} outlives the story: {at} > {expires_ms}");
+        // A tray window holds stories expiring within it and ends at most a window later.
+        let lives_until = if key.contains("}:tray:") {
+            expires_ms + statusd::store::keys::TRAY_WINDOW_MS
+        } else {
+            expires_ms
+        };
+        assert!(at <= lives_until, "{key} outlives the story: {at} > {lives_until}");
     }
 }
 

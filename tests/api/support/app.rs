@@ -172,6 +172,19 @@ impl TestApp {
         authors(&self.feed(user).await["items"])
     }
 
+    /// The keys of `user`'s tray windows that may hold live entries now.
+    pub fn live_trays(&self, user: &str) -> Vec<String> {
+        let keys = statusd::store::keys::Keys::new(&self.settings.redis.key_prefix);
+        let ttl_ms = self.settings.stories.ttl_secs as i64 * 1000;
+        keys.live_trays(user, chrono::Utc::now().timestamp_millis(), ttl_ms)
+    }
+
+    /// `user`'s tray as stored: its live windows' lines, oldest window first.
+    pub async fn tray(&self, user: &str) -> String {
+        let windows: Vec<Option<String>> = self.redis(redis::cmd("MGET").arg(self.live_trays(user))).await;
+        windows.into_iter().flatten().collect()
+    }
+
     /// Every key this app wrote (its prefix), across all cluster nodes.
     pub async fn keys(&self) -> Vec<String> {
         let pattern = format!("{}*", self.settings.redis.key_prefix);
