@@ -44,8 +44,11 @@ impl Keys {
         self.user(user, "listed-by")
     }
     /// HASH other user → "<ms><+|->,…": when this user put the other on their contact list (+)
-    /// or took them off (-), within a story's lifetime. A read by id replays it to tell whether
-    /// the two were contacts when a story was posted (see `users::ContactLog`).
+    /// or took them off (-), within a story's lifetime and at least the last change, for everyone
+    /// on the list and those taken off within a story's lifetime. A read by id asks it alone
+    /// whether the two are contacts now and were when a story was posted (see
+    /// `users::ContactLog`); it asks the list only about someone the log does not name, as for a
+    /// list stored before logs were kept whole, which its next replacement completes.
     pub fn contact_log(&self, user: &str) -> String {
         self.user(user, "contact-log")
     }

@@ -1,7 +1,7 @@
 //! Stories in Redis: records, media, the author's live list, fan-out into trays, views,
 //! reactions and reports. Every key of a story expires with it (PXAT = expires_at).
 
-use super::users::removed_users;
+use super::users::{listed_now_and_at, removed_users};
 use super::{Batch, Store, decode, keys};
 use crate::error::{Error, Result};
 use crate::stories::feed::TrayEntry;
@@ -306,7 +306,10 @@ impl Store {
             }
             let mut batch = Batch::new();
             self.add_visibility_checks(&mut batch, viewer, &story.author);
-            let may_view = self.visibility(self.batch(batch).await?, viewer, ms(story.created_at), &story.audience)?;
+            let checks = self.batch(batch).await?;
+            let may_view = self
+                .visibility(checks, viewer, &story.author, ms(story.created_at), &story.audience)
+                .await?;
             return Ok(Some((story, card, may_view)));
         };
         let mut batch = Batch::new();
@@ -318,7 +321,10 @@ impl Store {
         let Some((story, card)) = raw.as_deref().and_then(decode_record) else {
             return Ok(None);
         };
-        let may_view = story.author == author && self.visibility(checks, viewer, ms(story.created_at), &story.audience)?;
+        let may_view = story.author == author
+            && self
+                .visibility(checks, viewer, author, ms(story.created_at), &story.audience)
+                .await?;
         Ok(Some((story, card, may_view)))
     }
 
@@ -334,28 +340,51 @@ impl Store {
         let Some((gist, card)) = raw.and_then(decode_gist) else {
             return Ok(None);
         };
-        let may_view =
-            card.is_of(id, author) && gist.expires_ms > now_ms && self.visibility(checks, viewer, gist.created_ms, &gist.audience)?;
+        let may_view = card.is_of(id, author)
+            && gist.expires_ms > now_ms
+            && self.visibility(checks, viewer, author, gist.created_ms, &gist.audience).await?;
         Ok(may_view.then_some(card))
     }
 
-    /// Adds the reads [`Store::visibility`] needs: each one's contact list now and their log of
-    /// changes about the other.
+    /// Adds the reads [`Store::visibility`] needs: each one's log of contact changes about the
+    /// other.
     fn add_visibility_checks(&self, batch: &mut Batch, viewer: &str, author: &str) {
-        self.add_contact_reads(batch, viewer, author);
-        self.add_contact_reads(batch, author, viewer);
+        self.add_contact_log_read(batch, viewer, author);
+        self.add_contact_log_read(batch, author, viewer);
     }
 
     /// Whether a story posted at `posted_ms` to `audience` may be seen by `viewer`: the audience
     /// admits them, and viewer and author are each other's contacts now and were then. From the
-    /// answers of [`Store::add_visibility_checks`].
-    fn visibility(&self, answers: Vec<redis::Value>, viewer: &str, posted_ms: i64, audience: &Audience) -> Result<bool> {
-        let [mine, my_log, theirs, their_log]: [redis::Value; 4] = answers
+    /// answers of [`Store::add_visibility_checks`], and the contact lists for a side whose log
+    /// does not name the other.
+    async fn visibility(
+        &self,
+        answers: Vec<redis::Value>,
+        viewer: &str,
+        author: &str,
+        posted_ms: i64,
+        audience: &Audience,
+    ) -> Result<bool> {
+        let [mine, theirs]: [redis::Value; 2] = answers
             .try_into()
-            .map_err(|_| Error::Internal("visibility checks: four answers expected".into()))?;
-        Ok(audience.admits(viewer)
-            && self.contacts_now_and_at(mine, my_log, posted_ms)?
-            && self.contacts_now_and_at(theirs, their_log, posted_ms)?)
+            .map_err(|_| Error::Internal("visibility checks: two answers expected".into()))?;
+        if !audience.admits(viewer) {
+            return Ok(false);
+        }
+        let mut lists = Batch::new();
+        for (user, other, log) in [(viewer, author, mine), (author, viewer, theirs)] {
+            match listed_now_and_at(log, posted_ms)? {
+                Some(false) => return Ok(false),
+                Some(true) => {}
+                None => self.add_contact_list_read(&mut lists, user, other),
+            }
+        }
+        for listed in self.batch(lists).await? {
+            if !decode::<bool>(listed)? {
+                return Ok(false);
+            }
+        }
+        Ok(true)
     }
 
     /// The story's record and card.

@@ -67,6 +67,19 @@ pub(crate) fn parse_settings(user: &str, raw: Option<String>) -> Result<UserSett
 
 const IN_PROGRESS: &str = "\u{0}in-progress";
 
+/// From the answer of [`Store::add_contact_log_read`] about a story posted at `at_ms`: whether
+/// the user has the other on their contact list now and had then, or None when the log does not
+/// name the other (not listed, or listed since before logs were kept whole: the list tells, and
+/// as it is now it was throughout a live story's lifetime).
+pub(crate) fn listed_now_and_at(log: redis::Value, at_ms: i64) -> Result<Option<bool>> {
+    let log: Option<String> = decode(log)?;
+    Ok(log.map(|stored| {
+        let log = ContactLog::parse(&stored);
+        let now = log.listed_now().unwrap_or(false);
+        now && log.listed_at(at_ms, now)
+    }))
+}
+
 impl Store {
     /// The users on `user`'s contact list who have `user` on theirs too.
     pub async fn mutual_contacts(&self, user: &str) -> Result<Vec<String>> {
@@ -151,43 +164,57 @@ impl Store {
         self.query(redis::cmd("DEL").arg(&pending_key)).await
     }
 
-    /// Adds to `batch` the entries of `user`'s contact log for the contacts on `old` but not `new`
-    /// (taken off) and on `new` but not `old` (put on), at `now_ms`. (Only this user's own
-    /// replacements, one at a time, write this log, so reading it first is safe.)
+    /// Adds to `batch` the changes of `user`'s contact log: the contacts on `old` but not `new`
+    /// (taken off) and on `new` but not `old` (put on) at `now_ms`, "listed from the start" for
+    /// listed contacts it does not name yet, and the forgetting of removals no live story needs.
+    /// (Only this user's own replacements, one at a time, write this log, so reading it first is
+    /// safe.)
     async fn log_changes(&self, batch: &mut Batch, user: &str, old: &HashSet<String>, new: &HashSet<&str>, now_ms: i64) -> Result<()> {
-        let taken_off = old.iter().map(String::as_str).filter(|c| !new.contains(c)).map(|c| (c, false));
-        let put_on = new.iter().copied().filter(|c| !old.contains(*c)).map(|c| (c, true));
-        let changes: Vec<(&str, bool)> = taken_off.chain(put_on).collect();
-        if changes.is_empty() {
-            return Ok(());
-        }
         let key = self.keys.contact_log(user);
-        let others: Vec<&str> = changes.iter().map(|(c, _)| *c).collect();
-        let logs: Vec<Option<String>> = self.query(redis::cmd("HMGET").arg(&key).arg(&others)).await?;
+        let stored: std::collections::HashMap<String, String> = self.query(redis::cmd("HGETALL").arg(&key)).await?;
         let since_ms = now_ms - self.story_ttl_ms;
-        let cmd = batch.cmd(&key, "HSET").arg(&key);
-        for ((other, added), stored) in changes.iter().zip(logs) {
-            let log = ContactLog::parse(stored.as_deref().unwrap_or_default()).record(now_ms, *added, since_ms);
-            cmd.arg(*other).arg(log.to_stored());
+        let log_of = |other: &str| ContactLog::parse(stored.get(other).map_or("", String::as_str));
+        let taken_off = old.iter().map(String::as_str).filter(|c| !new.contains(c));
+        let mut writes: Vec<(&str, ContactLog)> = taken_off.map(|c| (c, log_of(c).record(now_ms, false, since_ms))).collect();
+        for &contact in new {
+            if !old.contains(contact) {
+                writes.push((contact, log_of(contact).record(now_ms, true, since_ms)));
+            } else if !stored.contains_key(contact) {
+                writes.push((contact, ContactLog::listed_from_the_start()));
+            }
         }
-        batch.extend_expiry(&key, now_ms + self.story_ttl_ms);
+        let forgotten: Vec<&str> = stored
+            .iter()
+            .filter(|(other, log)| {
+                !new.contains(other.as_str()) && !old.contains(*other) && ContactLog::parse(log).is_settled_off(since_ms)
+            })
+            .map(|(other, _)| other.as_str())
+            .collect();
+        if !writes.is_empty() {
+            let cmd = batch.cmd(&key, "HSET").arg(&key);
+            for (other, log) in &writes {
+                cmd.arg(*other).arg(log.to_stored());
+            }
+        }
+        if !forgotten.is_empty() {
+            batch.cmd(&key, "HDEL").arg(&key).arg(&forgotten);
+        }
+        // Logs once expired a lifetime after their last change; they now live with the list.
+        batch.cmd(&key, "PERSIST").arg(&key);
         Ok(())
     }
 
-    /// Adds the reads [`Store::contacts_at`] needs to tell whether `user` had `other` on their
-    /// contact list at a moment: the list now, and the user's log of changes about `other`.
-    pub(crate) fn add_contact_reads(&self, batch: &mut Batch, user: &str, other: &str) {
-        let (contacts, log) = (self.keys.contacts(user), self.keys.contact_log(user));
-        batch.cmd(&contacts, "SISMEMBER").arg(&contacts).arg(other);
+    /// Adds the read [`listed_now_and_at`] needs: `user`'s log of changes about `other`.
+    pub(crate) fn add_contact_log_read(&self, batch: &mut Batch, user: &str, other: &str) {
+        let log = self.keys.contact_log(user);
         batch.cmd(&log, "HGET").arg(&log).arg(other);
     }
 
-    /// From the two answers of [`Store::add_contact_reads`]: whether the other is on the list now
-    /// and was at `at_ms`.
-    pub(crate) fn contacts_now_and_at(&self, listed: redis::Value, log: redis::Value, at_ms: i64) -> Result<bool> {
-        let listed: bool = decode(listed)?;
-        let log: Option<String> = decode(log)?;
-        Ok(listed && ContactLog::parse(log.as_deref().unwrap_or_default()).listed_at(at_ms, true))
+    /// Whether `user` has `other` on their contact list. Asked only when the log does not say
+    /// (see [`listed_now_and_at`]).
+    pub(crate) fn add_contact_list_read(&self, batch: &mut Batch, user: &str, other: &str) {
+        let contacts = self.keys.contacts(user);
+        batch.cmd(&contacts, "SISMEMBER").arg(&contacts).arg(other);
     }
 
     /// Adds to `batch` the mark of `removal` in `user`'s contact removals, at `now_ms`; marks

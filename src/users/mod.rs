@@ -231,8 +231,9 @@ pub fn parse_interests(tags: &[String], max: usize) -> std::result::Result<Vec<S
 }
 
 /// One user's changes of their own contact list about one other user, oldest first, as far back
-/// as a story lives: what tells whether the other was on the list when a story was posted, given
-/// whether they are on it now. Stored as "<ms><+|->,…" (+ put on the list, - taken off).
+/// as a story lives and never fewer than the last: what tells whether the other is on the list
+/// now and was when a story was posted. Stored as "<ms><+|->,…" (+ put on the list, - taken off);
+/// "0+" for a contact listed since before logs were kept.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ContactLog {
     changes: Vec<(i64, bool)>,
@@ -261,6 +262,22 @@ impl ContactLog {
             .map(|(at, added)| format!("{at}{}", if *added { '+' } else { '-' }))
             .collect();
         changes.join(",")
+    }
+
+    /// The log of a contact listed since before logs were kept.
+    pub fn listed_from_the_start() -> ContactLog {
+        ContactLog { changes: vec![(0, true)] }
+    }
+
+    /// Whether the other is on the list now, as the last change left it (None without changes).
+    pub fn listed_now(&self) -> Option<bool> {
+        self.changes.last().map(|(_, added)| *added)
+    }
+
+    /// Whether the log says nothing that a live story could need: the other was taken off at or
+    /// before `since_ms` and not put back.
+    pub fn is_settled_off(&self, since_ms: i64) -> bool {
+        self.changes.last().is_none_or(|(at, added)| !added && *at <= since_ms)
     }
 
     /// The log with a change at `at_ms` added (`added`: put on the list), and changes at or
@@ -296,6 +313,13 @@ mod tests {
         assert!(ContactLog::default().listed_at(50, true) && !ContactLog::default().listed_at(50, false));
         assert_eq!(log.clone().record(300, false, 150).to_stored(), "200+,300-");
         assert_eq!(ContactLog::parse("x,100+,7"), ContactLog::default().record(100, true, 0));
+        // The last change tells the state now; an old removal can be forgotten.
+        assert_eq!((log.listed_now(), ContactLog::default().listed_now()), (Some(true), None));
+        let from_start = ContactLog::listed_from_the_start();
+        assert_eq!(from_start.to_stored(), "0+");
+        assert!(from_start.listed_at(1, true) && from_start.listed_now() == Some(true));
+        let removed = ContactLog::default().record(100, false, 0);
+        assert!(removed.is_settled_off(100) && !removed.is_settled_off(99) && !log.is_settled_off(1000));
     }
     use super::*;
 

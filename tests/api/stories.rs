@@ -16,6 +16,7 @@ both_backends!(
     adding_a_contact_shows_only_later_stories,
     fan_out_reaches_exactly_the_mutual_contacts,
     each_list_replacement_rewrites_its_mirror,
+    a_read_by_id_asks_the_list_only_about_those_its_log_does_not_name,
     a_post_whose_fan_out_fails_is_taken_back,
     tray_windows_expire_when_they_end,
     story_ids_name_their_author_and_lifetimes_may_change,
@@ -361,6 +362,49 @@ async fn each_list_replacement_rewrites_its_mirror(backend: Backend) {
         .map(|s| s["text"].as_str().unwrap())
         .collect();
     assert_eq!(texts, ["after"]);
+}
+
+/// A read by id decides on both contact logs alone; about someone a log does not name (a list
+/// stored before logs were kept whole; here: the logs deleted by hand) it asks the list, and the
+/// next replacement of the list names every contact in the log again.
+async fn a_read_by_id_asks_the_list_only_about_those_its_log_does_not_name(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.befriend_all(&["alice", "bob", "carol"]).await;
+    app.set_contacts("dave", &["alice"]).await;
+    let story = app.post_text("alice", "hi").await;
+    let path = format!("/v1/stories/{}", story["id"].as_str().unwrap());
+    let keys = statusd::store::keys::Keys::new(&app.settings.redis.key_prefix);
+    let log = |user: &str| redis::cmd("HGETALL").arg(keys.contact_log(user)).to_owned();
+    let logged: std::collections::HashMap<String, String> = app.redis(&log("alice")).await;
+    assert_eq!(logged.len(), 2, "{logged:?}");
+    assert!(logged.values().all(|l| l.ends_with('+')), "{logged:?}");
+
+    for user in ["alice", "bob", "carol", "dave"] {
+        let _: i64 = app.redis(redis::cmd("DEL").arg(keys.contact_log(user))).await;
+    }
+    assert_eq!(app.get(&path, "bob").await.status(), 200);
+    assert_eq!(app.get(&path, "carol").await.status(), 200);
+    // dave lists alice, alice does not list dave.
+    assert_problem(app.get(&path, "dave").await, 404, "not_found").await;
+    app.set_contacts("bob", &["carol"]).await;
+    assert_problem(app.get(&path, "bob").await, 404, "not_found").await;
+
+    app.set_contacts("alice", &["bob", "carol"]).await;
+    let logged: std::collections::HashMap<String, String> = app.redis(&log("alice")).await;
+    assert_eq!(logged.get("bob").map(String::as_str), Some("0+"));
+    assert_eq!(logged.get("carol").map(String::as_str), Some("0+"));
+    assert_eq!(app.get(&path, "carol").await.status(), 200);
+    let ttl: i64 = app.redis(redis::cmd("PTTL").arg(keys.contact_log("alice"))).await;
+    assert_eq!(ttl, -1, "a log lives with its list");
+
+    // A removal older than any live story is forgotten by the next replacement; a recent one stays.
+    let _: i64 = app
+        .redis(redis::cmd("HSET").arg(keys.contact_log("alice")).arg("zed").arg("1000+,2000-"))
+        .await;
+    app.set_contacts("alice", &["bob"]).await;
+    let logged: std::collections::HashMap<String, String> = app.redis(&log("alice")).await;
+    assert!(!logged.contains_key("zed"), "{logged:?}");
+    assert!(logged["carol"].ends_with('-') && !logged["carol"].contains(','), "{logged:?}");
 }
 
 /// A tray window is created by the first story expiring within it and expires when it ends,
