@@ -50,7 +50,9 @@ pub async fn get_contacts(state: State, user: User) -> Result<web::Json<Contacts
 
 /// Replaces the caller's contact list (duplicates and the caller's own id are dropped).
 #[utoipa::path(put, path = "/v1/me/contacts", tag = "users", security(("user" = [])), request_body = Contacts,
-    responses((status = 200, body = Contacts), (status = 400, body = Problem), (status = 401, body = Problem), (status = 413, body = Problem)))]
+    responses((status = 200, body = Contacts), (status = 400, body = Problem), (status = 401, body = Problem),
+        (status = 409, description = "`contacts_busy`: another replacement of this list is running", body = Problem),
+        (status = 413, body = Problem), (status = 503, body = Problem)))]
 pub async fn put_contacts(state: State, user: User, body: web::Json<Contacts>) -> Result<web::Json<Contacts>> {
     let mut contacts = parse_user_list("contacts", &body.contacts, state.settings.users.max_contacts)?;
     contacts.retain(|c| *c != user.0);

@@ -705,6 +705,11 @@ async fn redis_memory_sizing() {
     );
     println!("contact list of 1000: {} B", usage(&key("u:viewer", "contacts")).await);
     println!("contact list of 1: {} B", usage(&key("u:author0000", "contacts")).await);
+    println!("contact log of 1000 contacts: {} B", usage(&key("u:viewer", "contact-log")).await);
+    println!(
+        "mirror of the 1000 lists that hold a user: {} B",
+        usage(&key("u:viewer", "listed-by")).await
+    );
     println!("live-story counts: {} B", usage(&key("live", "by_minute")).await);
 }
 
