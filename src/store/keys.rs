@@ -92,6 +92,12 @@ impl Keys {
     pub fn tray(&self, user: &str, window: i64) -> String {
         self.user(user, &format!("tray:{window}"))
     }
+    /// [`Keys::tray`] of each of `users` for one window (its name formatted once: posting builds
+    /// a thousand of these).
+    pub fn trays(&self, users: &[String], window: i64) -> Vec<String> {
+        let what = format!("tray:{window}");
+        users.iter().map(|user| self.user(user, &what)).collect()
+    }
     /// Every tray window of `user` that may hold an entry live at `now_ms`, for stories that live
     /// `ttl_ms`: one window more than that lifetime reaches, for stories posted by an instance
     /// configured with a longer one.
@@ -373,6 +379,8 @@ mod tests {
         let k = Keys::new("t1:");
         let ttl_ms = 86_400_000;
         let now_ms = 1_764_000_000_000;
+        let users = ["bob".to_owned(), "carol".to_owned()];
+        assert_eq!(k.trays(&users, 7), [k.tray("bob", 7), k.tray("carol", 7)]);
         let live = k.live_trays("bob", now_ms, ttl_ms);
         assert_eq!(live.len(), 6, "{live:?}");
         // Stories posted at any moment of the last lifetime, each expiring later than now.

@@ -241,8 +241,7 @@ impl Store {
         let window = keys::tray_window(ms(story.expires_at));
         let mut batch = Batch::new();
         for chunk in viewers.chunks(per_run) {
-            let trays: Vec<String> = chunk.iter().map(|v| self.keys.tray(v, window)).collect();
-            batch.add_script(&FAN_OUT, &trays, (&entry, keys::tray_window_end(window)));
+            batch.add_script(&FAN_OUT, &self.keys.trays(chunk, window), (&entry, keys::tray_window_end(window)));
         }
         self.batch(batch).await?;
         Ok(())

@@ -22,6 +22,39 @@ pub async fn create(
     media: Option<Processed>,
     now: DateTime<Utc>,
 ) -> Result<StoryRecord> {
+    // The author's mutual contacts are read while the story is stored: neither waits for the other.
+    let (stored, mutual) = futures_util::join!(
+        store_and_claim(store, settings, author, draft, media, now),
+        store.mutual_contacts(author)
+    );
+    let record = stored?;
+    let fanned_out = match mutual {
+        Ok(mutual) => {
+            let admitted: Vec<String> = mutual.into_iter().filter(|c| c != author && record.audience.admits(c)).collect();
+            store.fan_out(&record, &admitted).await
+        }
+        Err(e) => Err(e),
+    };
+    if let Err(e) = fanned_out {
+        // The post is answered with the error: take the story back rather than leave it half
+        // delivered.
+        if let Err(cleanup) = store.delete_story(author, &record.id).await {
+            tracing::warn!(error = %cleanup, story = %record.id, "a story whose fan-out failed was not deleted");
+        }
+        return Err(e);
+    }
+    Ok(record)
+}
+
+/// Stores the story and claims its live slot; refuses (and deletes it) past the limit.
+async fn store_and_claim(
+    store: &Store,
+    settings: &Settings,
+    author: &str,
+    draft: StoryDraft,
+    media: Option<Processed>,
+    now: DateTime<Utc>,
+) -> Result<StoryRecord> {
     let audience = match draft.audience {
         Some(a) => a.parse("audience", settings.users.max_contacts)?,
         None => store.settings(author).await?.default_audience,
@@ -29,7 +62,6 @@ pub async fn create(
     // Story times are kept to the millisecond, as ids and trays are, so that the feed can take a
     // story's time from its tray entry.
     let now = now.trunc_subsecs(3);
-    let created_ms = now.timestamp_millis();
     let id = crate::ids::new_story_id(now, author);
     let record = StoryRecord {
         id,
@@ -55,21 +87,11 @@ pub async fn create(
     });
     store.put_story(&record, bytes.as_ref()).await?;
     if !store
-        .claim_live_slot(&record, created_ms, settings.stories.max_active_per_author)
+        .claim_live_slot(&record, now.timestamp_millis(), settings.stories.max_active_per_author)
         .await?
     {
         store.delete_story(author, &record.id).await?;
         return Err(Error::StoryLimitReached(settings.stories.max_active_per_author));
-    }
-    let mutual = store.mutual_contacts(author).await?;
-    let admitted: Vec<String> = mutual.into_iter().filter(|c| c != author && record.audience.admits(c)).collect();
-    if let Err(e) = store.fan_out(&record, &admitted).await {
-        // The post is answered with the error: take the story back rather than leave it half
-        // delivered.
-        if let Err(cleanup) = store.delete_story(author, &record.id).await {
-            tracing::warn!(error = %cleanup, story = %record.id, "a story whose fan-out failed was not deleted");
-        }
-        return Err(e);
     }
     Ok(record)
 }
