@@ -311,12 +311,7 @@ impl Store {
                 .await?;
             return Ok(Some((story, card, may_view)));
         };
-        let mut batch = Batch::new();
-        batch.get(self.keys.story(id));
-        self.add_visibility_checks(&mut batch, viewer, author);
-        let mut answers = self.batch(batch).await?;
-        let checks = answers.split_off(1);
-        let raw: Option<String> = decode(answers.pop().unwrap_or(redis::Value::Nil))?;
+        let (raw, checks) = self.raw_story_with_checks(viewer, author, id).await?;
         let Some((story, card)) = raw.as_deref().and_then(decode_record) else {
             return Ok(None);
         };
@@ -330,12 +325,7 @@ impl Store {
     /// The card of story `id` by `author` (whom the id names), if `viewer`, someone else, may see
     /// it now: what a read by id sends them, decided without parsing the whole record.
     pub async fn card_for_viewer(&self, viewer: &str, author: &str, id: &str, now_ms: i64) -> Result<Option<StoryCard>> {
-        let mut batch = Batch::new();
-        batch.get(self.keys.story(id));
-        self.add_visibility_checks(&mut batch, viewer, author);
-        let mut answers = self.batch(batch).await?;
-        let checks = answers.split_off(1);
-        let raw: Option<String> = decode(answers.pop().unwrap_or(redis::Value::Nil))?;
+        let (raw, checks) = self.raw_story_with_checks(viewer, author, id).await?;
         let Some((gist, card)) = raw.and_then(decode_gist) else {
             return Ok(None);
         };
@@ -343,6 +333,17 @@ impl Store {
             && gist.expires_ms > now_ms
             && self.visibility(checks, viewer, author, gist.created_ms, &gist.audience).await?;
         Ok(may_view.then_some(card))
+    }
+
+    /// The stored record of story `id` and the answers of the visibility checks between `viewer`
+    /// and `author`, in one round trip.
+    async fn raw_story_with_checks(&self, viewer: &str, author: &str, id: &str) -> Result<(Option<String>, Vec<redis::Value>)> {
+        let mut batch = Batch::new();
+        batch.get(self.keys.story(id));
+        self.add_visibility_checks(&mut batch, viewer, author);
+        let mut answers = self.batch(batch).await?;
+        let checks = answers.split_off(1);
+        Ok((decode(answers.pop().unwrap_or(redis::Value::Nil))?, checks))
     }
 
     /// Adds the reads [`Store::visibility`] needs: each one's log of contact changes about the
