@@ -59,10 +59,11 @@ async fn store_and_claim(
         Some(a) => a.parse("audience", settings.users.max_contacts)?,
         None => store.settings(author).await?.default_audience,
     };
-    // Story times are kept to the millisecond, as ids and trays are, so that the feed can take a
-    // story's time from its tray entry.
-    let now = now.trunc_subsecs(3);
+    // A story's time is its id's, to the millisecond, so that the feed can take it from the tray
+    // entry. (Ids made within one millisecond stay in order, so an id's time may be a little past
+    // `now`.)
     let id = crate::ids::new_story_id(now, author);
+    let now = DateTime::from_timestamp_millis(crate::ids::created_ms(&id)).unwrap_or_else(|| now.trunc_subsecs(3));
     let record = StoryRecord {
         id,
         author: author.to_owned(),

@@ -20,6 +20,7 @@ both_backends!(
     a_post_whose_fan_out_fails_is_taken_back,
     tray_windows_expire_when_they_end,
     story_ids_name_their_author_and_lifetimes_may_change,
+    a_story_time_is_its_id_time_even_when_posted_at_once,
     stories_with_ids_without_an_author_are_still_served,
     posting_and_reading_survive_a_flushed_script_cache,
     live_story_limit,
@@ -486,6 +487,22 @@ async fn story_ids_name_their_author_and_lifetimes_may_change(backend: Backend) 
         // The author part of an id cannot be swapped for another.
         let forged = format!("/v1/stories/{}.bob", id.split_once('.').unwrap().0);
         assert_problem(instance.get(&forged, "bob").await, 404, "not_found").await;
+    }
+}
+
+/// Ids made within one millisecond stay in order, so an id's time may run a little ahead of the
+/// clock when many stories are posted at once; a story's `created_at` is its id's time all the
+/// same (the feed takes it from the id).
+async fn a_story_time_is_its_id_time_even_when_posted_at_once(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let authors: Vec<String> = (0..24).map(|i| format!("p{i}")).collect();
+    let posts = authors.iter().map(|a| app.post_text(a, "at once"));
+    for story in futures_util::future::join_all(posts).await {
+        let id = story["id"].as_str().unwrap();
+        let created_ms = chrono::DateTime::parse_from_rfc3339(story["created_at"].as_str().unwrap())
+            .unwrap()
+            .timestamp_millis();
+        assert_eq!(created_ms, statusd::ids::created_ms(id), "{story}");
     }
 }
 
