@@ -155,12 +155,17 @@ fn redis_connection(url: &str) -> redis::Connection {
     redis::Client::open(url).and_then(|c| c.get_connection()).expect("redis")
 }
 
-fn used_memory(redis: &mut redis::Connection) -> i64 {
-    let info: String = redis::cmd("INFO").arg("memory").query(redis).expect("INFO");
+/// One numeric field of a section of Redis's `INFO`.
+fn info_field<T: std::str::FromStr>(redis: &mut redis::Connection, section: &str, field: &str) -> T {
+    let info: String = redis::cmd("INFO").arg(section).query(redis).expect("INFO");
     info.lines()
-        .find_map(|l| l.strip_prefix("used_memory:"))
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
         .and_then(|v| v.trim().parse().ok())
-        .expect("used_memory")
+        .unwrap_or_else(|| panic!("INFO {section} has no {field}"))
+}
+
+fn used_memory(redis: &mut redis::Connection) -> i64 {
+    info_field(redis, "memory", "used_memory")
 }
 
 /// Where the measured servers are, and which processes to count CPU time of.
@@ -214,11 +219,7 @@ fn cpu_ns(pid: u32) -> u64 {
 
 /// The process id of the Redis server at `url`.
 fn redis_pid(redis: &mut redis::Connection) -> u32 {
-    let info: String = redis::cmd("INFO").arg("server").query(redis).expect("INFO");
-    info.lines()
-        .find_map(|l| l.strip_prefix("process_id:"))
-        .and_then(|v| v.trim().parse().ok())
-        .expect("process_id")
+    info_field(redis, "server", "process_id")
 }
 
 /// One measured run, with the CPU the server and Redis spent on it.

@@ -34,6 +34,14 @@ both_backends!(
     expired_stories_are_never_served,
 );
 
+/// Marks by hand, at `at_ms`, that `other` took `user` off their contact list.
+async fn mark_removed_by(app: &TestApp, user: &str, other: &str, at_ms: i64) {
+    let mark = format!("removed-by:{other}");
+    let _: i64 = app
+        .redis(redis::cmd("ZADD").arg(app.key_schema().contact_removals(user)).arg(at_ms).arg(mark))
+        .await;
+}
+
 async fn count_stories(app: &TestApp) -> usize {
     app.keys().await.iter().filter(|k| k.ends_with(":story")).count()
 }
@@ -212,19 +220,11 @@ async fn a_removal_is_remembered_for_a_story_lifetime(backend: Backend) {
     let app = spawn_app(backend).await;
     app.befriend_all(&["alice", "bob"]).await;
     app.post_text("alice", "hi").await;
-    let keys = statusd::store::keys::Keys::new(&app.settings.redis.key_prefix);
     let now_ms = chrono::Utc::now().timestamp_millis();
     let lifetime_ms = app.settings.stories.ttl_secs as i64 * 1000;
     let marks = [(now_ms - 1000, false), (now_ms - lifetime_ms - 1000, true)];
     for (marked_at, visible) in marks {
-        let _: i64 = app
-            .redis(
-                redis::cmd("ZADD")
-                    .arg(keys.contact_removals("bob"))
-                    .arg(marked_at)
-                    .arg("removed-by:alice"),
-            )
-            .await;
+        mark_removed_by(&app, "bob", "alice", marked_at).await;
         let authors = app.feed_authors("bob").await;
         assert_eq!(authors.len(), usize::from(visible), "marked at {marked_at}: {authors:?}");
     }
@@ -237,17 +237,10 @@ async fn a_contact_list_replacement_left_halfway_is_finished_by_the_next(backend
     let app = spawn_app(backend).await;
     app.befriend_all(&["alice", "bob"]).await;
     app.post_text("alice", "hi").await;
-    let keys = statusd::store::keys::Keys::new(&app.settings.redis.key_prefix);
+    let keys = app.key_schema();
     let now_ms = chrono::Utc::now().timestamp_millis();
     let _: i64 = app.redis(redis::cmd("SADD").arg(keys.contacts_pending("alice")).arg("bob")).await;
-    let _: i64 = app
-        .redis(
-            redis::cmd("ZADD")
-                .arg(keys.contact_removals("bob"))
-                .arg(now_ms)
-                .arg("removed-by:alice"),
-        )
-        .await;
+    mark_removed_by(&app, "bob", "alice", now_ms).await;
     assert_eq!(app.feed_authors("bob").await, Vec::<String>::new());
     app.set_contacts("alice", &["bob"]).await;
     assert_eq!(app.feed_authors("bob").await, ["alice"]);
@@ -260,7 +253,7 @@ async fn a_contact_list_replacement_left_halfway_is_finished_by_the_next(backend
 async fn a_contact_list_being_replaced_is_busy(backend: Backend) {
     let app = spawn_app(backend).await;
     app.befriend_all(&["alice", "bob"]).await;
-    let keys = statusd::store::keys::Keys::new(&app.settings.redis.key_prefix);
+    let keys = app.key_schema();
     let _: () = app
         .redis(
             redis::cmd("SET")
@@ -339,7 +332,7 @@ async fn fan_out_reaches_exactly_the_mutual_contacts(backend: Backend) {
 async fn each_list_replacement_rewrites_its_mirror(backend: Backend) {
     let app = spawn_app(backend).await;
     app.befriend_all(&["alice", "bob", "carol"]).await;
-    let keys = statusd::store::keys::Keys::new(&app.settings.redis.key_prefix);
+    let keys = app.key_schema();
     let listed_by = |user: &str| redis::cmd("SMEMBERS").arg(keys.listed_by(user)).to_owned();
     let mut mirror: Vec<String> = app.redis(&listed_by("alice")).await;
     mirror.sort();
@@ -374,7 +367,7 @@ async fn a_read_by_id_asks_the_list_only_about_those_its_log_does_not_name(backe
     app.set_contacts("dave", &["alice"]).await;
     let story = app.post_text("alice", "hi").await;
     let path = format!("/v1/stories/{}", story["id"].as_str().unwrap());
-    let keys = statusd::store::keys::Keys::new(&app.settings.redis.key_prefix);
+    let keys = app.key_schema();
     let log = |user: &str| redis::cmd("HGETALL").arg(keys.contact_log(user)).to_owned();
     let logged: std::collections::HashMap<String, String> = app.redis(&log("alice")).await;
     assert_eq!(logged.len(), 2, "{logged:?}");
@@ -415,7 +408,7 @@ async fn tray_windows_expire_when_they_end(backend: Backend) {
     use statusd::store::keys::{tray_window, tray_window_end};
     let app = spawn_app(backend).await;
     app.befriend_all(&["alice", "bob"]).await;
-    let keys = statusd::store::keys::Keys::new(&app.settings.redis.key_prefix);
+    let keys = app.key_schema();
     let story = app.post_text("alice", "first").await;
     let expires_ms = chrono::DateTime::parse_from_rfc3339(story["expires_at"].as_str().unwrap())
         .unwrap()
@@ -511,7 +504,7 @@ async fn stories_with_ids_without_an_author_are_still_served(backend: Backend) {
     let app = spawn_app(backend).await;
     app.befriend_all(&["alice", "bob", "carol"]).await;
     let story = app.post_text("alice", "old style").await;
-    let keys = statusd::store::keys::Keys::new(&app.settings.redis.key_prefix);
+    let keys = app.key_schema();
     let id = story["id"].as_str().unwrap();
     let plain = id.split_once('.').unwrap().0.to_owned();
     let record: String = app.redis(redis::cmd("GET").arg(keys.story(id))).await;

@@ -221,7 +221,7 @@ async fn erase_me_removes_everything(backend: Backend) {
 
     let leftovers: Vec<String> = app.keys().await.into_iter().filter(|k| k.contains("{u:alice}")).collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
-    let keys = statusd::store::keys::Keys::new(&app.settings.redis.key_prefix);
+    let keys = app.key_schema();
     let listed: bool = app.redis(redis::cmd("SISMEMBER").arg(keys.listed_by("bob")).arg("alice")).await;
     assert!(!listed, "bob's mirror of the lists that hold him forgets alice's");
     let r = app.get(&format!("/v1/stories/{}", mine["id"].as_str().unwrap()), "bob").await;

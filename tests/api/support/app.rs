@@ -172,9 +172,14 @@ impl TestApp {
         authors(&self.feed(user).await["items"])
     }
 
+    /// This app's key schema (its prefix), for tests that read or write Redis by hand.
+    pub fn key_schema(&self) -> statusd::store::keys::Keys {
+        statusd::store::keys::Keys::new(&self.settings.redis.key_prefix)
+    }
+
     /// The keys of `user`'s tray windows that may hold live entries now.
     pub fn live_trays(&self, user: &str) -> Vec<String> {
-        let keys = statusd::store::keys::Keys::new(&self.settings.redis.key_prefix);
+        let keys = self.key_schema();
         let ttl_ms = self.settings.stories.ttl_secs as i64 * 1000;
         keys.live_trays(user, chrono::Utc::now().timestamp_millis(), ttl_ms)
     }
