@@ -30,6 +30,12 @@ pub enum Error {
     NotFound,
     #[error("{1}")]
     Conflict(&'static str, String),
+    /// What an `Idempotency-Key` created has since been deleted.
+    #[error("{0}")]
+    Gone(String),
+    /// An `Idempotency-Key` replayed with another body.
+    #[error("{0}")]
+    IdempotencyKeyReused(String),
     #[error("payload too large")]
     PayloadTooLarge(String),
     #[error("unsupported media type")]

@@ -1,4 +1,4 @@
-//! The `statusd` command: serve (default), token, seed-demo.
+//! The `statusd` command: serve (default), token, openapi, seed-demo.
 
 use clap::{Parser, Subcommand};
 use statusd::config::Settings;
@@ -32,6 +32,8 @@ enum Command {
         #[arg(long, default_value_t = 86_400)]
         ttl_secs: i64,
     },
+    /// Print the OpenAPI document that `/openapi.json` serves with this configuration.
+    Openapi,
     /// Fill the configured Redis with demo users, contacts and stories; print their tokens.
     SeedDemo,
 }
@@ -51,6 +53,10 @@ async fn main() -> ExitCode {
         Command::Token { user, ttl_secs } => statusd::startup::build_state(settings)
             .and_then(|s| s.tokens.issue(&user, ttl_secs).map_err(|e| e.to_string()))
             .map(|t| println!("{t}")),
+        Command::Openapi => {
+            println!("{:#}", statusd::http::openapi::document(&settings));
+            Ok(())
+        }
         Command::SeedDemo => statusd::demo::seed(settings).await.map(|seeded| {
             for (user, token) in seeded.tokens {
                 println!("{user}\t{token}");

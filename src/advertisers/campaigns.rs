@@ -22,12 +22,15 @@ pub enum Pacing {
 pub struct Targeting {
     /// ISO 3166-1 alpha-2 codes.
     #[serde(default)]
+    #[schema(max_items = 250)]
     pub countries: Vec<String>,
     /// BCP 47 primary language subtags.
     #[serde(default)]
+    #[schema(max_items = 50)]
     pub languages: Vec<String>,
     /// Interest tags (matched only for viewers who consent to personalised ads).
     #[serde(default)]
+    #[schema(max_items = 50)]
     pub interests: Vec<String>,
 }
 
@@ -35,7 +38,10 @@ pub struct Targeting {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FrequencyCap {
+    #[schema(minimum = 1, maximum = 1_000_000)]
     pub impressions: i64,
+    /// 1 second to 366 days.
+    #[schema(minimum = 1, maximum = 31_622_400)]
     pub per_seconds: i64,
 }
 
@@ -208,17 +214,22 @@ pub const MAX_CAP_SECONDS: i64 = 366 * 24 * 3600;
 #[serde(deny_unknown_fields)]
 pub struct NewCampaign {
     /// 1–100 characters.
+    #[schema(min_length = 1, max_length = 100)]
     pub name: String,
     /// 1–10 of the caller's approved creatives.
+    #[schema(min_items = 1, max_items = 10)]
     pub creative_ids: Vec<String>,
     /// Absent: anyone.
     #[serde(default)]
     pub targeting: Targeting,
     /// Price per 1,000 impressions, > 0.
+    #[schema(minimum = 1, maximum = 1_000_000_000_000_i64)]
     pub bid_cpm_micros: i64,
     /// At least one impression at the bid.
+    #[schema(minimum = 1, maximum = 1_000_000_000_000_000_i64)]
     pub budget_micros: i64,
     /// At least one impression at the bid, at most the budget; days are UTC days.
+    #[schema(minimum = 1, maximum = 1_000_000_000_000_000_i64)]
     pub daily_budget_micros: Option<i64>,
     /// RFC 3339; may be in the past.
     #[schema(value_type = String, format = DateTime)]
@@ -311,14 +322,18 @@ pub enum PatchStatus {
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CampaignPatch {
+    #[schema(min_length = 1, max_length = 100)]
     pub name: Option<String>,
+    #[schema(min_items = 1, max_items = 10)]
     pub creative_ids: Option<Vec<String>>,
     /// Replaces the whole targeting.
     pub targeting: Option<Targeting>,
+    #[schema(minimum = 1, maximum = 1_000_000_000_000_i64)]
     pub bid_cpm_micros: Option<i64>,
+    #[schema(minimum = 1, maximum = 1_000_000_000_000_000_i64)]
     pub budget_micros: Option<i64>,
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<i64>)]
+    #[schema(value_type = Option<i64>, minimum = 1, maximum = 1_000_000_000_000_000_i64)]
     pub daily_budget_micros: Option<Option<i64>>,
     #[schema(value_type = Option<String>, format = DateTime)]
     pub start_at: Option<String>,

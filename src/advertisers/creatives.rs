@@ -246,6 +246,7 @@ pub enum Decision {
 pub struct Review {
     pub decision: Decision,
     /// Required to reject (1–500 characters; the advertiser sees it); not taken with an approval.
+    #[schema(min_length = 1, max_length = 500)]
     pub reason: Option<String>,
 }
 

@@ -58,6 +58,7 @@ pub struct AdvertiserWithKey {
 #[serde(deny_unknown_fields)]
 pub struct NewAdvertiser {
     /// 1–100 characters.
+    #[schema(min_length = 1, max_length = 100)]
     pub name: String,
 }
 

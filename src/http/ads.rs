@@ -3,6 +3,7 @@
 
 use super::State;
 use super::auth::{Admin, User};
+use super::json::JsonBody;
 use super::problem::Problem;
 use crate::ads::service::{self, AdPreferences, ImpressionOutcome, WhyThisAd};
 use crate::error::{Error, Result};
@@ -73,15 +74,10 @@ pub async fn hide(state: State, user: User, token: web::Path<String>) -> Result<
 }
 
 /// Reports the ad to the operator; enough reports send the creative back to review.
-#[utoipa::path(post, path = "/v1/ads/{token}/report", tag = "ads", security(("user" = [])), request_body = crate::stories::NewReport,
+#[utoipa::path(post, path = "/v1/ads/{token}/report", operation_id = "report_ad", tag = "ads", security(("user" = [])), request_body = crate::stories::NewReport,
     params(("token" = String, Path, description = "the ad's token from the feed")),
     responses((status = 204), (status = 400, body = Problem), (status = 401, body = Problem), (status = 404, body = Problem)))]
-pub async fn report(
-    state: State,
-    user: User,
-    token: web::Path<String>,
-    body: web::Json<crate::stories::NewReport>,
-) -> Result<HttpResponse> {
+pub async fn report(state: State, user: User, token: web::Path<String>, body: JsonBody<crate::stories::NewReport>) -> Result<HttpResponse> {
     let reason = body.into_inner().parse()?;
     service::report(&state.store, &state.ads, &user.0, &token, &reason, now_ms()).await?;
     state.metrics.ad_reports.inc();
@@ -97,14 +93,14 @@ pub async fn why(state: State, user: User, token: web::Path<String>) -> Result<w
 }
 
 /// An approved creative's image, for ad cards.
-#[utoipa::path(get, path = "/v1/ads/creatives/{id}/media", tag = "ads", security(("user" = [])),
+#[utoipa::path(get, path = "/v1/ads/creatives/{id}/media", tag = "ads", operation_id = "ad_creative_media", security(("user" = [])),
     responses((status = 200, content_type = "image/jpeg", body = Vec<u8>), (status = 304), (status = 401, body = Problem), (status = 404, body = Problem)))]
 pub async fn creative_media(state: State, _user: User, id: web::Path<String>, req: HttpRequest) -> Result<HttpResponse> {
     creative_image(&state, &id, Rendition::Full, &req).await
 }
 
 /// An approved creative's thumbnail.
-#[utoipa::path(get, path = "/v1/ads/creatives/{id}/thumb", tag = "ads", security(("user" = [])),
+#[utoipa::path(get, path = "/v1/ads/creatives/{id}/thumb", tag = "ads", operation_id = "ad_creative_thumb", security(("user" = [])),
     responses((status = 200, content_type = "image/jpeg", body = Vec<u8>), (status = 304), (status = 401, body = Problem), (status = 404, body = Problem)))]
 pub async fn creative_thumb(state: State, _user: User, id: web::Path<String>, req: HttpRequest) -> Result<HttpResponse> {
     creative_image(&state, &id, Rendition::Thumb, &req).await
@@ -172,7 +168,7 @@ pub async fn admin_patch_user(
     state: State,
     _admin: Admin,
     id: web::Path<String>,
-    body: web::Json<UserEntitlementsPatch>,
+    body: JsonBody<UserEntitlementsPatch>,
 ) -> Result<web::Json<UserEntitlements>> {
     let id = parse_user_id("id", &id)?;
     state.store.set_ad_free(&id, body.ad_free).await?;

@@ -2,7 +2,8 @@
 
 use super::State;
 use super::auth::Admin;
-use super::idempotency::idempotent;
+use super::idempotency::{idempotent, never_deleted};
+use super::json::JsonBody;
 use super::problem::Problem;
 use crate::advertisers::{Advertiser, AdvertiserWithKey, NewAdvertiser, service};
 use crate::error::{Error, Result};
@@ -23,9 +24,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     params(("Idempotency-Key" = Option<String>, Header, description = "a retry with the same key within 24 h returns the first response (without the API key)")),
     responses((status = 201, body = AdvertiserWithKey), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem),
         (status = 409, body = Problem), (status = 413, body = Problem), (status = 503, body = Problem)))]
-pub async fn create_advertiser(state: State, _: Admin, req: HttpRequest, body: web::Json<NewAdvertiser>) -> Result<HttpResponse> {
+pub async fn create_advertiser(state: State, _: Admin, req: HttpRequest, body: JsonBody<NewAdvertiser>) -> Result<HttpResponse> {
+    let fingerprint = body.fingerprint();
     let name = body.into_inner().parse()?;
-    idempotent(&state, Caller::Admin, &req, &["api_key"], async {
+    idempotent(&state, Caller::Admin, &req, fingerprint, &["api_key"], never_deleted, async {
         let created = service::create_advertiser(&state.store, name, Utc::now()).await?;
         Ok((
             StatusCode::CREATED,

@@ -2,7 +2,8 @@
 
 use super::auth::Advertiser;
 use super::creatives::{decode_cursor, encode_cursor};
-use super::idempotency::idempotent;
+use super::idempotency::{idempotent, never_deleted};
+use super::json::JsonBody;
 use super::problem::Problem;
 use super::{PageQuery, State};
 use crate::advertisers::campaigns::{Campaign, CampaignPatch, NewCampaign};
@@ -46,9 +47,10 @@ pub struct Campaigns {
     params(("Idempotency-Key" = Option<String>, Header, description = "a retry with the same key within 24 h returns the first response")),
     responses((status = 201, body = Campaign), (status = 400, body = Problem), (status = 401, body = Problem), (status = 409, body = Problem),
         (status = 413, body = Problem), (status = 415, body = Problem), (status = 503, body = Problem)))]
-pub async fn create_campaign(state: State, advertiser: Advertiser, req: HttpRequest, body: web::Json<NewCampaign>) -> Result<HttpResponse> {
+pub async fn create_campaign(state: State, advertiser: Advertiser, req: HttpRequest, body: JsonBody<NewCampaign>) -> Result<HttpResponse> {
     let owner = &advertiser.0.id;
-    idempotent(&state, Caller::Advertiser(owner), &req, &[], async {
+    let fingerprint = body.fingerprint();
+    idempotent(&state, Caller::Advertiser(owner), &req, fingerprint, &[], never_deleted, async {
         let stored = service::create_campaign(&state.store, owner, body.into_inner(), Utc::now()).await?;
         Ok((
             StatusCode::CREATED,
@@ -87,7 +89,7 @@ pub async fn patch_campaign(
     state: State,
     advertiser: Advertiser,
     id: web::Path<String>,
-    body: web::Json<CampaignPatch>,
+    body: JsonBody<CampaignPatch>,
 ) -> Result<web::Json<Campaign>> {
     let stored = service::patch_campaign(&state.store, &advertiser.0.id, &id, body.into_inner(), Utc::now()).await?;
     Ok(web::Json(view(&stored)))

@@ -1,7 +1,8 @@
 //! `/v1/creatives` (the advertiser's own creatives) and `/v1/admin/creatives` (review).
 
 use super::auth::{Admin, Advertiser};
-use super::idempotency::idempotent;
+use super::idempotency::{idempotent, never_deleted};
+use super::json::JsonBody;
 use super::media::{Part, image_reply, is_multipart, process_image, read_multipart};
 use super::problem::Problem;
 use super::{PageQuery, State};
@@ -66,10 +67,12 @@ pub struct NewCreative {
     #[schema(value_type = String, format = Binary)]
     image: Vec<u8>,
     /// 1–40 characters.
+    #[schema(min_length = 1, max_length = 40)]
     headline: String,
     /// One of `ads.cta_labels` (by default Chat, Learn more, Shop now, Sign up, Book now).
     cta_label: String,
     /// An `https` URL of at most 2048 characters.
+    #[schema(max_length = 2048, pattern = "^https://")]
     cta_url: String,
 }
 
@@ -99,59 +102,68 @@ pub async fn create_creative(state: State, advertiser: Advertiser, req: HttpRequ
         ));
     }
     let owner = advertiser.0.id.clone();
-    idempotent(&state, Caller::Advertiser(&advertiser.0.id), &req, &[], async {
-        let expected = [
-            Part {
-                name: "image",
-                max_bytes: state.settings.media.max_upload_bytes,
-                image: true,
-            },
-            Part {
-                name: "headline",
-                max_bytes: 1024,
-                image: false,
-            },
-            Part {
-                name: "cta_label",
-                max_bytes: 256,
-                image: false,
-            },
-            Part {
-                name: "cta_url",
-                max_bytes: MAX_CTA_URL + 256,
-                image: false,
-            },
-        ];
-        let mut parts = read_multipart(&state, &req, payload, &expected).await?;
-        let fields = CreativeFields {
-            headline: parts.text("headline")?,
-            cta_label: parts.text("cta_label")?,
-            cta_url: parts.text("cta_url")?,
-        };
-        // The cheap checks first: a bad field never costs an image decode.
-        let image = parts.take("image");
-        let mut errors = Vec::new();
-        let draft = match fields.parse(&state.settings.ads.cta_labels) {
-            Ok(draft) => Some(draft),
-            Err(Error::Validation(e)) => {
-                errors.extend(e);
-                None
+    let expected = [
+        Part {
+            name: "image",
+            max_bytes: state.settings.media.max_upload_bytes,
+            image: true,
+        },
+        Part {
+            name: "headline",
+            max_bytes: 1024,
+            image: false,
+        },
+        Part {
+            name: "cta_label",
+            max_bytes: 256,
+            image: false,
+        },
+        Part {
+            name: "cta_url",
+            max_bytes: MAX_CTA_URL + 256,
+            image: false,
+        },
+    ];
+    let mut parts = read_multipart(&state, &req, payload, &expected).await?;
+    let fingerprint = parts.fingerprint();
+    idempotent(
+        &state,
+        Caller::Advertiser(&advertiser.0.id),
+        &req,
+        fingerprint,
+        &[],
+        never_deleted,
+        async {
+            let fields = CreativeFields {
+                headline: parts.text("headline")?,
+                cta_label: parts.text("cta_label")?,
+                cta_url: parts.text("cta_url")?,
+            };
+            // The cheap checks first: a bad field never costs an image decode.
+            let image = parts.take("image");
+            let mut errors = Vec::new();
+            let draft = match fields.parse(&state.settings.ads.cta_labels) {
+                Ok(draft) => Some(draft),
+                Err(Error::Validation(e)) => {
+                    errors.extend(e);
+                    None
+                }
+                Err(e) => return Err(e),
+            };
+            if image.is_none() {
+                errors.push(FieldError::new("image", "an image part named image is required"));
             }
-            Err(e) => return Err(e),
-        };
-        if image.is_none() {
-            errors.push(FieldError::new("image", "an image part named image is required"));
-        }
-        let (Some(draft), Some(image)) = (draft, image) else {
-            return Err(Error::Validation(errors));
-        };
-        let processed = process_image(&state, image, &PipelineSpec::CREATIVE).await?;
-        let record = service::create_creative(&state.store, &owner, draft, processed, Utc::now()).await?;
-        Ok((
-            StatusCode::CREATED,
-            serde_json::to_value(record.view()).map_err(|e| Error::Internal(e.to_string()))?,
-        ))
-    })
+            let (Some(draft), Some(image)) = (draft, image) else {
+                return Err(Error::Validation(errors));
+            };
+            let processed = process_image(&state, image, &PipelineSpec::CREATIVE).await?;
+            let record = service::create_creative(&state.store, &owner, draft, processed, Utc::now()).await?;
+            Ok((
+                StatusCode::CREATED,
+                serde_json::to_value(record.view()).map_err(|e| Error::Internal(e.to_string()))?,
+            ))
+        },
+    )
     .await
 }
 
@@ -250,7 +262,7 @@ pub async fn admin_creative_thumb(state: State, _: Admin, id: web::Path<String>,
 /// be revised: rejecting an approved creative takes it out of every campaign's rotation.
 #[utoipa::path(post, path = "/v1/admin/creatives/{id}/review", tag = "creatives", security(("admin" = [])), request_body = Review,
     responses((status = 200, body = Creative), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
-pub async fn review_creative(state: State, _: Admin, id: web::Path<String>, body: web::Json<Review>) -> Result<web::Json<Creative>> {
+pub async fn review_creative(state: State, _: Admin, id: web::Path<String>, body: JsonBody<Review>) -> Result<web::Json<Creative>> {
     let reviewed = service::review(&state.store, &id, body.into_inner(), Utc::now()).await?;
     Ok(web::Json(reviewed.view()))
 }

@@ -11,15 +11,69 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-/// Runs a creating request at most once per `Idempotency-Key` of this caller, method and path: a
-/// retry within 24 h gets the first answer (with `Idempotent-Replayed: true`); a retry while the
-/// first still runs gets 409; a failed request does not use up its key. Top-level fields named in
-/// `secret_fields` are answered the first time but never stored, so a replay goes without them.
+/// What a request asked for, whatever its encoding: a digest of the JSON body with its keys in
+/// order, or of a multipart body's parts by name (boundaries and key order differ between retries
+/// of one request; the request does not).
+pub struct Fingerprint(String);
+
+impl Fingerprint {
+    pub fn of_json(body: &serde_json::Value) -> Fingerprint {
+        fn feed(value: &serde_json::Value, hasher: &mut Sha256) {
+            match value {
+                serde_json::Value::Object(map) => {
+                    let mut keys: Vec<&String> = map.keys().collect();
+                    keys.sort();
+                    hasher.update(b"{");
+                    for key in keys {
+                        feed(&serde_json::Value::String(key.clone()), hasher);
+                        feed(&map[key], hasher);
+                    }
+                    hasher.update(b"}");
+                }
+                serde_json::Value::Array(items) => {
+                    hasher.update(b"[");
+                    items.iter().for_each(|item| feed(item, hasher));
+                    hasher.update(b"]");
+                }
+                scalar => {
+                    hasher.update(scalar.to_string().as_bytes());
+                    hasher.update(b",");
+                }
+            }
+        }
+        let mut hasher = Sha256::new();
+        feed(body, &mut hasher);
+        Fingerprint(URL_SAFE_NO_PAD.encode(hasher.finalize()))
+    }
+
+    pub fn of_parts<'a>(parts: impl IntoIterator<Item = (&'a str, &'a [u8])>) -> Fingerprint {
+        let mut parts: Vec<(&str, &[u8])> = parts.into_iter().collect();
+        parts.sort();
+        let mut hasher = Sha256::new();
+        for (name, bytes) in parts {
+            for field in [name.as_bytes(), bytes] {
+                hasher.update((field.len() as u64).to_le_bytes());
+                hasher.update(field);
+            }
+        }
+        Fingerprint(URL_SAFE_NO_PAD.encode(hasher.finalize()))
+    }
+}
+
+/// Runs a creating request at most once per `Idempotency-Key` of this caller, method and path (as
+/// the IETF `Idempotency-Key` draft and Stripe do): a retry within 24 h with the same body gets the
+/// first answer (with `Idempotent-Replayed: true`), with another body `422 idempotency_key_reused`;
+/// a retry while the first still runs gets 409; a failed request does not use up its key. A replay
+/// whose resource `still_exists` no longer is `410 resource_deleted`, never the first answer. Top-level
+/// fields named in `secret_fields` are answered the first time but never stored, so a replay goes
+/// without them.
 pub async fn idempotent(
     state: &AppState,
     caller: Caller<'_>,
     req: &HttpRequest,
+    fingerprint: Fingerprint,
     secret_fields: &[&str],
+    still_exists: impl AsyncFnOnce(&serde_json::Value) -> Result<bool>,
     create: impl std::future::Future<Output = Result<(StatusCode, serde_json::Value)>>,
 ) -> Result<HttpResponse> {
     const CLAIM_MS: u64 = 60_000;
@@ -31,7 +85,7 @@ pub async fn idempotent(
     let key = key
         .to_str()
         .ok()
-        .filter(|k| (1..=255).contains(&k.len()))
+        .filter(|k| (1..=255).contains(&k.len()) && k.bytes().all(|b| (b' '..=b'~').contains(&b)))
         .ok_or_else(|| Error::field("Idempotency-Key", "1-255 visible ASCII characters"))?;
     let hash = URL_SAFE_NO_PAD.encode(Sha256::digest(format!("{} {}\n{key}", req.method(), req.path())));
     match state.store.idempotency_begin(caller, &hash, CLAIM_MS, KEEP_MS).await? {
@@ -41,6 +95,16 @@ pub async fn idempotent(
         )),
         IdempotencyClaim::Done(stored) => {
             let stored: StoredResponse = serde_json::from_str(&stored).map_err(|e| Error::Internal(e.to_string()))?;
+            if stored.fingerprint.as_ref().is_some_and(|f| *f != fingerprint.0) {
+                return Err(Error::IdempotencyKeyReused(
+                    "this Idempotency-Key was used with another request body; use a new key for a new request".into(),
+                ));
+            }
+            if !still_exists(&stored.body).await? {
+                return Err(Error::Gone(
+                    "what this Idempotency-Key created has since been deleted; use a new key to create another".into(),
+                ));
+            }
             let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
             Ok(HttpResponse::build(status)
                 .insert_header(("Idempotent-Replayed", "true"))
@@ -57,6 +121,7 @@ pub async fn idempotent(
                 let stored = serde_json::to_string(&StoredResponse {
                     status: status.as_u16(),
                     body: kept,
+                    fingerprint: Some(fingerprint.0),
                 })
                 .map_err(|e| Error::Internal(e.to_string()))?;
                 state.store.idempotency_finish(caller, &hash, &stored, KEEP_MS).await?;
@@ -70,8 +135,41 @@ pub async fn idempotent(
     }
 }
 
+/// `still_exists` of resources that the API never deletes (accounts, creatives, campaigns).
+pub async fn never_deleted(_: &serde_json::Value) -> Result<bool> {
+    Ok(true)
+}
+
+/// The answer kept for replays. Records written before fingerprints were kept have none and
+/// replay for any body.
 #[derive(Serialize, Deserialize)]
 struct StoredResponse {
     status: u16,
     body: serde_json::Value,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    fingerprint: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_fingerprint_follows_what_was_asked_not_how_it_was_written() {
+        let a = Fingerprint::of_json(&json!({"text": "hi", "font": 1, "audience": {"mode": "only", "users": ["b"]}}));
+        let b = Fingerprint::of_json(&json!({"audience": {"users": ["b"], "mode": "only"}, "font": 1, "text": "hi"}));
+        let c = Fingerprint::of_json(&json!({"text": "hi", "font": 2, "audience": {"mode": "only", "users": ["b"]}}));
+        assert_eq!(a.0, b.0);
+        assert_ne!(a.0, c.0);
+        assert_ne!(
+            Fingerprint::of_json(&json!(["ab", "c"])).0,
+            Fingerprint::of_json(&json!(["a", "bc"])).0
+        );
+        let parts = Fingerprint::of_parts([("media", &b"xy"[..]), ("caption", &b"z"[..])]);
+        let reordered = Fingerprint::of_parts([("caption", &b"z"[..]), ("media", &b"xy"[..])]);
+        let moved = Fingerprint::of_parts([("caption", &b"zx"[..]), ("media", &b"y"[..])]);
+        assert_eq!(parts.0, reordered.0);
+        assert_ne!(parts.0, moved.0);
+    }
 }

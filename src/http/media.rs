@@ -2,6 +2,7 @@
 //! multipart reading with a limit per part, the bounded image pipeline, and `ETag`/304 replies.
 
 use super::AppState;
+use super::idempotency::Fingerprint;
 use crate::error::{Error, Result};
 use crate::media::{MediaLimits, PipelineSpec, Processed};
 use actix_web::http::header;
@@ -24,6 +25,11 @@ pub struct Parts(HashMap<&'static str, Vec<u8>>);
 impl Parts {
     pub fn take(&mut self, name: &str) -> Option<Vec<u8>> {
         self.0.remove(name)
+    }
+
+    /// What the upload asked for, for `Idempotency-Key` replays.
+    pub fn fingerprint(&self) -> Fingerprint {
+        Fingerprint::of_parts(self.0.iter().map(|(name, bytes)| (*name, bytes.as_slice())))
     }
 
     /// A text part, which must be UTF-8.

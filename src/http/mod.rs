@@ -8,6 +8,7 @@ pub mod campaigns;
 pub mod creatives;
 pub mod feed;
 pub mod idempotency;
+pub mod json;
 pub mod media;
 pub mod openapi;
 pub mod ops;
@@ -44,9 +45,11 @@ pub type State = web::Data<AppState>;
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct PageQuery {
-    /// Opaque; from `next_cursor` of the previous page.
+    /// Opaque (base64url, as issued); from `next_cursor` of the previous page.
+    #[param(pattern = "^[A-Za-z0-9_-]+$", max_length = 4096)]
     pub cursor: Option<String>,
-    /// Default 20; larger values are clamped to 100.
+    /// 1–100; default 20.
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
 }
 
@@ -64,8 +67,8 @@ impl PageQuery {
 }
 
 /// Reads a JSON body by hand (for endpoints that accept more than one content type), with the
-/// same limit and errors as `web::Json`.
-pub async fn read_json<T: serde::de::DeserializeOwned>(mut payload: web::Payload, limit: usize) -> Result<T> {
+/// same limit and errors as [`json::JsonBody`].
+pub async fn read_json(mut payload: web::Payload, limit: usize) -> Result<serde_json::Value> {
     use futures_util::StreamExt;
     let mut body = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
@@ -75,7 +78,7 @@ pub async fn read_json<T: serde::de::DeserializeOwned>(mut payload: web::Payload
         }
         body.extend_from_slice(&chunk);
     }
-    serde_json::from_slice(&body).map_err(|e| problem::body_error(&e))
+    json::parse(&body)
 }
 
 /// Registers every route. Paths are matched against the routes in this order (a regex each for

@@ -55,6 +55,6 @@ pub async fn metrics(state: State, req: HttpRequest) -> Result<HttpResponse> {
 
 /// This document.
 #[utoipa::path(get, path = "/openapi.json", tag = "operations", responses((status = 200, content_type = "application/json", body = Object)))]
-pub async fn openapi() -> HttpResponse {
-    HttpResponse::Ok().json(super::openapi::document())
+pub async fn openapi(state: State) -> HttpResponse {
+    HttpResponse::Ok().json(super::openapi::document(&state.settings))
 }

@@ -33,6 +33,8 @@ impl Error {
             Error::Forbidden(..) => StatusCode::FORBIDDEN,
             Error::NotFound => StatusCode::NOT_FOUND,
             Error::Conflict(..) => StatusCode::CONFLICT,
+            Error::Gone(_) => StatusCode::GONE,
+            Error::IdempotencyKeyReused(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Error::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Error::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Error::ImageTooLarge(_) => StatusCode::UNPROCESSABLE_ENTITY,
@@ -49,6 +51,8 @@ impl Error {
             Error::Unauthorized => "unauthorized",
             Error::Forbidden(code, _) | Error::Conflict(code, _) => code,
             Error::NotFound => "not_found",
+            Error::Gone(_) => "resource_deleted",
+            Error::IdempotencyKeyReused(_) => "idempotency_key_reused",
             Error::PayloadTooLarge(_) => "payload_too_large",
             Error::UnsupportedMediaType(_) => "unsupported_media_type",
             Error::ImageTooLarge(_) => "image_too_large",
@@ -147,6 +151,15 @@ pub async fn not_found() -> Result<HttpResponse, Error> {
     Err(Error::NotFound)
 }
 
+/// The `Allow` header of a 405 on `path`: the methods the OpenAPI document gives its route, which
+/// are the routes registered (a test holds the two together).
+fn allowed_methods(path: &str) -> Option<HeaderValue> {
+    static DOCUMENT: std::sync::LazyLock<serde_json::Value> =
+        std::sync::LazyLock::new(|| super::openapi::document(&crate::config::Settings::default()));
+    let methods = super::openapi::allowed_methods(&DOCUMENT, path)?;
+    HeaderValue::from_str(&methods.join(", ")).ok()
+}
+
 /// Error responses that did not come from `Error` (actix's own 404/405, a panic caught by actix)
 /// are rewritten as problems too, so that no client ever sees an empty or HTML error.
 pub fn ensure_problem<B: actix_web::body::MessageBody + 'static>(
@@ -165,7 +178,13 @@ pub fn ensure_problem<B: actix_web::body::MessageBody + 'static>(
         StatusCode::NOT_FOUND => Error::NotFound.error_response(),
         StatusCode::PAYLOAD_TOO_LARGE => Error::PayloadTooLarge("the body is larger than the limit".into()).error_response(),
         StatusCode::UNSUPPORTED_MEDIA_TYPE => Error::UnsupportedMediaType("unsupported content type".into()).error_response(),
-        StatusCode::METHOD_NOT_ALLOWED => problem_response(status, "method_not_allowed", "this method is not allowed here".into(), None),
+        StatusCode::METHOD_NOT_ALLOWED => {
+            let mut response = problem_response(status, "method_not_allowed", "this method is not allowed here".into(), None);
+            if let Some(allow) = allowed_methods(res.request().path()) {
+                response.headers_mut().insert(header::ALLOW, allow);
+            }
+            response
+        }
         s if s.is_client_error() => problem_response(s, "bad_request", s.canonical_reason().unwrap_or("bad request").into(), None),
         s => {
             tracing::error!(status = %s, "error response without a problem body");

@@ -1,8 +1,11 @@
 //! `/v1/stories` and `/v1/me/stories`.
 
 use super::auth::User;
+use super::idempotency::Fingerprint;
 use super::idempotency::idempotent;
-use super::media::{Part, image_reply, process_image, read_multipart};
+use super::json;
+use super::json::JsonBody;
+use super::media::{Part, Parts, image_reply, process_image, read_multipart};
 use super::problem::Problem;
 use super::{AppState, PageQuery, State, read_json};
 use crate::error::{Error, Result};
@@ -63,17 +66,38 @@ pub async fn create_story(state: State, user: User, req: HttpRequest, payload: w
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_ascii_lowercase();
-    idempotent(&state, Caller::User(&user.0), &req, &[], async {
-        let (draft, media) = if content_type.starts_with("application/json") {
-            let body: NewTextStory = read_json(payload, state.settings.user_list_body_limit()).await?;
-            (body.parse(state.settings.stories.max_text_chars)?, None)
-        } else if content_type.starts_with("multipart/form-data") {
-            let (draft, media) = read_image_story(&state, &req, payload).await?;
-            (draft, Some(media))
-        } else {
-            return Err(Error::UnsupportedMediaType(
-                "send application/json (text) or multipart/form-data (image)".into(),
-            ));
+    // The body is read before the key is claimed, so that a replay can be told from a new request.
+    let (body, fingerprint) = if content_type.starts_with("application/json") {
+        let body = read_json(payload, state.settings.user_list_body_limit()).await?;
+        let fingerprint = Fingerprint::of_json(&body);
+        (StoryBody::Text(body), fingerprint)
+    } else if content_type.starts_with("multipart/form-data") {
+        let parts = read_image_story_parts(&state, &req, payload).await?;
+        let fingerprint = parts.fingerprint();
+        (StoryBody::Image(parts), fingerprint)
+    } else {
+        return Err(Error::UnsupportedMediaType(
+            "send application/json (text) or multipart/form-data (image)".into(),
+        ));
+    };
+    let still_exists = async |first: &serde_json::Value| {
+        let id = first["id"].as_str().unwrap_or_default();
+        match service::read(&state.store, &user.0, id, Utc::now()).await {
+            Ok(_) => Ok(true),
+            Err(Error::NotFound) => Ok(false),
+            Err(e) => Err(e),
+        }
+    };
+    idempotent(&state, Caller::User(&user.0), &req, fingerprint, &[], still_exists, async {
+        let (draft, media) = match body {
+            StoryBody::Text(body) => {
+                let body: NewTextStory = json::from_value(&body)?;
+                (body.parse(state.settings.stories.max_text_chars)?, None)
+            }
+            StoryBody::Image(parts) => {
+                let (draft, media) = image_story(&state, parts).await?;
+                (draft, Some(media))
+            }
         };
         let kind = draft.kind;
         let record = service::create(&state.store, &state.settings, &user.0, draft, media, Utc::now()).await?;
@@ -93,9 +117,14 @@ pub async fn create_story(state: State, user: User, req: HttpRequest, payload: w
     .await
 }
 
-/// Reads the parts of an image story (each refused as soon as it passes its limit), then runs the
-/// image pipeline.
-async fn read_image_story(state: &AppState, req: &HttpRequest, payload: web::Payload) -> Result<(StoryDraft, Processed)> {
+/// A story's body as received: a text story's JSON, or an image story's parts.
+enum StoryBody {
+    Text(serde_json::Value),
+    Image(Parts),
+}
+
+/// Reads the parts of an image story, each refused as soon as it passes its limit.
+async fn read_image_story_parts(state: &AppState, req: &HttpRequest, payload: web::Payload) -> Result<Parts> {
     let expected = [
         Part {
             name: "media",
@@ -113,10 +142,14 @@ async fn read_image_story(state: &AppState, req: &HttpRequest, payload: web::Pay
             image: false,
         },
     ];
-    let mut parts = read_multipart(state, req, payload, &expected).await?;
+    read_multipart(state, req, payload, &expected).await
+}
+
+/// Checks an image story's fields, then runs the image pipeline.
+async fn image_story(state: &AppState, mut parts: Parts) -> Result<(StoryDraft, Processed)> {
     let audience = parts
         .take("audience")
-        .map(|bytes| serde_json::from_slice::<Audience>(&bytes).map_err(|e| Error::field("audience", e.to_string())))
+        .map(|bytes| json::from_part::<Audience>("audience", &bytes))
         .transpose()?;
     let caption = parts.text("caption")?;
     let media = parts.take("media");
@@ -214,7 +247,7 @@ pub async fn story_viewers(state: State, user: User, id: web::Path<String>, page
 /// Reacts to a story; a later reaction replaces the earlier one.
 #[utoipa::path(post, path = "/v1/stories/{id}/reactions", tag = "stories", security(("user" = [])), request_body = NewReaction,
     responses((status = 204), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
-pub async fn react(state: State, user: User, id: web::Path<String>, body: web::Json<NewReaction>) -> Result<HttpResponse> {
+pub async fn react(state: State, user: User, id: web::Path<String>, body: JsonBody<NewReaction>) -> Result<HttpResponse> {
     service::react(&state.store, &state.settings, &user.0, &id, &body.emoji, Utc::now()).await?;
     state.metrics.story_reactions.inc();
     Ok(HttpResponse::NoContent().finish())
@@ -223,7 +256,7 @@ pub async fn react(state: State, user: User, id: web::Path<String>, body: web::J
 /// Reports a story to the operator.
 #[utoipa::path(post, path = "/v1/stories/{id}/report", tag = "stories", security(("user" = [])), request_body = NewReport,
     responses((status = 204), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
-pub async fn report(state: State, user: User, id: web::Path<String>, body: web::Json<NewReport>) -> Result<HttpResponse> {
+pub async fn report(state: State, user: User, id: web::Path<String>, body: JsonBody<NewReport>) -> Result<HttpResponse> {
     let reason = body.into_inner().parse()?;
     service::report(&state.store, &user.0, &id, &reason, Utc::now()).await?;
     state.metrics.story_reports.inc();

@@ -2,6 +2,7 @@
 
 use super::State;
 use super::auth::User;
+use super::json::JsonBody;
 use super::problem::{self, Problem};
 use crate::error::Result;
 use crate::users::{SettingsLimits, SettingsPatch, UserSettings, parse_user_id, parse_user_list};
@@ -53,7 +54,7 @@ pub async fn get_contacts(state: State, user: User) -> Result<web::Json<Contacts
     responses((status = 200, body = Contacts), (status = 400, body = Problem), (status = 401, body = Problem),
         (status = 409, description = "`contacts_busy`: another replacement of this list is running", body = Problem),
         (status = 413, body = Problem), (status = 503, body = Problem)))]
-pub async fn put_contacts(state: State, user: User, body: web::Json<Contacts>) -> Result<web::Json<Contacts>> {
+pub async fn put_contacts(state: State, user: User, body: JsonBody<Contacts>) -> Result<web::Json<Contacts>> {
     let mut contacts = parse_user_list("contacts", &body.contacts, state.settings.users.max_contacts)?;
     contacts.retain(|c| *c != user.0);
     state.store.set_contacts(&user.0, &contacts, Utc::now().timestamp_millis()).await?;
@@ -71,7 +72,7 @@ pub async fn get_settings(state: State, user: User) -> Result<web::Json<UserSett
 /// Changes some settings; answers with all of them.
 #[utoipa::path(patch, path = "/v1/me/settings", tag = "users", security(("user" = [])), request_body = SettingsPatch,
     responses((status = 200, body = UserSettings), (status = 400, body = Problem), (status = 401, body = Problem)))]
-pub async fn patch_settings(state: State, user: User, body: web::Json<SettingsPatch>) -> Result<web::Json<UserSettings>> {
+pub async fn patch_settings(state: State, user: User, body: JsonBody<SettingsPatch>) -> Result<web::Json<UserSettings>> {
     let current = state.store.settings(&user.0).await?;
     let limits = SettingsLimits {
         max_audience_users: state.settings.users.max_contacts,

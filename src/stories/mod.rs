@@ -178,8 +178,10 @@ pub struct NewTextStory {
     /// 1–700 characters.
     pub text: String,
     /// `#RRGGBB`; default `#000000`.
+    #[schema(pattern = "^#[0-9A-Fa-f]{6}$")]
     pub background: Option<String>,
     /// 0–7; default 0.
+    #[schema(minimum = 0, maximum = 7)]
     pub font: Option<u8>,
     /// Default: the author's `default_audience`.
     pub audience: Option<Audience>,
@@ -255,6 +257,7 @@ pub struct NewReaction {
 #[serde(deny_unknown_fields)]
 pub struct NewReport {
     /// 1–500 characters.
+    #[schema(min_length = 1, max_length = 500)]
     pub reason: String,
 }
 

@@ -6,6 +6,7 @@ mod ads;
 mod advertisers;
 mod campaigns;
 mod config;
+mod contract;
 mod creatives;
 mod feed;
 mod media;

@@ -25,6 +25,7 @@ both_backends!(
     posting_and_reading_survive_a_flushed_script_cache,
     live_story_limit,
     idempotency_key_replays_the_first_response,
+    an_idempotency_key_is_for_one_request_body,
     delete_is_for_the_author,
     views_viewers_and_reactions,
     read_receipts_off,
@@ -626,6 +627,52 @@ async fn idempotency_key_replays_the_first_response(backend: Backend) {
         .unwrap();
     assert_problem(r, 400, "validation_failed").await;
     assert_eq!(count_stories(&app).await, 4);
+}
+
+async fn an_idempotency_key_is_for_one_request_body(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let post = |key: &'static str, body: Value| {
+        app.req(Method::POST, "/v1/stories", "alice")
+            .header("Idempotency-Key", key)
+            .json(&body)
+            .send()
+    };
+    let first = post("k", json!({"text": "hi", "font": 2})).await.unwrap();
+    assert_eq!(first.status(), 201);
+    let first: Value = first.json().await.unwrap();
+    // The same request written otherwise (keys in another order) is a replay.
+    let same = post("k", json!({"font": 2, "text": "hi"})).await.unwrap();
+    assert_eq!(same.status(), 201);
+    assert_eq!(same.json::<Value>().await.unwrap(), first);
+    // Another body with the same key is refused, and creates nothing.
+    let other = post("k", json!({"text": "something else"})).await.unwrap();
+    assert_problem(other, 422, "idempotency_key_reused").await;
+    assert_eq!(count_stories(&app).await, 1);
+    // Once the story is deleted, a replay does not claim it exists, nor creates it again.
+    let path = format!("/v1/stories/{}", first["id"].as_str().unwrap());
+    assert_eq!(app.delete(&path, "alice").await.status(), 204);
+    let replay = post("k", json!({"text": "hi", "font": 2})).await.unwrap();
+    assert_problem(replay, 410, "resource_deleted").await;
+    assert_eq!(count_stories(&app).await, 0);
+    // An image story's parts are what it asked for: another caption is another request.
+    let photo = |caption: &'static str| {
+        let form = reqwest::multipart::Form::new()
+            .part(
+                "media",
+                reqwest::multipart::Part::bytes(crate::support::images::jpeg(64, 64)).file_name("a.jpg"),
+            )
+            .text("caption", caption);
+        app.req(Method::POST, "/v1/stories", "alice")
+            .header("Idempotency-Key", "photo")
+            .multipart(form)
+            .send()
+    };
+    assert_eq!(photo("lake").await.unwrap().status(), 201);
+    let again = photo("lake").await.unwrap();
+    assert_eq!(again.status(), 201);
+    assert_eq!(again.headers().get("idempotent-replayed").unwrap(), "true");
+    assert_problem(photo("sea").await.unwrap(), 422, "idempotency_key_reused").await;
+    assert_eq!(count_stories(&app).await, 1);
 }
 
 async fn delete_is_for_the_author(backend: Backend) {

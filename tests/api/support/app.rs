@@ -208,6 +208,17 @@ impl TestApp {
         out
     }
 
+    /// Every key this app wrote with its serialised value (`DUMP`): equal snapshots mean that
+    /// nothing changed in between.
+    pub async fn snapshot(&self) -> Vec<(String, Option<Vec<u8>>)> {
+        let mut out = Vec::new();
+        for key in self.keys().await {
+            let value: Option<Vec<u8>> = self.redis(redis::cmd("DUMP").arg(&key)).await;
+            out.push((key, value));
+        }
+        out
+    }
+
     /// Runs one raw Redis command (routed by key on a cluster).
     pub async fn redis<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> T {
         match &self.redis_cluster {

@@ -1,0 +1,262 @@
+//! The contract as a generated client sees it: body errors that name their field, and 405s that
+//! say what is allowed.
+
+use crate::both_backends;
+use crate::support::advertising::campaign_body;
+use crate::support::app::{ADMIN_TOKEN, Backend, assert_problem, spawn_app};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+both_backends!(every_json_body_error_names_its_field, a_405_says_what_is_allowed);
+
+/// For each JSON endpoint a wrong type, a missing required field and an unknown enum value (where
+/// it has one): each is `400 validation_failed` naming the field's path, and nothing changes.
+async fn every_json_body_error_names_its_field(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.befriend_all(&["alice", "bob"]).await;
+    let story = app.post_text("alice", "hello").await;
+    let story_id = story["id"].as_str().unwrap();
+    let (_, key) = app.create_advertiser("Acme").await;
+    let creative = app.approved_creative(&key).await;
+    let campaign = app.create_campaign(&key, &campaign_body(&[&creative])).await;
+    let campaign_id = campaign["id"].as_str().unwrap();
+    let good_campaign = campaign_body(&[&creative]);
+    let without = |field: &str| {
+        let mut body = good_campaign.clone();
+        body.as_object_mut().unwrap().remove(field);
+        body
+    };
+    let with = |field: &str, value: Value| {
+        let mut body = good_campaign.clone();
+        body[field] = value;
+        body
+    };
+    enum As {
+        User,
+        Advertiser,
+        Admin,
+    }
+    let reactions = format!("/v1/stories/{story_id}/reactions");
+    let story_report = format!("/v1/stories/{story_id}/report");
+    let campaign_path = format!("/v1/campaigns/{campaign_id}");
+    let review = format!("/v1/admin/creatives/{creative}/review");
+    let cases: Vec<(As, Method, &str, Value, &str, &str)> = vec![
+        (
+            As::User,
+            Method::PUT,
+            "/v1/me/contacts",
+            json!({"contacts": "bob"}),
+            "contacts",
+            "sequence",
+        ),
+        (
+            As::User,
+            Method::PUT,
+            "/v1/me/contacts",
+            json!({"contacts": ["bob", 7]}),
+            "contacts[1]",
+            "string",
+        ),
+        (As::User, Method::PUT, "/v1/me/contacts", json!({}), "contacts", "required"),
+        (
+            As::User,
+            Method::PATCH,
+            "/v1/me/settings",
+            json!({"read_receipts": "yes"}),
+            "read_receipts",
+            "boolean",
+        ),
+        (
+            As::User,
+            Method::PATCH,
+            "/v1/me/settings",
+            json!({"default_audience": {"mode": "everyone"}}),
+            "default_audience.mode",
+            "contacts, contacts_except, only",
+        ),
+        (
+            As::User,
+            Method::PATCH,
+            "/v1/me/settings",
+            json!({"default_audience": {}}),
+            "default_audience.mode",
+            "required",
+        ),
+        (
+            As::User,
+            Method::POST,
+            "/v1/stories",
+            json!({"background": "#000000"}),
+            "text",
+            "required",
+        ),
+        (
+            As::User,
+            Method::POST,
+            "/v1/stories",
+            json!({"text": "hi", "font": "big"}),
+            "font",
+            "u8",
+        ),
+        (
+            As::User,
+            Method::POST,
+            "/v1/stories",
+            json!({"text": "hi", "font": -1}),
+            "font",
+            "u8",
+        ),
+        (
+            As::User,
+            Method::POST,
+            "/v1/stories",
+            json!({"text": "hi", "audience": {"mode": "everyone"}}),
+            "audience.mode",
+            "contacts_except",
+        ),
+        (
+            As::User,
+            Method::POST,
+            "/v1/stories",
+            json!({"text": "hi", "colour": "red"}),
+            "colour",
+            "not a known field",
+        ),
+        (As::User, Method::POST, &reactions, json!({"emoji": 1}), "emoji", "string"),
+        (As::User, Method::POST, &reactions, json!({}), "emoji", "required"),
+        (
+            As::User,
+            Method::POST,
+            &story_report,
+            json!({"reason": ["spam"]}),
+            "reason",
+            "string",
+        ),
+        (As::User, Method::POST, &story_report, json!({}), "reason", "required"),
+        (
+            As::User,
+            Method::POST,
+            "/v1/ads/some-token/report",
+            json!({"reason": 5}),
+            "reason",
+            "string",
+        ),
+        (As::User, Method::POST, "/v1/ads/some-token/report", json!({}), "reason", "required"),
+        (
+            As::Advertiser,
+            Method::POST,
+            "/v1/campaigns",
+            with("pacing", json!("fast")),
+            "pacing",
+            "even, asap",
+        ),
+        (
+            As::Advertiser,
+            Method::POST,
+            "/v1/campaigns",
+            with("bid_cpm_micros", json!(1.5)),
+            "bid_cpm_micros",
+            "i64",
+        ),
+        (
+            As::Advertiser,
+            Method::POST,
+            "/v1/campaigns",
+            without("budget_micros"),
+            "budget_micros",
+            "required",
+        ),
+        (
+            As::Advertiser,
+            Method::POST,
+            "/v1/campaigns",
+            with("frequency_cap", json!({"impressions": 3})),
+            "frequency_cap.per_seconds",
+            "required",
+        ),
+        (
+            As::Advertiser,
+            Method::POST,
+            "/v1/campaigns",
+            with("targeting", json!({"countries": "DE"})),
+            "targeting.countries",
+            "sequence",
+        ),
+        (
+            As::Advertiser,
+            Method::PATCH,
+            &campaign_path,
+            json!({"status": "done"}),
+            "status",
+            "paused, active",
+        ),
+        (
+            As::Advertiser,
+            Method::PATCH,
+            &campaign_path,
+            json!({"budget_micros": "a lot"}),
+            "budget_micros",
+            "i64",
+        ),
+        (
+            As::Admin,
+            Method::POST,
+            "/v1/admin/advertisers",
+            json!({"name": 7}),
+            "name",
+            "string",
+        ),
+        (As::Admin, Method::POST, "/v1/admin/advertisers", json!({}), "name", "required"),
+        (
+            As::Admin,
+            Method::POST,
+            &review,
+            json!({"decision": "maybe"}),
+            "decision",
+            "approve, reject",
+        ),
+        (As::Admin, Method::POST, &review, json!({}), "decision", "required"),
+        (
+            As::Admin,
+            Method::PATCH,
+            "/v1/admin/users/alice",
+            json!({"ad_free": "yes"}),
+            "ad_free",
+            "boolean",
+        ),
+        (As::Admin, Method::PATCH, "/v1/admin/users/alice", json!({}), "ad_free", "required"),
+    ];
+    let before = app.snapshot().await;
+    for (who, method, path, body, field, words) in cases {
+        let request = match who {
+            As::User => app.req(method.clone(), path, "alice"),
+            As::Advertiser => app.as_advertiser(method.clone(), path, &key),
+            As::Admin => app.client.request(method.clone(), app.url(path)).bearer_auth(ADMIN_TOKEN),
+        };
+        let r = request.json(&body).send().await.unwrap();
+        let problem = assert_problem(r, 400, "validation_failed").await;
+        let errors = problem["errors"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{method} {path} {body}: {problem}"));
+        assert_eq!(errors.len(), 1, "{method} {path} {body}: {problem}");
+        assert_eq!(errors[0]["field"], field, "{method} {path} {body}: {problem}");
+        let message = errors[0]["message"].as_str().unwrap();
+        assert!(message.contains(words), "{method} {path} {body}: {message:?} says {words:?}");
+        assert!(!message.contains('`'), "plain words: {message}");
+    }
+    assert_eq!(app.snapshot().await, before, "a refused body changed nothing");
+}
+
+/// A method a path does not take is `405` with `Allow`, as a problem.
+async fn a_405_says_what_is_allowed(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let trace = app.req(Method::TRACE, "/healthz", "").send().await.unwrap();
+    assert_eq!(trace.headers().get("allow").unwrap(), "GET");
+    assert_problem(trace, 405, "method_not_allowed").await;
+    let put = app.req(Method::PUT, "/v1/stories/01ABC.alice", "alice").send().await.unwrap();
+    let allow = put.headers().get("allow").unwrap().to_str().unwrap().to_owned();
+    let mut methods: Vec<&str> = allow.split(", ").collect();
+    methods.sort();
+    assert_eq!(methods, ["DELETE", "GET"]);
+    assert_problem(put, 405, "method_not_allowed").await;
+}
