@@ -7,7 +7,7 @@ use super::json::JsonBody;
 use super::problem::Problem;
 use super::{PageQuery, State};
 use crate::advertisers::campaigns::{Campaign, CampaignPatch, NewCampaign};
-use crate::advertisers::reports::{Report, ReportFormat, ReportRange};
+use crate::advertisers::reports::{Granularity, Report, ReportFormat, ReportRange};
 use crate::advertisers::service;
 use crate::error::{Error, Result};
 use crate::store::campaigns::StoredCampaign;
@@ -29,7 +29,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route(web::get().to(get_campaign))
             .route(web::patch().to(patch_campaign)),
     )
-    .service(web::resource("/v1/campaigns/{id}/report").route(web::get().to(campaign_report)));
+    .service(web::resource("/v1/campaigns/{id}/report").route(web::get().to(campaign_report)))
+    .service(web::resource("/v1/campaigns/{id}/report.csv").route(web::get().to(campaign_report_csv)));
 }
 
 fn view(stored: &StoredCampaign) -> Campaign {
@@ -104,9 +105,25 @@ pub struct ReportQuery {
     /// RFC 3339 time or date, rounded up to a bucket boundary (exclusive); default now.
     pub to: Option<String>,
     /// `hour` or `day` (default; UTC days). At most 2,208 hourly or 366 daily buckets.
+    #[param(value_type = Option<Granularity>)]
     pub granularity: Option<String>,
-    /// `json` (default) or `csv`.
+    /// `json` (default) or `csv` (generated clients: `GET …/report.csv`, whose answer is typed CSV).
+    #[param(value_type = Option<String>, pattern = "^(json|csv)$")]
     pub format: Option<String>,
+}
+
+/// `?from&to&granularity` of a CSV report.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct CsvReportQuery {
+    /// As in `GET /v1/campaigns/{id}/report`.
+    pub from: Option<String>,
+    /// As in `GET /v1/campaigns/{id}/report`.
+    pub to: Option<String>,
+    /// As in `GET /v1/campaigns/{id}/report`.
+    #[param(value_type = Option<Granularity>)]
+    pub granularity: Option<String>,
 }
 
 /// Impressions, clicks, CTR, unique reach, spend, hides and reports per hour or day, as JSON or CSV.
@@ -129,12 +146,37 @@ pub async fn campaign_report(
     let report = service::report(&state.store, &advertiser.0.id, &id, &range).await?;
     Ok(match range.format {
         ReportFormat::Json => HttpResponse::Ok().json(report),
-        ReportFormat::Csv => HttpResponse::Ok()
-            .content_type("text/csv; charset=utf-8")
-            .insert_header((
-                header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"campaign-{}-report.csv\"", report.campaign_id),
-            ))
-            .body(report.to_csv()),
+        ReportFormat::Csv => csv_reply(&report),
     })
+}
+
+/// The report as CSV: the same as `?format=csv`, as an operation of its own so that a generated
+/// client, which parses an operation's answer by one content type, reads it as text.
+#[utoipa::path(get, path = "/v1/campaigns/{id}/report.csv", tag = "campaigns", security(("advertiser" = [])), params(CsvReportQuery),
+    responses((status = 200, content_type = "text/csv", body = String, description = "a header row and one row per bucket")))]
+pub async fn campaign_report_csv(
+    state: State,
+    advertiser: Advertiser,
+    id: web::Path<String>,
+    query: web::Query<CsvReportQuery>,
+) -> Result<HttpResponse> {
+    let range = ReportRange::parse(
+        query.from.as_deref(),
+        query.to.as_deref(),
+        query.granularity.as_deref(),
+        Some("csv"),
+        Utc::now(),
+    )?;
+    let report = service::report(&state.store, &advertiser.0.id, &id, &range).await?;
+    Ok(csv_reply(&report))
+}
+
+fn csv_reply(report: &Report) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/csv; charset=utf-8")
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"campaign-{}-report.csv\"", report.campaign_id),
+        ))
+        .body(report.to_csv())
 }

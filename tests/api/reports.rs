@@ -119,6 +119,15 @@ async fn csv_has_a_header_and_a_row_per_bucket(backend: Backend) {
     assert_eq!(lines[0], "start,impressions,clicks,ctr,unique_reach,spend_micros,hides,reports");
     assert_eq!(lines[1], format!("{day}T00:00:00Z,1,1,1,1,2500,0,0"));
     assert!(lines[2].ends_with(",0,0,0,0,0,0,0"), "{}", lines[2]);
+    // `report.csv` is the same answer, for clients that type an operation's answer by one content type.
+    let r = app
+        .get_as(&key, &format!("/v1/campaigns/{id}/report.csv?from={day}&to={next}"))
+        .await;
+    assert_eq!(r.status(), 200);
+    assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/csv"));
+    assert_eq!(r.text().await.unwrap(), text);
+    let r = app.get_as(&key, &format!("/v1/campaigns/{id}/report.csv?format=json")).await;
+    assert_problem(r, 400, "validation_failed").await;
 }
 
 async fn spend_never_exceeds_the_budgets(backend: Backend) {
