@@ -158,6 +158,10 @@ fn finish_operation(path: &str, operation: &mut Value) {
             "`idempotency_key_reused` (this key came with another body) or `image_too_large`",
         );
     }
+    add(
+        500,
+        "`internal`: something went wrong on our side (logged with the request id, never sent)",
+    );
     if path != "/healthz" {
         add(
             503,

@@ -3,6 +3,7 @@
 use crate::both_backends;
 use crate::support::advertising::{campaign_body, with};
 use crate::support::app::{Backend, TestApp, assert_problem, spawn_app, spawn_app_with};
+use crate::support::contract::SendChecked;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
@@ -73,7 +74,7 @@ async fn totals(app: &TestApp, key: &str, campaign: &str) -> Value {
 async fn impress(app: &TestApp, viewer: &str, token: &str) {
     let r = app
         .req(Method::POST, &format!("/v1/ads/{token}/impression"), viewer)
-        .send()
+        .send_checked()
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
@@ -125,7 +126,7 @@ async fn ads_are_spliced_between_authors(backend: Backend) {
         assert_eq!(app.get(ad["thumb_url"].as_str().unwrap(), "v").await.status(), 200);
     }
     // Muted authors carry no ads, and a short page has none.
-    app.req(Method::PUT, "/v1/me/muted/v-author0", "v").send().await.unwrap();
+    app.req(Method::PUT, "/v1/me/muted/v-author0", "v").send_checked().await.unwrap();
     let feed = app.feed("v").await;
     assert!(feed["muted"].as_array().unwrap().iter().all(|i| i["type"] == "author"));
     let small = app.get_json("/v1/feed?limit=2", "v").await;
@@ -149,7 +150,7 @@ async fn ad_free_and_selector_none_serve_no_ads(backend: Backend) {
     let r = app
         .as_admin(Method::PATCH, "/v1/admin/users/v")
         .json(&json!({"ad_free": true}))
-        .send()
+        .send_checked()
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
@@ -158,20 +159,25 @@ async fn ad_free_and_selector_none_serve_no_ads(backend: Backend) {
     assert_eq!(ads_of(&feed_with_ads(&app, "w", 1).await).len(), 1, "others still see ads");
     // Bad entitlement requests change nothing.
     for body in [json!({"ad_free": "yes"}), json!({}), json!({"ad_free": true, "x": 1})] {
-        let r = app.as_admin(Method::PATCH, "/v1/admin/users/w").json(&body).send().await.unwrap();
+        let r = app
+            .as_admin(Method::PATCH, "/v1/admin/users/w")
+            .json(&body)
+            .send_checked()
+            .await
+            .unwrap();
         assert_problem(r, 400, "validation_failed").await;
     }
     let r = app
         .as_admin(Method::PATCH, "/v1/admin/users/bad%20id")
         .json(&json!({"ad_free": true}))
-        .send()
+        .send_checked()
         .await
         .unwrap();
     assert_problem(r, 400, "validation_failed").await;
     let r = app
         .req(Method::PATCH, "/v1/admin/users/w", "w")
         .json(&json!({"ad_free": true}))
-        .send()
+        .send_checked()
         .await
         .unwrap();
     assert_problem(r, 401, "unauthorized").await;
@@ -179,7 +185,7 @@ async fn ad_free_and_selector_none_serve_no_ads(backend: Backend) {
     let r = app
         .as_admin(Method::PATCH, "/v1/admin/users/v")
         .json(&json!({"ad_free": false}))
-        .send()
+        .send_checked()
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
@@ -249,7 +255,10 @@ async fn tokens_must_be_ours_and_the_callers(backend: Backend) {
     for action in ["impression", "click", "hide"] {
         for (user, t) in [("mallory", token.as_str()), ("v", forged.as_str()), ("v", "garbage"), ("v", "a.b")] {
             assert_problem(
-                app.req(Method::POST, &format!("/v1/ads/{t}/{action}"), user).send().await.unwrap(),
+                app.req(Method::POST, &format!("/v1/ads/{t}/{action}"), user)
+                    .send_checked()
+                    .await
+                    .unwrap(),
                 404,
                 "not_found",
             )
@@ -259,7 +268,7 @@ async fn tokens_must_be_ours_and_the_callers(backend: Backend) {
     assert_problem(app.get(&format!("/v1/ads/{token}/why"), "mallory").await, 404, "not_found").await;
     assert_problem(
         app.req(Method::POST, &format!("/v1/ads/{token}/impression"), "")
-            .send()
+            .send_checked()
             .await
             .unwrap(),
         401,
@@ -269,7 +278,7 @@ async fn tokens_must_be_ours_and_the_callers(backend: Backend) {
     tokio::time::sleep(Duration::from_millis(1100)).await;
     assert_problem(
         app.req(Method::POST, &format!("/v1/ads/{token}/impression"), "v")
-            .send()
+            .send_checked()
             .await
             .unwrap(),
         404,
@@ -334,7 +343,7 @@ async fn hide_block_and_preferences(backend: Backend) {
     // Block: no Acme ads; unblock: back.
     assert_eq!(
         app.req(Method::PUT, &format!("/v1/me/blocked-advertisers/{acme}"), "v")
-            .send()
+            .send_checked()
             .await
             .unwrap()
             .status(),
@@ -349,7 +358,7 @@ async fn hide_block_and_preferences(backend: Backend) {
     feed_with_ads(&app, "v", 1).await;
     assert_problem(
         app.req(Method::PUT, "/v1/me/blocked-advertisers/bad%20id", "v")
-            .send()
+            .send_checked()
             .await
             .unwrap(),
         400,
@@ -513,7 +522,7 @@ async fn impress_all_at_once(one: &TestApp, two: &TestApp, tokens: &[(String, St
         let app = if i % 2 == 0 { one } else { two };
         async move {
             app.req(Method::POST, &format!("/v1/ads/{token}/impression"), viewer)
-                .send()
+                .send_checked()
                 .await
                 .unwrap()
                 .status()

@@ -1,5 +1,6 @@
 use crate::both_backends;
 use crate::support::app::{ADMIN_TOKEN, Backend, TestApp, assert_problem, spawn_app, spawn_app_with};
+use crate::support::contract::SendChecked;
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -25,7 +26,7 @@ async fn admin_creates_advertisers_and_the_key_is_shown_once(backend: Backend) {
     let r = app
         .as_admin(Method::POST, "/v1/admin/advertisers")
         .json(&json!({"name": "  Acme Coffee "}))
-        .send()
+        .send_checked()
         .await
         .unwrap();
     assert_eq!(r.status(), 201);
@@ -37,7 +38,7 @@ async fn admin_creates_advertisers_and_the_key_is_shown_once(backend: Backend) {
 
     let fetched: Value = app
         .as_admin(Method::GET, &format!("/v1/admin/advertisers/{id}"))
-        .send()
+        .send_checked()
         .await
         .unwrap()
         .json()
@@ -67,7 +68,10 @@ async fn admin_creates_advertisers_and_the_key_is_shown_once(backend: Backend) {
     assert_ne!(other, id);
     assert_ne!(other_key, key);
     assert_problem(
-        app.as_admin(Method::GET, "/v1/admin/advertisers/nobody").send().await.unwrap(),
+        app.as_admin(Method::GET, "/v1/admin/advertisers/nobody")
+            .send_checked()
+            .await
+            .unwrap(),
         404,
         "not_found",
     )
@@ -88,7 +92,7 @@ async fn bad_advertiser_input_changes_nothing(backend: Backend) {
         let r = app
             .as_admin(Method::POST, "/v1/admin/advertisers")
             .json(&body)
-            .send()
+            .send_checked()
             .await
             .unwrap();
         assert_problem(r, 400, "validation_failed").await;
@@ -97,7 +101,7 @@ async fn bad_advertiser_input_changes_nothing(backend: Backend) {
         .as_admin(Method::POST, "/v1/admin/advertisers")
         .header("content-type", "application/json")
         .body(format!("{{\"name\": \"{}\"}}", "a".repeat(70_000)))
-        .send()
+        .send_checked()
         .await
         .unwrap();
     assert_problem(r, 413, "payload_too_large").await;
@@ -108,7 +112,7 @@ async fn bad_advertiser_input_changes_nothing(backend: Backend) {
         .client
         .post(app.url("/v1/admin/advertisers"))
         .json(&json!({"name": "Acme"}))
-        .send()
+        .send_checked()
         .await
         .unwrap();
     assert_problem(r, 401, "unauthorized").await;
@@ -122,7 +126,7 @@ async fn bad_advertiser_input_changes_nothing(backend: Backend) {
         .post(off.url("/v1/admin/advertisers"))
         .bearer_auth(ADMIN_TOKEN)
         .json(&json!({"name": "Acme"}))
-        .send()
+        .send_checked()
         .await
         .unwrap();
     assert_problem(r, 403, "admin_disabled").await;
@@ -147,10 +151,10 @@ async fn keys_open_advertiser_endpoints_only(backend: Backend) {
         (unknown.as_str(), "/v1/campaigns"),
         ("sk_", "/v1/creatives"),
     ] {
-        let r = app.as_advertiser(Method::GET, path, bearer).send().await.unwrap();
+        let r = app.as_advertiser(Method::GET, path, bearer).send_checked().await.unwrap();
         assert_problem(r, 401, "unauthorized").await;
     }
-    let r = app.client.get(app.url("/v1/campaigns")).send().await.unwrap();
+    let r = app.client.get(app.url("/v1/campaigns")).send_checked().await.unwrap();
     assert_problem(r, 401, "unauthorized").await;
     // An API key on user and admin endpoints.
     let one_advertiser = format!("/v1/admin/advertisers/{id}");
@@ -165,7 +169,7 @@ async fn keys_open_advertiser_endpoints_only(backend: Backend) {
         let r = app
             .as_advertiser(method.clone(), path, &key)
             .json(&json!({"name": "x"}))
-            .send()
+            .send_checked()
             .await
             .unwrap();
         assert_problem(r, 401, "unauthorized").await;
@@ -180,7 +184,7 @@ async fn rotating_a_key_retires_the_old_one(backend: Backend) {
     let creative = app.new_creative(&old).await;
     let r = app
         .as_admin(Method::POST, &format!("/v1/admin/advertisers/{id}/api-key"))
-        .send()
+        .send_checked()
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
@@ -193,13 +197,13 @@ async fn rotating_a_key_retires_the_old_one(backend: Backend) {
     assert_eq!(list["creatives"][0]["id"], creative.as_str(), "same account, same creatives");
     let r = app
         .as_admin(Method::POST, "/v1/admin/advertisers/nobody/api-key")
-        .send()
+        .send_checked()
         .await
         .unwrap();
     assert_problem(r, 404, "not_found").await;
     let r = app
         .as_advertiser(Method::POST, &format!("/v1/admin/advertisers/{id}/api-key"), new)
-        .send()
+        .send_checked()
         .await
         .unwrap();
     assert_problem(r, 401, "unauthorized").await;
@@ -211,7 +215,7 @@ async fn idempotent_creation_never_stores_the_key(backend: Backend) {
         app.as_admin(Method::POST, "/v1/admin/advertisers")
             .header("Idempotency-Key", "make-acme")
             .json(&json!({"name": "Acme"}))
-            .send()
+            .send_checked()
     };
     let first = post().await.unwrap();
     assert_eq!(first.status(), 201);

@@ -1,6 +1,7 @@
 use crate::both_backends;
 use crate::support::advertising::{campaign_body, with};
 use crate::support::app::{Backend, TestApp, assert_problem, spawn_app};
+use crate::support::contract::SendChecked;
 use chrono::{Duration, Utc};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -378,7 +379,11 @@ async fn advertisers_see_only_their_own_campaigns(backend: Backend) {
     assert_eq!(app.get_json_as(&books, "/v1/campaigns").await["campaigns"], json!([]));
     assert_eq!(app.get_json_as(&acme, &format!("/v1/campaigns/{id}")).await, c, "unchanged");
     assert_problem(app.get_as(&acme, "/v1/campaigns/none-such").await, 404, "not_found").await;
-    let r = app.req(Method::GET, &format!("/v1/campaigns/{id}"), "alice").send().await.unwrap();
+    let r = app
+        .req(Method::GET, &format!("/v1/campaigns/{id}"), "alice")
+        .send_checked()
+        .await
+        .unwrap();
     assert_problem(r, 401, "unauthorized").await;
 }
 

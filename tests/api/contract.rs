@@ -4,6 +4,7 @@
 use crate::both_backends;
 use crate::support::advertising::campaign_body;
 use crate::support::app::{ADMIN_TOKEN, Backend, assert_problem, spawn_app};
+use crate::support::contract::SendChecked;
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -233,7 +234,7 @@ async fn every_json_body_error_names_its_field(backend: Backend) {
             As::Advertiser => app.as_advertiser(method.clone(), path, &key),
             As::Admin => app.client.request(method.clone(), app.url(path)).bearer_auth(ADMIN_TOKEN),
         };
-        let r = request.json(&body).send().await.unwrap();
+        let r = request.json(&body).send_checked().await.unwrap();
         let problem = assert_problem(r, 400, "validation_failed").await;
         let errors = problem["errors"]
             .as_array()
@@ -250,13 +251,51 @@ async fn every_json_body_error_names_its_field(backend: Backend) {
 /// A method a path does not take is `405` with `Allow`, as a problem.
 async fn a_405_says_what_is_allowed(backend: Backend) {
     let app = spawn_app(backend).await;
-    let trace = app.req(Method::TRACE, "/healthz", "").send().await.unwrap();
+    let trace = app.req(Method::TRACE, "/healthz", "").send_checked().await.unwrap();
     assert_eq!(trace.headers().get("allow").unwrap(), "GET");
     assert_problem(trace, 405, "method_not_allowed").await;
-    let put = app.req(Method::PUT, "/v1/stories/01ABC.alice", "alice").send().await.unwrap();
+    let put = app
+        .req(Method::PUT, "/v1/stories/01ABC.alice", "alice")
+        .send_checked()
+        .await
+        .unwrap();
     let allow = put.headers().get("allow").unwrap().to_str().unwrap().to_owned();
     let mut methods: Vec<&str> = allow.split(", ").collect();
     methods.sort();
     assert_eq!(methods, ["DELETE", "GET"]);
     assert_problem(put, 405, "method_not_allowed").await;
+}
+
+/// The check that every test's answers go through refuses what a generated client could not read.
+#[test]
+fn the_answer_check_refuses_what_the_document_does_not_say() {
+    use crate::support::contract::check;
+    let refused = |method: &'static str, path: &'static str, status: u16, content_type: Option<&'static str>, body: &'static str| {
+        std::panic::catch_unwind(|| check(method, path, status, content_type, body.as_bytes())).is_err()
+    };
+    let feed = r#"{"items": [], "muted": [], "next_cursor": null}"#;
+    assert!(!refused("get", "/v1/feed", 200, Some("application/json"), feed));
+    // A status the operation does not list, a content type it does not give, a body off its schema.
+    assert!(refused("get", "/v1/feed", 418, Some("application/problem+json"), "{}"));
+    assert!(refused("get", "/v1/feed", 200, Some("text/plain"), feed));
+    assert!(refused(
+        "get",
+        "/v1/feed",
+        200,
+        Some("application/json"),
+        r#"{"items": 5, "muted": []}"#
+    ));
+    let odd_item = r#"{"items": [{"type": "poll"}], "muted": [], "next_cursor": null}"#;
+    assert!(refused("get", "/v1/feed", 200, Some("application/json"), odd_item));
+    // An error that is not a problem.
+    assert!(refused("get", "/v1/feed", 401, Some("application/json"), r#"{"error": "no"}"#));
+    assert!(refused(
+        "get",
+        "/v1/feed",
+        401,
+        Some("application/problem+json"),
+        r#"{"error": "no"}"#
+    ));
+    // A route that does not exist answers only 404 or 405.
+    assert!(refused("get", "/v2/nothing", 200, Some("application/json"), "{}"));
 }

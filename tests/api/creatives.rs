@@ -1,6 +1,7 @@
 use crate::both_backends;
 use crate::support::advertising::GOOD_FIELDS;
 use crate::support::app::{Backend, TestApp, assert_problem, spawn_app, spawn_app_with};
+use crate::support::contract::SendChecked;
 use crate::support::images;
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -96,7 +97,7 @@ async fn uploads_are_normalised_to_the_story_canvas(backend: Backend) {
     let again = app
         .as_advertiser(Method::GET, url, &key)
         .header("if-none-match", &etag)
-        .send()
+        .send_checked()
         .await
         .unwrap();
     assert_eq!(again.status(), 304);
@@ -197,14 +198,14 @@ async fn bad_uploads_are_refused_and_change_nothing(backend: Backend) {
     let r = app
         .as_advertiser(Method::POST, "/v1/creatives", &key)
         .json(&json!({"headline": "hi"}))
-        .send()
+        .send_checked()
         .await
         .unwrap();
     assert_problem(r, 415, "unsupported_media_type").await;
 
     assert_eq!(creative_keys(&app).await, Vec::<String>::new(), "nothing stored");
     assert_eq!(app.get_json_as(&key, "/v1/creatives").await["creatives"], json!([]));
-    let queue = app.as_admin(Method::GET, "/v1/admin/creatives").send().await.unwrap();
+    let queue = app.as_admin(Method::GET, "/v1/admin/creatives").send_checked().await.unwrap();
     assert_eq!(queue.json::<Value>().await.unwrap()["creatives"], json!([]));
 }
 
@@ -239,7 +240,7 @@ async fn review_decides_what_may_serve(backend: Backend) {
     // The queue holds both, oldest first; the admin can see the images.
     let queue: Value = app
         .as_admin(Method::GET, "/v1/admin/creatives")
-        .send()
+        .send_checked()
         .await
         .unwrap()
         .json()
@@ -255,7 +256,7 @@ async fn review_decides_what_may_serve(backend: Backend) {
     assert_eq!(queue["creatives"][0]["advertiser_id"], acme_id.as_str());
     let r = app
         .as_admin(Method::GET, &format!("/v1/admin/creatives/{first}/media"))
-        .send()
+        .send_checked()
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
@@ -281,7 +282,7 @@ async fn review_decides_what_may_serve(backend: Backend) {
         async move {
             let v: Value = app
                 .as_admin(Method::GET, &format!("/v1/admin/creatives?status={status}"))
-                .send()
+                .send_checked()
                 .await
                 .unwrap()
                 .json()
@@ -340,7 +341,7 @@ async fn bad_reviews_change_nothing(backend: Backend) {
     let r = app
         .as_advertiser(Method::POST, &format!("/v1/admin/creatives/{id}/review"), &acme)
         .json(&json!({"decision": "approve"}))
-        .send()
+        .send_checked()
         .await
         .unwrap();
     assert_problem(r, 401, "unauthorized").await;
@@ -352,7 +353,11 @@ async fn bad_reviews_change_nothing(backend: Backend) {
         )
         .await;
     assert_problem(r, 401, "unauthorized").await;
-    let r = app.as_admin(Method::GET, "/v1/admin/creatives?status=lost").send().await.unwrap();
+    let r = app
+        .as_admin(Method::GET, "/v1/admin/creatives?status=lost")
+        .send_checked()
+        .await
+        .unwrap();
     assert_problem(r, 400, "validation_failed").await;
     let c = app.get_json_as(&acme, &format!("/v1/creatives/{id}")).await;
     assert_eq!(c["status"], "pending_review");
@@ -387,7 +392,7 @@ async fn lists_are_paginated(backend: Backend) {
     );
     let queue: Value = app
         .as_admin(Method::GET, "/v1/admin/creatives?limit=3")
-        .send()
+        .send_checked()
         .await
         .unwrap()
         .json()
@@ -409,7 +414,7 @@ async fn idempotency_key_creates_one_creative(backend: Backend) {
         app.as_advertiser(Method::POST, "/v1/creatives", &key)
             .header("Idempotency-Key", "upload-1")
             .multipart(form)
-            .send()
+            .send_checked()
     };
     let first: Value = upload().await.unwrap().json().await.unwrap();
     let again = upload().await.unwrap();

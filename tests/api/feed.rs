@@ -1,5 +1,6 @@
 use crate::both_backends;
 use crate::support::app::{Backend, assert_problem, authors, spawn_app};
+use crate::support::contract::SendChecked;
 use reqwest::Method;
 use serde_json::Value;
 
@@ -92,7 +93,7 @@ async fn feed_bad_queries(backend: Backend) {
         assert_problem(app.get(&format!("/v1/feed?{q}"), "me").await, 400, "validation_failed").await;
     }
     assert_problem(
-        app.req(Method::POST, "/v1/feed", "me").send().await.unwrap(),
+        app.req(Method::POST, "/v1/feed", "me").send_checked().await.unwrap(),
         405,
         "method_not_allowed",
     )

@@ -1,5 +1,6 @@
 use crate::both_backends;
 use crate::support::app::{Backend, TestApp, assert_problem, spawn_app, spawn_app_with};
+use crate::support::contract::SendChecked;
 use crate::support::images;
 use reqwest::multipart::{Form, Part};
 use reqwest::{Method, Response};
@@ -19,7 +20,7 @@ async fn upload(app: &TestApp, user: &str, bytes: Vec<u8>, declared: &str, extra
     }
     app.req(Method::POST, "/v1/stories", user)
         .multipart(form)
-        .send()
+        .send_checked()
         .await
         .expect("upload sent")
 }
@@ -99,7 +100,7 @@ async fn bad_images_are_refused_and_change_nothing(backend: Backend) {
     let r = app
         .req(Method::POST, "/v1/stories", "alice")
         .multipart(Form::new().text("caption", "no image"))
-        .send()
+        .send_checked()
         .await
         .unwrap();
     assert_problem(r, 400, "validation_failed").await;
@@ -140,7 +141,7 @@ async fn media_caching_headers(backend: Backend) {
         let again = app
             .req(Method::GET, url, "bob")
             .header("if-none-match", &etag)
-            .send()
+            .send_checked()
             .await
             .unwrap();
         assert_eq!(again.status(), 304);

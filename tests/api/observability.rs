@@ -3,6 +3,7 @@
 
 use crate::both_backends;
 use crate::support::app::{ADMIN_TOKEN, Backend, JWT_SECRET, TestApp, spawn_app, spawn_app_with};
+use crate::support::contract::SendChecked;
 use crate::support::images;
 use reqwest::multipart::{Form, Part};
 use serde_json::{Value, json};
@@ -47,7 +48,7 @@ async fn story_and_feed_metrics(backend: Backend) {
     let r = app
         .req(reqwest::Method::POST, "/v1/stories", "alice")
         .multipart(form)
-        .send()
+        .send_checked()
         .await
         .unwrap();
     assert_eq!(r.status(), 201);
@@ -55,7 +56,7 @@ async fn story_and_feed_metrics(backend: Backend) {
     let r = app
         .req(reqwest::Method::POST, "/v1/stories", "alice")
         .multipart(form)
-        .send()
+        .send_checked()
         .await
         .unwrap();
     assert_eq!(r.status(), 415);
@@ -143,7 +144,7 @@ async fn unknown_methods_and_paths_do_not_grow_labels() {
         assert_eq!(app.get(path, "").await.status(), 404);
     }
     let brew = reqwest::Method::from_bytes(b"BREW").unwrap();
-    app.req(brew, "/v1/feed", "alice").send().await.unwrap();
+    app.req(brew, "/v1/feed", "alice").send_checked().await.unwrap();
     let text = scrape(&app).await;
     assert_eq!(
         sample(&text, r#"statusd_http_requests_total{method="GET",route="unmatched",status="404"}"#),
@@ -248,6 +249,7 @@ async fn prometheus_scrapes_a_running_statusd() {
     );
     let deadline = Instant::now() + Duration::from_secs(60);
     let value = loop {
+        // Prometheus's own API, not statusd's: not checked against statusd's document.
         if let Ok(r) = app.client.get(&query).send().await
             && let Ok(body) = r.json::<Value>().await
             && let Some(first) = body["data"]["result"].as_array().and_then(|r| r.first())
@@ -278,7 +280,7 @@ async fn every_response_carries_a_request_id() {
     assert_eq!(a.len(), 26, "a ULID: {a}");
     assert_ne!(a, b);
     // A plain incoming id is kept; anything else is replaced.
-    let given = |v: &str| app.client.get(app.url("/healthz")).header("x-request-id", v).send();
+    let given = |v: &str| app.client.get(app.url("/healthz")).header("x-request-id", v).send_checked();
     assert_eq!(id_of(&given("edge-1234.abc:7").await.unwrap()).unwrap(), "edge-1234.abc:7");
     for bad in ["has space", "é", &"x".repeat(129), ""] {
         let id = id_of(&given(bad).await.unwrap()).unwrap();
@@ -346,7 +348,7 @@ impl Statusd {
         let client = reqwest::Client::new();
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            if let Ok(r) = client.get(format!("{}/healthz", statusd.address)).send().await
+            if let Ok(r) = client.get(format!("{}/healthz", statusd.address)).send_checked().await
                 && r.status() == 200
             {
                 break;
@@ -430,7 +432,7 @@ async fn json_logs_carry_request_ids_and_never_secrets() {
     let url = |p: &str| format!("{}{p}", statusd.address);
     let mut sent = Vec::new();
     let mut send = async |rb: reqwest::RequestBuilder, id: &str, want: u16| {
-        let r = rb.header("x-request-id", id).send().await.unwrap();
+        let r = rb.header("x-request-id", id).send_checked().await.unwrap();
         assert_eq!(r.status().as_u16(), want, "{id}");
         assert_eq!(r.headers()["x-request-id"], id);
         sent.push(id.to_owned());
@@ -507,7 +509,7 @@ async fn request_lines_for_errors_only() {
         .get(&feed)
         .bearer_auth(&token)
         .header("x-request-id", "req-ok")
-        .send()
+        .send_checked()
         .await
         .unwrap();
     assert_eq!(ok.status(), 200);
@@ -515,7 +517,7 @@ async fn request_lines_for_errors_only() {
         .get(&feed)
         .bearer_auth("nonsense")
         .header("x-request-id", "req-bad")
-        .send()
+        .send_checked()
         .await
         .unwrap();
     assert_eq!(bad.status(), 401);
@@ -579,7 +581,7 @@ async fn dashboard_and_alerts_use_real_metrics_and_valid_queries() {
     let form = Form::new().part("media", Part::bytes(images::jpeg(32, 32)).file_name("a.jpg"));
     app.req(reqwest::Method::POST, "/v1/stories", "alice")
         .multipart(form)
-        .send()
+        .send_checked()
         .await
         .unwrap();
     let live = scrape(&app).await;
@@ -646,7 +648,7 @@ async fn redis_memory_sizing() {
         let r = app
             .req(reqwest::Method::POST, "/v1/stories", "solo")
             .multipart(form)
-            .send()
+            .send_checked()
             .await
             .unwrap();
         assert_eq!(r.status(), 201);

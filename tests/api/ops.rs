@@ -1,5 +1,6 @@
 use crate::both_backends;
 use crate::support::app::{Backend, assert_problem, spawn_app, spawn_app_with, spawn_with_settings, test_settings};
+use crate::support::contract::SendChecked;
 use crate::support::redis::OwnedRedis;
 use reqwest::Method;
 use serde_json::json;
@@ -23,7 +24,7 @@ async fn health_ready_and_metrics(backend: Backend) {
 async fn unknown_routes_and_methods_are_problems(backend: Backend) {
     let app = spawn_app(backend).await;
     assert_problem(app.get("/nope", "alice").await, 404, "not_found").await;
-    let r = app.req(Method::PATCH, "/v1/feed", "alice").send().await.unwrap();
+    let r = app.req(Method::PATCH, "/v1/feed", "alice").send_checked().await.unwrap();
     assert_problem(r, 405, "method_not_allowed").await;
 }
 
@@ -48,7 +49,7 @@ async fn auth_failures(backend: Backend) {
         if let Some(h) = &header {
             rb = rb.header("authorization", h);
         }
-        assert_problem(rb.send().await.unwrap(), 401, "unauthorized").await;
+        assert_problem(rb.send_checked().await.unwrap(), 401, "unauthorized").await;
     }
     // A token whose subject is not a valid user id.
     #[derive(serde::Serialize)]
@@ -66,7 +67,12 @@ async fn auth_failures(backend: Backend) {
     )
     .unwrap();
     assert_problem(
-        app.client.get(app.url("/v1/feed")).bearer_auth(bad_sub).send().await.unwrap(),
+        app.client
+            .get(app.url("/v1/feed"))
+            .bearer_auth(bad_sub)
+            .send_checked()
+            .await
+            .unwrap(),
         401,
         "unauthorized",
     )
@@ -81,7 +87,7 @@ async fn metrics_token_when_configured() {
         .client
         .get(app.url("/metrics"))
         .bearer_auth("metrics-token-123456")
-        .send()
+        .send_checked()
         .await
         .unwrap();
     assert_eq!(r.status(), 200);

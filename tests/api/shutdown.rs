@@ -9,6 +9,7 @@
 
 use crate::observability::{Statusd, request_id_of};
 use crate::support::app::JWT_SECRET;
+use crate::support::contract::SendChecked;
 use crate::support::images;
 use reqwest::multipart::{Form, Part};
 use serde_json::json;
@@ -90,7 +91,7 @@ async fn sigterm_under_load_finishes_what_was_accepted_and_refuses_the_rest() {
             .put(format!("{address}/v1/me/contacts"))
             .bearer_auth(token(user))
             .json(&json!({ "contacts": contacts }))
-            .send()
+            .send_checked()
             .await
             .unwrap();
         assert_eq!(r.status(), 200);
@@ -125,7 +126,7 @@ async fn sigterm_under_load_finishes_what_was_accepted_and_refuses_the_rest() {
                         .bearer_auth(token(&writer))
                         .json(&json!({ "text": format!("load {id}") })),
                 };
-                let outcome = match rb.header("x-request-id", &id).send().await {
+                let outcome = match rb.header("x-request-id", &id).send_checked().await {
                     Ok(r) => Outcome::Answered(r.status().as_u16()),
                     Err(e) => Outcome::Failed {
                         connect: e.is_connect(),

@@ -1,5 +1,6 @@
 use crate::both_backends;
 use crate::support::app::{Backend, TestApp, assert_problem, spawn_app, spawn_app_with};
+use crate::support::contract::SendChecked;
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -105,7 +106,7 @@ async fn text_story_bad_input_changes_nothing(backend: Backend) {
         .req(Method::POST, "/v1/stories", "alice")
         .header("content-type", "text/plain")
         .body("hi")
-        .send()
+        .send_checked()
         .await
         .unwrap();
     assert_problem(r, 415, "unsupported_media_type").await;
@@ -114,7 +115,7 @@ async fn text_story_bad_input_changes_nothing(backend: Backend) {
         .header("content-type", "application/json")
         // Story bodies may carry an audience, so their limit is the one for user lists.
         .body(format!("{{\"text\": \"{}\"}}", "a".repeat(app.settings.user_list_body_limit())))
-        .send()
+        .send_checked()
         .await
         .unwrap();
     assert_problem(r, 413, "payload_too_large").await;
@@ -586,7 +587,7 @@ async fn idempotency_key_replays_the_first_response(backend: Backend) {
         app.req(Method::POST, "/v1/stories", "alice")
             .header("Idempotency-Key", key)
             .json(&json!({"text": text}))
-            .send()
+            .send_checked()
     };
     let first = post("key-1", "once").await.unwrap();
     assert_eq!(first.status(), 201);
@@ -601,7 +602,7 @@ async fn idempotency_key_replays_the_first_response(backend: Backend) {
         .req(Method::POST, "/v1/stories", "bob")
         .header("Idempotency-Key", "key-1")
         .json(&json!({"text": "bob"}))
-        .send()
+        .send_checked()
         .await
         .unwrap();
     assert_eq!(bobs.status(), 201);
@@ -614,7 +615,7 @@ async fn idempotency_key_replays_the_first_response(backend: Backend) {
         .req(Method::POST, "/v1/stories", "alice")
         .header("Idempotency-Key", "key-3")
         .json(&json!({"text": "fixed"}))
-        .send()
+        .send_checked()
         .await
         .unwrap();
     assert_eq!(r.status(), 201);
@@ -622,7 +623,7 @@ async fn idempotency_key_replays_the_first_response(backend: Backend) {
         .req(Method::POST, "/v1/stories", "alice")
         .header("Idempotency-Key", "x".repeat(300))
         .json(&json!({"text": "long key"}))
-        .send()
+        .send_checked()
         .await
         .unwrap();
     assert_problem(r, 400, "validation_failed").await;
@@ -635,7 +636,7 @@ async fn an_idempotency_key_is_for_one_request_body(backend: Backend) {
         app.req(Method::POST, "/v1/stories", "alice")
             .header("Idempotency-Key", key)
             .json(&body)
-            .send()
+            .send_checked()
     };
     let first = post("k", json!({"text": "hi", "font": 2})).await.unwrap();
     assert_eq!(first.status(), 201);
@@ -665,7 +666,7 @@ async fn an_idempotency_key_is_for_one_request_body(backend: Backend) {
         app.req(Method::POST, "/v1/stories", "alice")
             .header("Idempotency-Key", "photo")
             .multipart(form)
-            .send()
+            .send_checked()
     };
     assert_eq!(photo("lake").await.unwrap().status(), 201);
     let again = photo("lake").await.unwrap();

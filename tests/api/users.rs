@@ -1,5 +1,6 @@
 use crate::both_backends;
 use crate::support::app::{Backend, assert_problem, spawn_app, spawn_app_with};
+use crate::support::contract::SendChecked;
 use reqwest::Method;
 use serde_json::json;
 
@@ -54,7 +55,7 @@ async fn contacts_bad_input_changes_nothing(backend: Backend) {
         .req(Method::PUT, "/v1/me/contacts", "alice")
         .header("content-type", "application/json")
         .body("{not json")
-        .send()
+        .send_checked()
         .await
         .unwrap();
     assert_problem(r, 400, "validation_failed").await;
@@ -62,7 +63,7 @@ async fn contacts_bad_input_changes_nothing(backend: Backend) {
         .req(Method::PUT, "/v1/me/contacts", "alice")
         .header("content-type", "text/plain")
         .body("bob")
-        .send()
+        .send_checked()
         .await
         .unwrap();
     assert_problem(r, 415, "unsupported_media_type").await;
@@ -182,12 +183,12 @@ async fn mute_and_unmute(backend: Backend) {
     app.befriend_all(&["alice", "bob", "carol"]).await;
     app.post_text("bob", "from bob").await;
     app.post_text("carol", "from carol").await;
-    let r = app.req(Method::PUT, "/v1/me/muted/bob", "alice").send().await.unwrap();
+    let r = app.req(Method::PUT, "/v1/me/muted/bob", "alice").send_checked().await.unwrap();
     assert_eq!(r.status(), 204);
     let feed = app.feed("alice").await;
     assert_eq!(crate::support::app::authors(&feed["items"]), ["carol"]);
     assert_eq!(crate::support::app::authors(&feed["muted"]), ["bob"]);
-    let r = app.req(Method::PUT, "/v1/me/muted/bad%20id", "alice").send().await.unwrap();
+    let r = app.req(Method::PUT, "/v1/me/muted/bad%20id", "alice").send_checked().await.unwrap();
     assert_problem(r, 400, "validation_failed").await;
     assert_eq!(app.delete("/v1/me/muted/bob", "alice").await.status(), 204);
     let feed = app.feed("alice").await;
@@ -212,7 +213,7 @@ async fn erase_me_removes_everything(backend: Backend) {
         .req(Method::POST, "/v1/stories", "alice")
         .header("Idempotency-Key", "k1")
         .json(&json!({"text": "idem"}))
-        .send()
+        .send_checked()
         .await
         .unwrap();
     assert_eq!(r.status(), 201);

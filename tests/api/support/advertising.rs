@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 use super::app::{ADMIN_TOKEN, TestApp};
+use super::contract::SendChecked;
 use super::images;
 use reqwest::multipart::{Form, Part};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
@@ -24,7 +25,7 @@ impl TestApp {
         let r = self
             .as_admin(Method::POST, "/v1/admin/advertisers")
             .json(&json!({ "name": name }))
-            .send()
+            .send_checked()
             .await
             .unwrap();
         assert_eq!(r.status(), StatusCode::CREATED);
@@ -52,7 +53,7 @@ impl TestApp {
         }
         self.as_advertiser(Method::POST, "/v1/creatives", key)
             .multipart(form)
-            .send()
+            .send_checked()
             .await
             .expect("upload sent")
     }
@@ -72,7 +73,7 @@ impl TestApp {
     pub async fn review(&self, creative: &str, body: Value) -> Response {
         self.as_admin(Method::POST, &format!("/v1/admin/creatives/{creative}/review"))
             .json(&body)
-            .send()
+            .send_checked()
             .await
             .unwrap()
     }
@@ -92,7 +93,7 @@ impl TestApp {
     pub async fn post_campaign(&self, key: &str, body: &Value) -> Response {
         self.as_advertiser(Method::POST, "/v1/campaigns", key)
             .json(body)
-            .send()
+            .send_checked()
             .await
             .unwrap()
     }
@@ -107,13 +108,13 @@ impl TestApp {
     pub async fn patch_campaign(&self, key: &str, id: &str, body: &Value) -> Response {
         self.as_advertiser(Method::PATCH, &format!("/v1/campaigns/{id}"), key)
             .json(body)
-            .send()
+            .send_checked()
             .await
             .unwrap()
     }
 
     pub async fn get_as(&self, key: &str, path: &str) -> Response {
-        self.as_advertiser(Method::GET, path, key).send().await.unwrap()
+        self.as_advertiser(Method::GET, path, key).send_checked().await.unwrap()
     }
 
     pub async fn get_json_as(&self, key: &str, path: &str) -> Value {

@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+use super::contract::SendChecked;
 use reqwest::{Client, Method, RequestBuilder, Response, StatusCode};
 use serde_json::{Value, json};
 use statusd::config::Settings;
@@ -112,7 +113,7 @@ impl TestApp {
     }
 
     pub async fn get(&self, path: &str, user: &str) -> Response {
-        self.req(Method::GET, path, user).send().await.expect("request sent")
+        self.req(Method::GET, path, user).send_checked().await.expect("request sent")
     }
 
     pub async fn get_json(&self, path: &str, user: &str) -> Value {
@@ -122,7 +123,7 @@ impl TestApp {
     }
 
     pub async fn send_json(&self, method: Method, path: &str, user: &str, body: &Value) -> Response {
-        self.req(method, path, user).json(body).send().await.expect("request sent")
+        self.req(method, path, user).json(body).send_checked().await.expect("request sent")
     }
 
     pub async fn post_json(&self, path: &str, user: &str, body: &Value) -> Response {
@@ -130,11 +131,11 @@ impl TestApp {
     }
 
     pub async fn post(&self, path: &str, user: &str) -> Response {
-        self.req(Method::POST, path, user).send().await.expect("request sent")
+        self.req(Method::POST, path, user).send_checked().await.expect("request sent")
     }
 
     pub async fn delete(&self, path: &str, user: &str) -> Response {
-        self.req(Method::DELETE, path, user).send().await.expect("request sent")
+        self.req(Method::DELETE, path, user).send_checked().await.expect("request sent")
     }
 
     pub async fn set_contacts(&self, user: &str, contacts: &[&str]) {

@@ -1,4 +1,5 @@
 pub mod advertising;
 pub mod app;
+pub mod contract;
 pub mod images;
 pub mod redis;
