@@ -257,15 +257,22 @@ pub async fn impression(store: &Store, server: &AdServer, viewer: &str, token: &
                 viewer: &server.pseudonym(viewer),
                 price_micros: t.price_micros,
             };
-            if store
+            match store
                 .record_ad_event(&t.campaign_id, event, at(now_ms), server.retention_days)
                 .await?
-                == Recorded::Counted
             {
-                Ok((ImpressionOutcome::Billed, t.price_micros))
-            } else {
-                store.uncount_viewer_impression(viewer, &t.campaign_id, id).await?;
-                Ok((ImpressionOutcome::NotBillable, 0))
+                Recorded::Counted => Ok((ImpressionOutcome::Billed, t.price_micros)),
+                Recorded::CountedAndSpentOut => {
+                    // The script has told every instance; the version is for one that missed it.
+                    if let Err(e) = store.bump_campaigns_version().await {
+                        tracing::warn!(error = %e, campaign = %t.campaign_id, "campaign spent out; version not bumped");
+                    }
+                    Ok((ImpressionOutcome::Billed, t.price_micros))
+                }
+                Recorded::OverBudget | Recorded::NoCampaign => {
+                    store.uncount_viewer_impression(viewer, &t.campaign_id, id).await?;
+                    Ok((ImpressionOutcome::NotBillable, 0))
+                }
             }
         }
     }

@@ -172,6 +172,7 @@ pub struct BucketCounts {
     pub hides: u64,
     pub reports: u64,
     pub unique_reach: u64,
+    pub unbilled: u64,
 }
 
 /// The figures of one bucket, or of the whole range (where `unique_reach` counts each viewer once
@@ -187,6 +188,9 @@ pub struct ReportFigures {
     pub spend_micros: i64,
     pub hides: u64,
     pub reports: u64,
+    /// Impressions of cards handed out before the budget (or the day's budget) ran out, shown
+    /// after it did: not charged, not in `impressions`, `unique_reach` or `spend_micros`.
+    pub unbilled: u64,
 }
 
 impl From<&BucketCounts> for ReportFigures {
@@ -199,6 +203,7 @@ impl From<&BucketCounts> for ReportFigures {
             spend_micros: c.spend_micros,
             hides: c.hides,
             reports: c.reports,
+            unbilled: c.unbilled,
         }
     }
 }
@@ -229,7 +234,7 @@ fn ctr(clicks: u64, impressions: u64) -> f64 {
     }
 }
 
-pub const CSV_HEADER: &str = "start,impressions,clicks,ctr,unique_reach,spend_micros,hides,reports";
+pub const CSV_HEADER: &str = "start,impressions,clicks,ctr,unique_reach,spend_micros,hides,reports,unbilled";
 
 impl Report {
     /// `counts` holds one entry per bucket of `range`, in order; `total_reach` is the reach over
@@ -247,6 +252,7 @@ impl Report {
             spend_micros: sum.spend_micros + c.spend_micros,
             hides: sum.hides + c.hides,
             reports: sum.reports + c.reports,
+            unbilled: sum.unbilled + c.unbilled,
             // Not the sum of the buckets' reach: a viewer seen in two buckets counts once.
             unique_reach: total_reach,
         });
@@ -269,7 +275,7 @@ impl Report {
         out.push_str("\r\n");
         for ReportBucket { start, figures: b } in &self.buckets {
             out.push_str(&format!(
-                "{},{},{},{},{},{},{},{}\r\n",
+                "{},{},{},{},{},{},{},{},{}\r\n",
                 start.to_rfc3339_opts(SecondsFormat::Secs, true),
                 b.impressions,
                 b.clicks,
@@ -277,7 +283,8 @@ impl Report {
                 b.unique_reach,
                 b.spend_micros,
                 b.hides,
-                b.reports
+                b.reports,
+                b.unbilled
             ));
         }
         out
@@ -357,6 +364,7 @@ mod tests {
                 hides: 1,
                 reports: 0,
                 unique_reach: 3,
+                unbilled: 2,
             },
             BucketCounts::default(),
         ];
@@ -365,9 +373,10 @@ mod tests {
         assert_eq!(r.buckets[1].figures.ctr, 0.0);
         assert_eq!(r.total.impressions, 4);
         assert_eq!(r.total.unique_reach, 3);
+        assert_eq!(r.total.unbilled, 2);
         assert_eq!(
             r.to_csv(),
-            format!("{CSV_HEADER}\r\n2026-11-24T00:00:00Z,4,1,0.25,3,40,1,0\r\n2026-11-25T00:00:00Z,0,0,0,0,0,0,0\r\n")
+            format!("{CSV_HEADER}\r\n2026-11-24T00:00:00Z,4,1,0.25,3,40,1,0,2\r\n2026-11-25T00:00:00Z,0,0,0,0,0,0,0,0\r\n")
         );
     }
 }

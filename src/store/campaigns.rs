@@ -5,7 +5,7 @@
 use super::creatives::IdPage;
 use super::{Batch, Store, by_id, decode};
 use super::{from_json, to_json};
-use crate::advertisers::campaigns::{CampaignRecord, CampaignTotals, LoadedCampaign};
+use crate::advertisers::campaigns::{CampaignRecord, CampaignTotals, LoadedCampaign, one_impression_micros};
 use crate::advertisers::reports::Granularity;
 use crate::error::Result;
 use chrono::{DateTime, Utc};
@@ -59,6 +59,8 @@ impl Store {
             .arg(to_json(campaign)?)
             .arg("budget")
             .arg(campaign.budget_micros)
+            .arg("one_impression")
+            .arg(one_impression_micros(campaign.bid_cpm_micros))
             .arg("version")
             .arg(1);
         if let Some(daily) = campaign.daily_budget_micros {
@@ -106,6 +108,7 @@ impl Store {
             .arg(to_json(campaign)?)
             .arg(campaign.budget_micros)
             .arg(campaign.daily_budget_micros.map(|d| d.to_string()).unwrap_or_default())
+            .arg(one_impression_micros(campaign.bid_cpm_micros))
             .invoke_async(&mut conn)
             .await?;
         if saved != 1 {
@@ -126,10 +129,16 @@ impl Store {
     /// Announces a change that can alter what is served: bumps the version counter and publishes
     /// the new version on the campaigns channel. Returns the new version.
     pub async fn campaigns_changed(&self) -> Result<i64> {
-        let version: i64 = self.query(redis::cmd("INCR").arg(self.keys.campaigns_version())).await?;
+        let version = self.bump_campaigns_version().await?;
         self.query::<i64>(redis::cmd("PUBLISH").arg(self.keys.campaigns_channel()).arg(version))
             .await?;
         Ok(version)
+    }
+
+    /// Bumps the version counter alone, for a change already announced on the channel (a budget
+    /// spent out, which the charging script announces itself).
+    pub async fn bump_campaigns_version(&self) -> Result<i64> {
+        self.query(redis::cmd("INCR").arg(self.keys.campaigns_version())).await
     }
 
     /// The current change counter (0 before any change): an index that missed a message can poll it.

@@ -36,7 +36,12 @@ pub enum AdEvent<'a> {
 pub enum Recorded {
     /// Counted (an impression was also charged).
     Counted,
-    /// An impression the budget or today's budget no longer covers: nothing was counted.
+    /// An impression counted and charged that left less than one impression at the bid in the
+    /// budget or in today's budget: the campaign can no longer pay, and the script announced it on
+    /// the campaigns channel.
+    CountedAndSpentOut,
+    /// An impression the campaign can no longer pay (see the script): charged nothing, counted
+    /// only as `unbilled` in the report.
     OverBudget,
     /// No such campaign: nothing was counted.
     NoCampaign,
@@ -44,9 +49,10 @@ pub enum Recorded {
 
 impl Store {
     /// Counts one event of `campaign` at `at`, atomically: the campaign's totals, its hour and day
-    /// buckets and, for an impression, the reach estimates. An impression is charged only if the
-    /// budget (and daily budget) stored with the campaign still cover its price — checked inside the
-    /// same script, so concurrent instances can never overspend.
+    /// buckets and, for an impression, the reach estimates. An impression is charged only while the
+    /// budget (and daily budget) stored with the campaign can still pay — checked inside the same
+    /// script, so concurrent instances can never overspend — and the charge that spends it out is
+    /// announced to every instance by that script.
     pub async fn record_ad_event(&self, campaign: &str, event: AdEvent<'_>, at: DateTime<Utc>, retention_days: u32) -> Result<Recorded> {
         let (name, viewer, price) = match event {
             AdEvent::Impression { viewer, price_micros } if price_micros > 0 => ("impression", viewer, price_micros),
@@ -70,10 +76,13 @@ impl Store {
             .arg(price)
             .arg((hour + Granularity::Hour.step() + retention).timestamp_millis())
             .arg((day + Granularity::Day.step() + retention).timestamp_millis())
+            .arg(self.keys.campaigns_channel())
+            .arg(campaign)
             .invoke_async(&mut conn)
             .await?;
         Ok(match outcome {
             1 => Recorded::Counted,
+            2 => Recorded::CountedAndSpentOut,
             0 => Recorded::OverBudget,
             _ => Recorded::NoCampaign,
         })
@@ -113,6 +122,7 @@ impl Store {
                     spend_micros: get("spend_micros"),
                     hides: get("hides").max(0) as u64,
                     reports: get("reports").max(0) as u64,
+                    unbilled: get("unbilled").max(0) as u64,
                     unique_reach: super::decode(pair[1].clone())?,
                 })
             })

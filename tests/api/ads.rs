@@ -507,7 +507,12 @@ async fn paused_campaigns_stop_serving(backend: Backend) {
 
 /// Two statusd instances on one Redis (the same key prefix), both ready.
 async fn two_instances(backend: Backend) -> (TestApp, TestApp) {
-    let settings = crate::support::app::test_settings(backend);
+    two_instances_with(backend, |_| {}).await
+}
+
+async fn two_instances_with(backend: Backend, tweak: impl FnOnce(&mut statusd::config::Settings)) -> (TestApp, TestApp) {
+    let mut settings = crate::support::app::test_settings(backend);
+    tweak(&mut settings);
     let one = crate::support::app::spawn_with_settings(backend, settings.clone()).await;
     let two = crate::support::app::spawn_with_settings(backend, settings).await;
     one.wait_ready().await;
@@ -535,7 +540,8 @@ async fn impress_all_at_once(one: &TestApp, two: &TestApp, tokens: &[(String, St
 /// Two instances on one Redis, many concurrent impressions: budgets and caps hold exactly.
 async fn two_instances_hold_budgets_and_caps(backend: Backend) {
     let (one, two) = two_instances(backend).await;
-    let viewers: Vec<String> = (0..24).map(|i| format!("viewer{i}")).collect();
+    // 57 viewers with a token each, and 7 more tokens for viewer0: 64 impressions at once.
+    let viewers: Vec<String> = (0..57).map(|i| format!("viewer{i}")).collect();
     let viewer_refs: Vec<&str> = viewers.iter().map(String::as_str).collect();
     for author in ["a0", "a1", "a2"] {
         one.set_contacts(author, &viewer_refs).await;
@@ -575,6 +581,9 @@ async fn two_instances_hold_budgets_and_caps(backend: Backend) {
         (Some(10), Some(1_000)),
         "{total}"
     );
+    // Shown past the budget, charged nothing: all but the 10 billed and viewer0's capped ones (≤ 5).
+    let unbilled = total["unbilled"].as_u64().unwrap();
+    assert!((64 - 10 - 5..=64 - 10).contains(&unbilled), "{total}");
     // Viewer0's cap held too: among the billed impressions, at most 3 are theirs.
     let counted: Vec<(String, f64)> = one
         .redis(
@@ -614,7 +623,105 @@ async fn two_instances_hold_frequency_caps(backend: Backend) {
     );
 }
 
-both_backends!(two_instances_hold_budgets_and_caps, two_instances_hold_frequency_caps);
+/// Polls both instances' feeds until neither carries an ad; panics after `within`.
+async fn no_ads_on_either(one: &TestApp, two: &TestApp, viewer: &str, within: Duration, what: &str) {
+    let deadline = Instant::now() + within;
+    while !ads_of(&one.feed(viewer).await).is_empty() || !ads_of(&two.feed(viewer).await).is_empty() {
+        assert!(Instant::now() < deadline, "{what}: still served after {within:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Instances that would not notice a change for a minute by themselves (no poll, no reload): what
+/// they stop serving within seconds, they stopped because they were told.
+fn deaf(settings: &mut statusd::config::Settings) {
+    settings.ads.index_refresh_ms = 60_000;
+    settings.ads.stats_refresh_ms = 60_000;
+}
+
+/// The impression that spends a campaign's budget is announced: neither instance serves it again,
+/// its status reads `exhausted` on both, and a card handed out before is shown unbilled.
+async fn a_spent_budget_leaves_every_instance_at_once(backend: Backend) {
+    let (one, two) = two_instances_with(backend, deaf).await;
+    world(&one, "v", 3).await;
+    world(&one, "w", 3).await;
+    // One impression at the bid costs 2,000; a lone bidder pays the reserve, 100: after the first
+    // impression less than one impression at the bid is left.
+    let (_, key, campaign) = running_campaign(
+        &one,
+        "Acme",
+        json!({"bid_cpm_micros": 2_000_000, "budget_micros": 2_000, "daily_budget_micros": null}),
+    )
+    .await;
+    let token = ads_of(&feed_with_ads(&one, "v", 1).await)[0]["token"].as_str().unwrap().to_owned();
+    let handed_out = ads_of(&feed_with_ads(&two, "w", 1).await)[0]["token"].as_str().unwrap().to_owned();
+    feed_with_ads(&one, "w", 1).await;
+    impress(&two, "v", &token).await;
+    no_ads_on_either(&one, &two, "w", Duration::from_secs(5), "a spent campaign").await;
+    for instance in [&one, &two] {
+        let c = instance.get_json_as(&key, &format!("/v1/campaigns/{campaign}")).await;
+        assert_eq!(
+            (c["status"].as_str(), c["spent_micros"].as_i64()),
+            (Some("exhausted"), Some(100)),
+            "{c}"
+        );
+    }
+    // The card handed out before is still answered, and counted as given away.
+    impress(&one, "w", &handed_out).await;
+    let total = totals(&one, &key, &campaign).await;
+    assert_eq!(
+        (
+            total["impressions"].as_u64(),
+            total["spend_micros"].as_i64(),
+            total["unbilled"].as_u64()
+        ),
+        (Some(1), Some(100), Some(1)),
+        "{total}"
+    );
+}
+
+/// The same for today's budget: the campaign stays `active` (it serves again the next UTC day),
+/// but no instance serves it today.
+async fn a_spent_daily_budget_leaves_every_instance_at_once(backend: Backend) {
+    let (one, two) = two_instances_with(backend, deaf).await;
+    world(&one, "v", 3).await;
+    let (_, key, campaign) = running_campaign(&one, "Acme", json!({"bid_cpm_micros": 2_000_000, "daily_budget_micros": 2_000})).await;
+    let token = ads_of(&feed_with_ads(&two, "v", 1).await)[0]["token"].as_str().unwrap().to_owned();
+    feed_with_ads(&one, "v", 1).await;
+    impress(&one, "v", &token).await;
+    no_ads_on_either(&one, &two, "v", Duration::from_secs(5), "a campaign with today's budget spent").await;
+    let c = two.get_json_as(&key, &format!("/v1/campaigns/{campaign}")).await;
+    assert_eq!(
+        (c["status"].as_str(), c["spent_micros"].as_i64()),
+        (Some("active"), Some(100)),
+        "{c}"
+    );
+}
+
+/// A campaign whose `end_at` passes leaves every index at that instant, without a reload.
+async fn an_ended_campaign_leaves_every_instance_at_once(backend: Backend) {
+    let (one, two) = two_instances_with(backend, deaf).await;
+    world(&one, "v", 3).await;
+    let end = chrono::Utc::now() + chrono::Duration::seconds(3);
+    let (_, key, campaign) = running_campaign(&one, "Acme", json!({"end_at": end.to_rfc3339()})).await;
+    feed_with_ads(&one, "v", 1).await;
+    feed_with_ads(&two, "v", 1).await;
+    let left = (end - chrono::Utc::now()).to_std().unwrap_or_default();
+    tokio::time::sleep(left).await;
+    // Any feed served from now on is past end_at: none may carry the campaign.
+    assert!(ads_of(&one.feed("v").await).is_empty());
+    assert!(ads_of(&two.feed("v").await).is_empty());
+    let c = two.get_json_as(&key, &format!("/v1/campaigns/{campaign}")).await;
+    assert_eq!(c["status"], "completed");
+}
+
+both_backends!(
+    two_instances_hold_budgets_and_caps,
+    two_instances_hold_frequency_caps,
+    a_spent_budget_leaves_every_instance_at_once,
+    a_spent_daily_budget_leaves_every_instance_at_once,
+    an_ended_campaign_leaves_every_instance_at_once,
+);
 
 /// Ad selection failing never fails the feed: the page comes without ads, and the metric says so.
 async fn a_failing_selection_serves_the_page_without_ads(backend: Backend) {

@@ -209,7 +209,8 @@ async fn lifecycle(backend: Backend) {
         .await;
     let small_id = small["id"].as_str().unwrap();
     let store = app.store();
-    for (i, expected) in [Recorded::Counted, Recorded::Counted, Recorded::OverBudget].into_iter().enumerate() {
+    let outcomes = [Recorded::Counted, Recorded::CountedAndSpentOut, Recorded::OverBudget];
+    for (i, expected) in outcomes.into_iter().enumerate() {
         let event = AdEvent::Impression {
             viewer: &format!("v{i}"),
             price_micros: 2_000,

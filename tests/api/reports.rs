@@ -70,7 +70,7 @@ async fn hourly_and_daily_buckets(backend: Backend) {
     assert_eq!(
         buckets[0],
         json!({"start": yesterday_at(10, 0).to_rfc3339_opts(chrono::SecondsFormat::Secs, true), "impressions": 3,
-               "clicks": 1, "ctr": 1.0 / 3.0, "unique_reach": 2, "spend_micros": 7_500, "hides": 1, "reports": 0})
+               "clicks": 1, "ctr": 1.0 / 3.0, "unique_reach": 2, "spend_micros": 7_500, "hides": 1, "reports": 0, "unbilled": 0})
     );
     assert_eq!(buckets[1]["impressions"], 1);
     assert_eq!(buckets[1]["unique_reach"], 1);
@@ -79,7 +79,7 @@ async fn hourly_and_daily_buckets(backend: Backend) {
     // Over the range each viewer counts once.
     assert_eq!(
         r["total"],
-        json!({"impressions": 4, "clicks": 1, "ctr": 0.25, "unique_reach": 2, "spend_micros": 10_000, "hides": 1, "reports": 1})
+        json!({"impressions": 4, "clicks": 1, "ctr": 0.25, "unique_reach": 2, "spend_micros": 10_000, "hides": 1, "reports": 1, "unbilled": 0})
     );
     // The default: the last 7 days by day, today included.
     let days = app.get_json_as(&key, &format!("/v1/campaigns/{id}/report")).await;
@@ -116,9 +116,12 @@ async fn csv_has_a_header_and_a_row_per_bucket(backend: Backend) {
     let text = r.text().await.unwrap();
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 3, "{text}");
-    assert_eq!(lines[0], "start,impressions,clicks,ctr,unique_reach,spend_micros,hides,reports");
-    assert_eq!(lines[1], format!("{day}T00:00:00Z,1,1,1,1,2500,0,0"));
-    assert!(lines[2].ends_with(",0,0,0,0,0,0,0"), "{}", lines[2]);
+    assert_eq!(
+        lines[0],
+        "start,impressions,clicks,ctr,unique_reach,spend_micros,hides,reports,unbilled"
+    );
+    assert_eq!(lines[1], format!("{day}T00:00:00Z,1,1,1,1,2500,0,0,0"));
+    assert!(lines[2].ends_with(",0,0,0,0,0,0,0,0"), "{}", lines[2]);
     // `report.csv` is the same answer, for clients that type an operation's answer by one content type.
     let r = app
         .get_as(&key, &format!("/v1/campaigns/{id}/report.csv?from={day}&to={next}"))
@@ -143,7 +146,9 @@ async fn spend_never_exceeds_the_budgets(backend: Backend) {
         .into_iter()
         .map(Result::unwrap)
         .collect();
-    assert_eq!(outcomes.iter().filter(|o| **o == Recorded::Counted).count(), 2, "{outcomes:?}");
+    // The second charge leaves less than one impression at the bid in today's budget: it says so.
+    assert_eq!(outcomes.iter().filter(|o| **o == Recorded::Counted).count(), 1, "{outcomes:?}");
+    assert_eq!(outcomes.iter().filter(|o| **o == Recorded::CountedAndSpentOut).count(), 1);
     assert_eq!(outcomes.iter().filter(|o| **o == Recorded::OverBudget).count(), 4);
     // Yesterday's budget is its own.
     for _ in 0..3 {
@@ -160,6 +165,8 @@ async fn spend_never_exceeds_the_budgets(backend: Backend) {
     let report = app.get_json_as(&key, &format!("/v1/campaigns/{id}/report")).await;
     assert_eq!(report["total"]["impressions"], 4);
     assert_eq!(report["total"]["spend_micros"], 10_000);
+    // Shown but not paid for: four today, one yesterday and one the day before.
+    assert_eq!(report["total"]["unbilled"], 6);
     // Events of a campaign that does not exist change nothing.
     assert_eq!(event(&app, "no-such-campaign", impression("v"), today).await, Recorded::NoCampaign);
     assert!(app.keys().await.iter().all(|k| !k.contains("{c:no-such-campaign}")));
