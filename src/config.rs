@@ -65,7 +65,11 @@ pub struct HttpSettings {
     pub json_limit_bytes: usize,
     /// Worker threads; 0 means one per core.
     pub workers: usize,
-    /// On SIGTERM, how long requests in flight may take to finish before they are cut off.
+    /// On SIGTERM, how long the instance keeps serving while `/readyz` answers 503 and every
+    /// answer carries `Connection: close`, so that load balancers and clients move away before the
+    /// listener closes. Keep it at least the readiness probe's period × failure threshold.
+    pub drain_secs: u64,
+    /// After the drain, how long requests in flight may take to finish before they are cut off.
     pub shutdown_timeout_secs: u64,
 }
 
@@ -201,6 +205,7 @@ impl Default for HttpSettings {
         HttpSettings {
             json_limit_bytes: 64 * 1024,
             workers: 0,
+            drain_secs: 5,
             shutdown_timeout_secs: 30,
         }
     }

@@ -50,6 +50,9 @@ pub enum Error {
     RateLimited,
     #[error("server busy: {0}")]
     Busy(String),
+    /// SIGTERM was received: the instance is draining and will stop.
+    #[error("this instance is shutting down")]
+    ShuttingDown,
     #[error("store unavailable: {0}")]
     StoreUnavailable(String),
     #[error("internal error: {0}")]

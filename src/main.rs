@@ -72,18 +72,21 @@ async fn main() -> ExitCode {
     }
 }
 
-/// Serves until SIGTERM (graceful: the listener closes, requests in flight get
-/// `http.shutdown_timeout_secs` to finish, then the process exits 0) or SIGINT/SIGQUIT (at once).
+/// Serves until SIGTERM (graceful: `/readyz` turns 503 and answers close their connections for
+/// `http.drain_secs`, then the listener closes, requests in flight get `http.shutdown_timeout_secs`
+/// to finish, and the process exits 0) or SIGINT/SIGQUIT (at once).
 async fn serve(settings: Settings) -> Result<(), String> {
     init_tracing(&settings);
     tracing::info!(
         listen = %settings.listen,
         cluster = !settings.redis.cluster_nodes.is_empty(),
         log_format = %settings.log.format,
+        drain_secs = settings.http.drain_secs,
         shutdown_timeout_secs = settings.http.shutdown_timeout_secs,
         "starting statusd"
     );
     let app = Application::build(settings).await?;
+    tokio::spawn(app.shutdown().on_signals());
     app.run_until_stopped().await.map_err(|e| e.to_string())?;
     tracing::info!("statusd stopped");
     Ok(())

@@ -9,19 +9,71 @@ use crate::http::{self, AppState, problem};
 use crate::metrics::Metrics;
 use crate::store::Store;
 use actix_web::body::MessageBody;
-use actix_web::dev::{Server, Service, ServiceRequest, ServiceResponse};
+use actix_web::dev::{Server, ServerHandle, Service, ServiceRequest, ServiceResponse};
+use actix_web::http::ConnectionType;
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::ErrorHandlers;
 use actix_web::{App, HttpMessage, HttpServer, web};
 use std::net::TcpListener;
 use std::sync::Arc;
-use std::time::Instant;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 use tracing::Span;
 use tracing_actix_web::{RootSpanBuilder, TracingLogger};
 
 pub struct Application {
     port: u16,
     server: Server,
+    shutdown: Shutdown,
+}
+
+/// Stops an [`Application`] without dropping what clients sent (see [`Shutdown::drain_and_stop`]).
+#[derive(Clone)]
+pub struct Shutdown {
+    server: ServerHandle,
+    draining: Arc<AtomicBool>,
+    drain: Duration,
+}
+
+impl Shutdown {
+    /// The graceful stop: `/readyz` answers 503 at once and every answer carries
+    /// `Connection: close` while requests are still served for `http.drain_secs`, so that load
+    /// balancers take the instance out and clients stop reusing its connections; then the listener
+    /// closes and requests in flight get `http.shutdown_timeout_secs` to finish.
+    pub async fn drain_and_stop(&self) {
+        self.draining.store(true, Ordering::Relaxed);
+        tracing::info!(
+            drain_secs = self.drain.as_secs_f64(),
+            "draining: readiness is 503, connections close after their answer"
+        );
+        tokio::time::sleep(self.drain).await;
+        tracing::info!("drained: closing the listener, finishing requests in flight");
+        self.server.stop(true).await;
+    }
+
+    /// At once: requests in flight are cut off.
+    pub async fn stop_now(&self) {
+        self.server.stop(false).await;
+    }
+
+    /// Waits for SIGTERM (then [`Self::drain_and_stop`]) or SIGINT/SIGQUIT (then
+    /// [`Self::stop_now`]).
+    pub async fn on_signals(self) {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut term), Ok(mut int), Ok(mut quit)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::quit()),
+        ) else {
+            tracing::error!("cannot listen for signals");
+            return;
+        };
+        tokio::select! {
+            _ = term.recv() => self.drain_and_stop().await,
+            _ = int.recv() => self.stop_now().await,
+            _ = quit.recv() => self.stop_now().await,
+        }
+    }
 }
 
 impl Application {
@@ -45,7 +97,10 @@ impl Application {
         problem::RETRY_AFTER_SECS.store(settings.redis.retry_after_secs, std::sync::atomic::Ordering::Relaxed);
         let json_limit = settings.http.json_limit_bytes;
         let routes_settings = settings.clone();
+        let draining = state.draining.clone();
+        let state_draining = state.draining.clone();
         let mut server = HttpServer::new(move || {
+            let draining = draining.clone();
             let metrics = state.metrics.clone();
             App::new()
                 .app_data(state.clone())
@@ -66,6 +121,18 @@ impl Application {
                     }
                 })
                 .wrap(TracingLogger::<RequestSpan>::new())
+                .wrap_fn(move |req, srv| {
+                    let draining = draining.clone();
+                    let fut = srv.call(req);
+                    async move {
+                        let mut res = fut.await?;
+                        // While draining, a client learns with each answer to use a new connection.
+                        if draining.load(Ordering::Relaxed) {
+                            res.response_mut().head_mut().set_connection_type(ConnectionType::Close);
+                        }
+                        Ok(res)
+                    }
+                })
                 .wrap_fn(|req, srv| {
                     let id = RequestId::for_request(&req);
                     req.extensions_mut().insert(id.clone());
@@ -84,22 +151,31 @@ impl Application {
                 .configure(|cfg| http::routes(cfg, &routes_settings))
                 .default_service(web::to(problem::not_found))
         })
-        // On SIGTERM the listener closes at once (new connections are refused) and requests in
-        // flight get this long to finish; SIGINT and SIGQUIT stop at once.
+        // Signals are ours (`Shutdown::on_signals`): actix would close the listener on SIGTERM at
+        // once, before load balancers notice. After the drain, requests in flight get this long.
+        .disable_signals()
         .shutdown_timeout(settings.http.shutdown_timeout_secs)
         .listen(listener)
         .map_err(|e| e.to_string())?;
         if settings.http.workers > 0 {
             server = server.workers(settings.http.workers);
         }
-        Ok(Application {
-            port,
-            server: server.run(),
-        })
+        let server = server.run();
+        let shutdown = Shutdown {
+            server: server.handle(),
+            draining: state_draining,
+            drain: Duration::from_secs(settings.http.drain_secs),
+        };
+        Ok(Application { port, server, shutdown })
     }
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// What stops this application gracefully, to be used while it runs.
+    pub fn shutdown(&self) -> Shutdown {
+        self.shutdown.clone()
     }
 
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
@@ -120,6 +196,7 @@ pub fn build_state(settings: Settings) -> Result<AppState, String> {
         metrics,
         media_gate: Arc::new(tokio::sync::Semaphore::new(settings.media.max_concurrent)),
         ads: Arc::new(AdServer::new(&settings)?),
+        draining: Arc::new(AtomicBool::new(false)),
         settings: Arc::new(settings),
     })
 }

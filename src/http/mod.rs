@@ -37,6 +37,8 @@ pub struct AppState {
     pub media_gate: Arc<Semaphore>,
     /// This instance's campaign index, selector and ad-token key.
     pub ads: Arc<crate::ads::service::AdServer>,
+    /// Set on SIGTERM: `/readyz` answers 503 and every answer closes its connection.
+    pub draining: Arc<std::sync::atomic::AtomicBool>,
 }
 
 pub type State = web::Data<AppState>;

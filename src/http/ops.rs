@@ -26,9 +26,12 @@ pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(Health { status: "ok".into() })
 }
 
-/// Redis answers and the campaign index is loaded: the instance can serve.
-#[utoipa::path(get, path = "/readyz", tag = "operations", responses((status = 200, body = Health), (status = 503, body = Problem)))]
+/// Redis answers, the campaign index is loaded and the instance is not shutting down: it can serve.
+#[utoipa::path(get, path = "/readyz", tag = "operations", responses((status = 200, body = Health), (status = 503, body = Problem, description = "`store_unavailable`, `busy` (the campaign index is loading) or `shutting_down` (draining after SIGTERM)")))]
 pub async fn readyz(state: State) -> Result<HttpResponse> {
+    if state.draining.load(std::sync::atomic::Ordering::Relaxed) {
+        return Err(Error::ShuttingDown);
+    }
     if !state.store.ping().await {
         return Err(Error::StoreUnavailable("ping failed".into()));
     }

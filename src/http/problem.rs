@@ -40,7 +40,7 @@ impl Error {
             Error::ImageTooLarge(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Error::InvalidImage(_) => StatusCode::BAD_REQUEST,
             Error::StoryLimitReached(_) | Error::RateLimited => StatusCode::TOO_MANY_REQUESTS,
-            Error::Busy(_) | Error::StoreUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Error::Busy(_) | Error::StoreUnavailable(_) | Error::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
             Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -61,6 +61,7 @@ impl Error {
             Error::RateLimited => "rate_limited",
             Error::Busy(_) => "busy",
             Error::StoreUnavailable(_) => "store_unavailable",
+            Error::ShuttingDown => "shutting_down",
             Error::Internal(_) => "internal",
         }
     }

@@ -1,5 +1,6 @@
-//! Graceful shutdown of the real binary: on SIGTERM the listener closes at once, and every request
-//! the server had taken in is answered before the process exits 0.
+//! Graceful shutdown of the real binary: on SIGTERM `/readyz` answers 503 at once while requests
+//! are still served, each answer closing its connection, for `http.drain_secs`; then the listener
+//! closes, and every request the server had taken in is answered before the process exits 0.
 //!
 //! "Taken in" is read from the server's own log: each request logs `request started` with its
 //! `X-Request-Id` (set by the client here) as soon as statusd begins to serve it. A client request
@@ -72,6 +73,7 @@ async fn sigterm_under_load_finishes_what_was_accepted_and_refuses_the_rest() {
     let mut statusd = Statusd::start(&[
         ("STATUSD_LOG__FILTER", "info,statusd::startup=debug"),
         ("STATUSD_HTTP__SHUTDOWN_TIMEOUT_SECS", "30"),
+        ("STATUSD_HTTP__DRAIN_SECS", "2"),
         ("STATUSD_STORIES__MAX_ACTIVE_PER_AUTHOR", "100000"),
     ])
     .await;
@@ -147,7 +149,7 @@ async fn sigterm_under_load_finishes_what_was_accepted_and_refuses_the_rest() {
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let (started_tx, started_rx) = tokio::sync::oneshot::channel();
     let port = statusd.port;
-    let slow = tokio::spawn(slow_post(port, "slow-1", 30, Duration::from_millis(100), started_tx));
+    let slow = tokio::spawn(slow_post(port, "slow-1", 50, Duration::from_millis(100), started_tx));
     started_rx.await.expect("the slow request was sent");
     let deadline = Instant::now() + Duration::from_secs(20);
     while !statusd.log().contains("\"slow-1\"") {
@@ -159,8 +161,27 @@ async fn sigterm_under_load_finishes_what_was_accepted_and_refuses_the_rest() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     statusd.sigterm();
+    let signalled = Instant::now();
 
-    // New connections are refused while the slow request is still being served.
+    // Draining: not ready at once, but still serving, and every answer closes its connection.
+    let deadline = Instant::now() + Duration::from_secs(1);
+    let readiness = loop {
+        let r = client.get(format!("{address}/readyz")).send_checked().await.unwrap();
+        if r.status() == 503 || Instant::now() > deadline {
+            break r;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    assert_eq!(readiness.headers()["connection"], "close");
+    assert_eq!(readiness.json::<serde_json::Value>().await.unwrap()["code"], "shutting_down");
+    let health = client.get(format!("{address}/healthz")).send_checked().await.unwrap();
+    assert_eq!(
+        (health.status().as_u16(), &health.headers()["connection"]),
+        (200, &"close".parse().unwrap())
+    );
+    assert!(signalled.elapsed() < Duration::from_secs(2), "still within the drain");
+
+    // After the drain, new connections are refused while the slow request is still being served.
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         match TcpStream::connect(("127.0.0.1", port)).await {
@@ -226,4 +247,126 @@ async fn sigterm_under_load_finishes_what_was_accepted_and_refuses_the_rest() {
         "no worker saw a refusal: {tally:?}"
     );
     eprintln!("shutdown under load: {tally:?}");
+}
+
+/// A client on kept-alive connections, as `wrk` is: one raw HTTP/1.1 connection that sends a feed
+/// request, reads the answer, and sends the next on the same connection unless the answer said
+/// `Connection: close` (then it opens a new one). Returns (requests answered, requests written on
+/// a reused connection that got no answer, answers after SIGTERM without `Connection: close`).
+async fn kept_alive_client(port: u16, stop: Arc<AtomicBool>, signalled: Arc<AtomicBool>) -> (usize, usize, usize) {
+    let request = format!(
+        "GET /v1/feed HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {}\r\n\r\n",
+        token("reader")
+    );
+    let (mut answered, mut lost, mut kept_open) = (0, 0, 0);
+    'connections: while !stop.load(Ordering::Relaxed) {
+        let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)).await else {
+            // Refused: the listener has closed; nothing was sent.
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            continue;
+        };
+        let mut reused = false;
+        loop {
+            let after_signal = signalled.load(Ordering::Relaxed);
+            let answer = async {
+                stream.write_all(request.as_bytes()).await?;
+                read_answer(&mut stream).await
+            };
+            match answer.await {
+                Ok((head, _)) => {
+                    answered += 1;
+                    let closes = head.to_ascii_lowercase().contains("\r\nconnection: close");
+                    if after_signal && !closes {
+                        kept_open += 1;
+                    }
+                    if closes || stop.load(Ordering::Relaxed) {
+                        continue 'connections;
+                    }
+                    reused = true;
+                }
+                Err(_) if reused => {
+                    lost += 1;
+                    continue 'connections;
+                }
+                // A fresh connection reset before the server took it in: its request never started.
+                Err(_) => continue 'connections,
+            }
+        }
+    }
+    (answered, lost, kept_open)
+}
+
+/// One HTTP/1.1 answer with a `Content-Length` body: (head, body).
+async fn read_answer(stream: &mut TcpStream) -> std::io::Result<(String, Vec<u8>)> {
+    let mut buffer = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let head_end = loop {
+        if let Some(at) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
+            break at + 4;
+        }
+        let n = stream.read(&mut chunk).await?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        buffer.extend_from_slice(&chunk[..n]);
+    };
+    let head = String::from_utf8_lossy(&buffer[..head_end]).into_owned();
+    let length: usize = head
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("content-length:")
+                .map(|v| v.trim().parse().unwrap_or(0))
+        })
+        .unwrap_or(0);
+    while buffer.len() < head_end + length {
+        let n = stream.read(&mut chunk).await?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        buffer.extend_from_slice(&chunk[..n]);
+    }
+    Ok((head, buffer[head_end..head_end + length].to_vec()))
+}
+
+/// The rolling-update case: 32 clients on kept-alive connections read the feed without pause
+/// while statusd gets SIGTERM. No request written on a kept-alive connection goes unanswered:
+/// during the drain every answer says `Connection: close`, so each client moves to a new
+/// connection, until the listener closes and new connections are refused.
+#[tokio::test]
+async fn sigterm_loses_no_request_of_kept_alive_clients() {
+    let mut statusd = Statusd::start(&[("STATUSD_HTTP__DRAIN_SECS", "2"), ("STATUSD_LOG__FILTER", "warn")]).await;
+    let client = reqwest::Client::new();
+    for (user, contacts) in [("reader", vec!["writer"]), ("writer", vec!["reader"])] {
+        let r = client
+            .put(format!("{}/v1/me/contacts", statusd.address))
+            .bearer_auth(token(user))
+            .json(&json!({ "contacts": contacts }))
+            .send_checked()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    let (stop, signalled) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
+    let clients: Vec<_> = (0..32)
+        .map(|_| tokio::spawn(kept_alive_client(statusd.port, stop.clone(), signalled.clone())))
+        .collect();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    signalled.store(true, Ordering::Relaxed);
+    statusd.sigterm();
+    let status = statusd.wait_exit(Duration::from_secs(40)).await;
+    assert!(status.success(), "statusd exits 0 after a graceful stop, got {status}");
+    stop.store(true, Ordering::Relaxed);
+    let (mut answered, mut lost, mut kept_open) = (0, 0, 0);
+    for c in clients {
+        let (a, l, k) = c.await.unwrap();
+        (answered, lost, kept_open) = (answered + a, lost + l, kept_open + k);
+    }
+    eprintln!(
+        "SIGTERM under kept-alive load: {answered} answered, {lost} lost, {kept_open} answers after SIGTERM kept the connection open"
+    );
+    assert!(answered > 100, "too little load ran: {answered}");
+    assert_eq!(lost, 0, "requests written on kept-alive connections and never answered");
+    // Answers already on their way when the signal came may keep their connection: only a few.
+    assert!(kept_open <= 32, "{kept_open} answers after SIGTERM did not close their connection");
 }

@@ -209,12 +209,33 @@ impl TestApp {
         out
     }
 
-    /// Every key this app wrote with its serialised value (`DUMP`): equal snapshots mean that
-    /// nothing changed in between.
-    pub async fn snapshot(&self) -> Vec<(String, Option<Vec<u8>>)> {
+    /// Every key this app wrote with its value, written out in one order whatever the encoding
+    /// (`DUMP` is not: a hash table's order moves as Redis rehashes it on reads). Equal snapshots
+    /// mean that nothing changed in between.
+    pub async fn snapshot(&self) -> Vec<(String, Vec<Vec<u8>>)> {
         let mut out = Vec::new();
         for key in self.keys().await {
-            let value: Option<Vec<u8>> = self.redis(redis::cmd("DUMP").arg(&key)).await;
+            let kind: String = self.redis(redis::cmd("TYPE").arg(&key)).await;
+            let mut value: Vec<Vec<u8>> = match kind.as_str() {
+                "string" => vec![self.redis(redis::cmd("GET").arg(&key)).await],
+                "hash" => {
+                    let fields: Vec<(Vec<u8>, Vec<u8>)> = self.redis(redis::cmd("HGETALL").arg(&key)).await;
+                    fields.into_iter().map(|(f, v)| [f, b"=".to_vec(), v].concat()).collect()
+                }
+                "set" => self.redis(redis::cmd("SMEMBERS").arg(&key)).await,
+                "zset" => {
+                    let members: Vec<(Vec<u8>, String)> = self.redis(redis::cmd("ZRANGE").arg(&key).arg(0).arg(-1).arg("WITHSCORES")).await;
+                    members
+                        .into_iter()
+                        .map(|(m, score)| [m, b"@".to_vec(), score.into_bytes()].concat())
+                        .collect()
+                }
+                "list" => self.redis(redis::cmd("LRANGE").arg(&key).arg(0).arg(-1)).await,
+                other => vec![self.redis(redis::cmd("DUMP").arg(&key)).await, other.as_bytes().to_vec()],
+            };
+            if kind != "list" {
+                value.sort();
+            }
             out.push((key, value));
         }
         out
