@@ -99,8 +99,13 @@ pub struct MediaSettings {
     pub max_side: u32,
     /// Images decoded at once; further uploads wait for a slot.
     pub max_concurrent: usize,
-    /// How long an upload waits for a decoding slot before it is refused with 503.
+    /// How long an upload waits for a decoding slot (or a buffering slot) before it is refused
+    /// with 503.
     pub queue_timeout_ms: u64,
+    /// Uploads held in memory at once, each at most its parts' limits (about `max_upload_bytes`);
+    /// further uploads wait for a slot before their body is read. With `max_concurrent`, this
+    /// bounds the memory uploads can take, whatever clients send (deploy/SIZING.md).
+    pub max_buffered_uploads: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -241,6 +246,7 @@ impl Default for MediaSettings {
             max_side: 16_384,
             max_concurrent: 2,
             queue_timeout_ms: 10_000,
+            max_buffered_uploads: 8,
         }
     }
 }
@@ -391,6 +397,9 @@ impl Settings {
         }
         if self.media.max_concurrent == 0 {
             return fail("media.max_concurrent", "must be positive");
+        }
+        if self.media.max_buffered_uploads == 0 {
+            return fail("media.max_buffered_uploads", "must be positive");
         }
         if self.media.max_upload_bytes == 0 || self.media.max_pixels == 0 || self.media.max_side == 0 {
             return fail("media.max_upload_bytes / media.max_pixels / media.max_side", "must be positive");

@@ -195,6 +195,7 @@ pub fn build_state(settings: Settings) -> Result<AppState, String> {
         store,
         metrics,
         media_gate: Arc::new(tokio::sync::Semaphore::new(settings.media.max_concurrent)),
+        upload_gate: Arc::new(tokio::sync::Semaphore::new(settings.media.max_buffered_uploads)),
         ads: Arc::new(AdServer::new(&settings)?),
         draining: Arc::new(AtomicBool::new(false)),
         settings: Arc::new(settings),

@@ -19,17 +19,21 @@ pub struct Part {
     pub image: bool,
 }
 
-/// The parts received, by name (a repeated part keeps the last).
-pub struct Parts(HashMap<&'static str, Vec<u8>>);
+/// The parts received, by name (a repeated part keeps the last), with the buffering slot they
+/// hold until they are dropped.
+pub struct Parts {
+    parts: HashMap<&'static str, Vec<u8>>,
+    _slot: tokio::sync::OwnedSemaphorePermit,
+}
 
 impl Parts {
     pub fn take(&mut self, name: &str) -> Option<Vec<u8>> {
-        self.0.remove(name)
+        self.parts.remove(name)
     }
 
     /// What the upload asked for, for `Idempotency-Key` replays.
     pub fn fingerprint(&self) -> Fingerprint {
-        Fingerprint::of_parts(self.0.iter().map(|(name, bytes)| (*name, bytes.as_slice())))
+        Fingerprint::of_parts(self.parts.iter().map(|(name, bytes)| (*name, bytes.as_slice())))
     }
 
     /// A text part, which must be UTF-8.
@@ -48,11 +52,37 @@ pub fn is_multipart(req: &HttpRequest) -> bool {
         .is_some_and(|v| v.to_ascii_lowercase().starts_with("multipart/form-data"))
 }
 
+/// Room for the boundaries and part headers of a multipart body, beyond its parts' own limits.
+const MULTIPART_OVERHEAD: usize = 16 * 1024;
+
 /// Reads every part of a `multipart/form-data` body, refusing a part as soon as it passes its limit
-/// (so an oversize upload is never held whole in memory) and any part not in `expected`.
+/// (so an oversize upload is never held whole in memory) and any part not in `expected`. A body
+/// whose `Content-Length` passes the parts' limits together is refused before a byte of it is
+/// read; at most `media.max_buffered_uploads` bodies are held at once (a later one waits up to
+/// `media.queue_timeout_ms`, then `503 busy`).
 pub async fn read_multipart(state: &AppState, req: &HttpRequest, payload: web::Payload, expected: &[Part]) -> Result<Parts> {
+    let most = expected.iter().map(|p| p.max_bytes).sum::<usize>() + MULTIPART_OVERHEAD;
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > most as u64) {
+        state.metrics.reject_media("payload_too_large");
+        return Err(Error::PayloadTooLarge(format!("the upload is larger than {most} bytes")));
+    }
+    let wait = Duration::from_millis(state.settings.media.queue_timeout_ms);
+    let slot = tokio::time::timeout(wait, state.upload_gate.clone().acquire_owned())
+        .await
+        .map_err(|_| {
+            state.metrics.reject_media("busy");
+            Error::Busy("too many uploads are being received; retry shortly".into())
+        })?
+        .map_err(|_| Error::Internal("upload gate closed".into()))?;
     let mut multipart = actix_multipart::Multipart::new(req.headers(), payload);
     let mut parts = HashMap::new();
+    // Parts repeated under one name replace each other: the whole body is bounded too.
+    let mut received = 0;
     while let Some(field) = multipart.next().await {
         let mut field = field.map_err(|e| Error::field("body", e.to_string()))?;
         let name = field.name().unwrap_or_default().to_owned();
@@ -61,7 +91,13 @@ pub async fn read_multipart(state: &AppState, req: &HttpRequest, payload: web::P
             let names: Vec<&str> = expected.iter().map(|p| p.name).collect();
             return Err(Error::field(name, format!("unexpected part; expected {}", names.join(", "))));
         };
-        let mut bytes = Vec::new();
+        // An image takes most of its body: room for it at once saves the copies of a growing Vec.
+        let room = if part.image {
+            declared.unwrap_or(0).min(part.max_bytes as u64) as usize
+        } else {
+            0
+        };
+        let mut bytes = Vec::with_capacity(room);
         while let Some(chunk) = field.next().await {
             let chunk = chunk.map_err(|e| Error::field(&name, e.to_string()))?;
             if bytes.len() + chunk.len() > part.max_bytes {
@@ -73,18 +109,26 @@ pub async fn read_multipart(state: &AppState, req: &HttpRequest, payload: web::P
                     Error::field(&name, "too long")
                 });
             }
+            received += chunk.len();
+            if received > most {
+                drain(field, multipart).await;
+                state.metrics.reject_media("payload_too_large");
+                return Err(Error::PayloadTooLarge(format!("the upload is larger than {most} bytes")));
+            }
             bytes.extend_from_slice(&chunk);
         }
         parts.insert(part.name, bytes);
     }
-    Ok(Parts(parts))
+    Ok(Parts { parts, _slot: slot })
 }
 
 /// Reads what is left of a refused upload (up to a bound), so that the client, still sending,
 /// receives the error instead of a reset connection. The current field must be read to its end
 /// before the next one can start.
 async fn drain(field: actix_multipart::Field, mut multipart: actix_multipart::Multipart) {
-    let mut budget: usize = 64 * 1024 * 1024;
+    // Enough for what a client has in flight when it is refused; a larger rest is cut off (the
+    // connection closes after the answer).
+    let mut budget: usize = 1024 * 1024;
     let mut field = Some(field);
     loop {
         let Some(mut current) = field.take() else { break };

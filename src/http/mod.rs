@@ -35,6 +35,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Bounds how many images are decoded at once, so a burst of uploads cannot exhaust memory.
     pub media_gate: Arc<Semaphore>,
+    /// Bounds how many uploads are held in memory at once (`media.max_buffered_uploads`).
+    pub upload_gate: Arc<Semaphore>,
     /// This instance's campaign index, selector and ad-token key.
     pub ads: Arc<crate::ads::service::AdServer>,
     /// Set on SIGTERM: `/readyz` answers 503 and every answer closes its connection.

@@ -155,3 +155,101 @@ async fn media_caching_headers(backend: Backend) {
     )
     .await;
 }
+
+/// The peak resident memory of a process so far (`VmHWM`), in bytes.
+fn peak_rss(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    kib * 1024
+}
+
+/// Many large uploads at once: statusd holds at most `media.max_buffered_uploads` of them in
+/// memory, so its peak memory grows by about that many uploads, not by all of them; a body
+/// declared larger than the limit is refused before a byte of it is read.
+#[tokio::test]
+async fn many_large_uploads_at_once_take_bounded_memory() {
+    const UPLOAD: usize = 6 * 1024 * 1024;
+    const AT_ONCE: usize = 32;
+    let statusd = crate::observability::Statusd::start(&[
+        ("STATUSD_MEDIA__MAX_UPLOAD_BYTES", &(UPLOAD + 1024).to_string()),
+        ("STATUSD_MEDIA__MAX_BUFFERED_UPLOADS", "2"),
+        ("STATUSD_MEDIA__QUEUE_TIMEOUT_MS", "60000"),
+        ("STATUSD_LOG__FILTER", "warn"),
+    ])
+    .await;
+    let client = reqwest::Client::new();
+    let token = statusd::auth::UserTokens::new(crate::support::app::JWT_SECRET)
+        .issue("alice", 3600)
+        .unwrap();
+    let before = peak_rss(statusd.pid());
+    // Not an image (a JPEG's first bytes, then zeros): each is buffered whole, then refused.
+    let mut garbage = images::jpeg(8, 8)[..64].to_vec();
+    garbage.resize(UPLOAD - 2_000, 0);
+    let uploads = (0..AT_ONCE).map(|_| {
+        let form = Form::new().part("media", Part::bytes(garbage.clone()).file_name("big.jpg"));
+        client
+            .post(format!("{}/v1/stories", statusd.address))
+            .bearer_auth(&token)
+            .multipart(form)
+            .send_checked()
+    });
+    for r in futures_util::future::join_all(uploads).await {
+        assert_problem(r.unwrap(), 400, "invalid_image").await;
+    }
+    let grown = peak_rss(statusd.pid()).saturating_sub(before);
+    eprintln!("{AT_ONCE} uploads of {UPLOAD} bytes at once: peak RSS grew {} MiB", grown >> 20);
+    // Two uploads in memory with their read buffers and a failed decode each (measured: 57 MiB),
+    // where all 32 at once grew it by 315 MiB before uploads had slots.
+    let bound = 2 * 6 * UPLOAD as u64 + (16 << 20);
+    assert!(grown < bound, "peak RSS grew {} MiB, above {} MiB", grown >> 20, bound >> 20);
+
+    // Declared too large: answered at once, though not one byte of the body was sent.
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", statusd.port)).await.unwrap();
+    let head = format!(
+        "POST /v1/stories HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nContent-Type: multipart/form-data; boundary=b\r\nContent-Length: 104857600\r\n\r\n"
+    );
+    tokio::io::AsyncWriteExt::write_all(&mut stream, head.as_bytes()).await.unwrap();
+    let mut answer = vec![0u8; 4096];
+    let n = tokio::io::AsyncReadExt::read(&mut stream, &mut answer).await.unwrap();
+    let answer = String::from_utf8_lossy(&answer[..n]);
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(answer.contains("payload_too_large"), "{answer}");
+}
+
+/// When every buffering slot is taken for longer than `media.queue_timeout_ms`, a further upload
+/// is `503 busy` with `Retry-After`, before its body is read.
+#[tokio::test]
+async fn uploads_past_the_buffering_slots_are_busy() {
+    let statusd = crate::observability::Statusd::start(&[
+        ("STATUSD_MEDIA__MAX_BUFFERED_UPLOADS", "1"),
+        ("STATUSD_MEDIA__QUEUE_TIMEOUT_MS", "200"),
+        ("STATUSD_LOG__FILTER", "warn"),
+    ])
+    .await;
+    let token = statusd::auth::UserTokens::new(crate::support::app::JWT_SECRET)
+        .issue("alice", 3600)
+        .unwrap();
+    // One upload holds the only slot: its head and first part are sent, the rest never comes.
+    let mut held = tokio::net::TcpStream::connect(("127.0.0.1", statusd.port)).await.unwrap();
+    let start = "--b\r\nContent-Disposition: form-data; name=\"media\"; filename=\"a.jpg\"\r\n\r\nsome bytes";
+    let head = format!(
+        "POST /v1/stories HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nContent-Type: multipart/form-data; boundary=b\r\nContent-Length: 100000\r\n\r\n{start}"
+    );
+    tokio::io::AsyncWriteExt::write_all(&mut held, head.as_bytes()).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let form = Form::new().part("media", Part::bytes(images::jpeg(64, 64)).file_name("b.jpg"));
+    let r = reqwest::Client::new()
+        .post(format!("{}/v1/stories", statusd.address))
+        .bearer_auth(&token)
+        .multipart(form)
+        .send_checked()
+        .await
+        .unwrap();
+    assert!(r.headers().contains_key("retry-after"), "{:?}", r.status());
+    assert_problem(r, 503, "busy").await;
+    drop(held);
+}
