@@ -71,6 +71,9 @@ pub struct HttpSettings {
     pub drain_secs: u64,
     /// After the drain, how long requests in flight may take to finish before they are cut off.
     pub shutdown_timeout_secs: u64,
+    /// A request head must arrive within this of the connection's start (slow clients get
+    /// `408 request_timeout`).
+    pub request_head_timeout_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -212,6 +215,7 @@ impl Default for HttpSettings {
             workers: 0,
             drain_secs: 5,
             shutdown_timeout_secs: 30,
+            request_head_timeout_ms: 5_000,
         }
     }
 }

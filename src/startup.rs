@@ -5,15 +5,22 @@
 use crate::ads::service::AdServer;
 use crate::auth::UserTokens;
 use crate::config::Settings;
+use crate::http::wire::ProblemConnection;
 use crate::http::{self, AppState, problem};
 use crate::metrics::Metrics;
 use crate::store::Store;
+use actix_http::HttpService;
+use actix_http::KeepAlive;
+use actix_http::error::DispatchError;
+use actix_rt::net::TcpStream;
+use actix_service::{IntoServiceFactory, ServiceFactoryExt, fn_service, map_config};
 use actix_web::body::MessageBody;
+use actix_web::dev::AppConfig;
 use actix_web::dev::{Server, ServerHandle, Service, ServiceRequest, ServiceResponse};
 use actix_web::http::ConnectionType;
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::ErrorHandlers;
-use actix_web::{App, HttpMessage, HttpServer, web};
+use actix_web::{App, HttpMessage, web};
 use std::net::TcpListener;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -47,7 +54,7 @@ impl Shutdown {
             "draining: readiness is 503, connections close after their answer"
         );
         tokio::time::sleep(self.drain).await;
-        tracing::info!("drained: closing the listener, finishing requests in flight");
+        tracing::info!("drained: closing the listener; what is in flight may finish");
         self.server.stop(true).await;
     }
 
@@ -99,68 +106,85 @@ impl Application {
         let routes_settings = settings.clone();
         let draining = state.draining.clone();
         let state_draining = state.draining.clone();
-        let mut server = HttpServer::new(move || {
-            let draining = draining.clone();
-            let metrics = state.metrics.clone();
-            App::new()
-                .app_data(state.clone())
-                .app_data(web::JsonConfig::default().limit(json_limit).error_handler(problem::json_error))
-                .app_data(web::QueryConfig::default().error_handler(problem::query_error))
-                .app_data(web::PathConfig::default().error_handler(problem::path_error))
-                .wrap(ErrorHandlers::new().default_handler(problem::ensure_problem))
-                .wrap_fn(move |req, srv| {
-                    let started = Instant::now();
-                    let method = req.method().as_str().to_owned();
-                    let route = route_of(&req);
-                    let metrics = metrics.clone();
-                    let fut = srv.call(req);
-                    async move {
-                        let res = fut.await?;
-                        metrics.observe_http(&method, &route, res.status().as_u16(), started.elapsed().as_secs_f64());
-                        Ok(res)
-                    }
-                })
-                .wrap(TracingLogger::<RequestSpan>::new())
-                .wrap_fn(move |req, srv| {
-                    let draining = draining.clone();
-                    let fut = srv.call(req);
-                    async move {
-                        let mut res = fut.await?;
-                        // While draining, a client learns with each answer to use a new connection.
-                        if draining.load(Ordering::Relaxed) {
-                            res.response_mut().head_mut().set_connection_type(ConnectionType::Close);
-                        }
-                        Ok(res)
-                    }
-                })
-                .wrap_fn(|req, srv| {
-                    let id = RequestId::for_request(&req);
-                    req.extensions_mut().insert(id.clone());
-                    // Matching the path against every route costs regex runs: once per request.
-                    let route = req.match_pattern().unwrap_or_else(|| "unmatched".into());
-                    req.extensions_mut().insert(RoutePattern(route));
-                    let fut = srv.call(req);
-                    async move {
-                        let mut res = fut.await?;
-                        if let Ok(value) = HeaderValue::from_str(&id.0) {
-                            res.headers_mut().insert(HeaderName::from_static(REQUEST_ID_HEADER), value);
-                        }
-                        Ok(res)
-                    }
-                })
-                .configure(|cfg| http::routes(cfg, &routes_settings))
-                .default_service(web::to(problem::not_found))
-        })
-        // Signals are ours (`Shutdown::on_signals`): actix would close the listener on SIGTERM at
-        // once, before load balancers notice. After the drain, requests in flight get this long.
-        .disable_signals()
-        .shutdown_timeout(settings.http.shutdown_timeout_secs)
-        .listen(listener)
-        .map_err(|e| e.to_string())?;
+        let head_timeout = Duration::from_millis(settings.http.request_head_timeout_ms);
+        let mut server = actix_server::Server::build();
         if settings.http.workers > 0 {
             server = server.workers(settings.http.workers);
         }
-        let server = server.run();
+        // actix-web's HttpServer, but on connections that write actix-http's own error answers as
+        // problems (`http::wire`).
+        let server = server
+            // Signals are ours (`Shutdown::on_signals`): actix would close the listener on SIGTERM
+            // at once, before load balancers notice. After the drain, requests in flight get this.
+            .disable_signals()
+            .shutdown_timeout(settings.http.shutdown_timeout_secs)
+            .listen("statusd", listener, move || {
+                let draining = draining.clone();
+                let metrics = state.metrics.clone();
+                let app = App::new()
+                    .app_data(state.clone())
+                    .app_data(web::JsonConfig::default().limit(json_limit).error_handler(problem::json_error))
+                    .app_data(web::QueryConfig::default().error_handler(problem::query_error))
+                    .app_data(web::PathConfig::default().error_handler(problem::path_error))
+                    .wrap(ErrorHandlers::new().default_handler(problem::ensure_problem))
+                    .wrap_fn(move |req, srv| {
+                        let started = Instant::now();
+                        let method = req.method().as_str().to_owned();
+                        let route = route_of(&req);
+                        let metrics = metrics.clone();
+                        let fut = srv.call(req);
+                        async move {
+                            let res = fut.await?;
+                            metrics.observe_http(&method, &route, res.status().as_u16(), started.elapsed().as_secs_f64());
+                            Ok(res)
+                        }
+                    })
+                    .wrap(TracingLogger::<RequestSpan>::new())
+                    .wrap_fn(move |req, srv| {
+                        let draining = draining.clone();
+                        let fut = srv.call(req);
+                        async move {
+                            let mut res = fut.await?;
+                            // While draining, a client learns with each answer to use a new connection.
+                            if draining.load(Ordering::Relaxed) {
+                                res.response_mut().head_mut().set_connection_type(ConnectionType::Close);
+                            }
+                            Ok(res)
+                        }
+                    })
+                    .wrap_fn(|req, srv| {
+                        let id = RequestId::for_request(&req);
+                        req.extensions_mut().insert(id.clone());
+                        // Matching the path against every route costs regex runs: once per request.
+                        let route = req.match_pattern().unwrap_or_else(|| "unmatched".into());
+                        req.extensions_mut().insert(RoutePattern(route));
+                        let fut = srv.call(req);
+                        async move {
+                            let mut res = fut.await?;
+                            if let Ok(value) = HeaderValue::from_str(&id.0) {
+                                res.headers_mut().insert(HeaderName::from_static(REQUEST_ID_HEADER), value);
+                            }
+                            Ok(res)
+                        }
+                    })
+                    .configure(|cfg| http::routes(cfg, &routes_settings))
+                    .default_service(web::to(problem::not_found));
+                let app = app.into_factory().map_err(|e: actix_web::Error| e.error_response());
+                // actix-web's defaults: keep-alive 5 s, disconnect after 1 s.
+                let http = HttpService::build()
+                    .keep_alive(KeepAlive::Timeout(Duration::from_secs(5)))
+                    .client_request_timeout(head_timeout)
+                    .client_disconnect_timeout(Duration::from_secs(1))
+                    .h1(map_config(app, |_| AppConfig::default()));
+                fn_service(|connection: TcpStream| async move {
+                    let peer = connection.peer_addr().ok();
+                    let _ = connection.set_nodelay(true);
+                    Ok::<_, DispatchError>((ProblemConnection::new(connection), peer))
+                })
+                .and_then(http)
+            })
+            .map_err(|e| e.to_string())?
+            .run();
         let shutdown = Shutdown {
             server: server.handle(),
             draining: state_draining,

@@ -15,6 +15,7 @@ pub mod ops;
 pub mod problem;
 pub mod stories;
 pub mod users;
+pub mod wire;
 
 use crate::auth::UserTokens;
 use crate::config::Settings;

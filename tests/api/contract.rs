@@ -309,3 +309,48 @@ fn the_answer_check_refuses_what_the_document_does_not_say() {
     // A route that does not exist answers only 404 or 405.
     assert!(refused("get", "/v2/nothing", 200, Some("application/json"), "{}"));
 }
+
+/// Sends `raw` on a new connection and returns everything answered until the server closes it.
+async fn raw_exchange(app: &crate::support::app::TestApp, raw: &[u8], then_wait: bool) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let port: u16 = app.address.rsplit(':').next().unwrap().parse().unwrap();
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    stream.write_all(raw).await.unwrap();
+    if !then_wait {
+        let _ = stream.shutdown().await;
+    }
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(10), stream.read_to_end(&mut answer)).await;
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+/// The answers the HTTP layer gives before any route is found are problems too: a head that comes
+/// too slowly (408), one too large (431), and bytes that are not HTTP (400).
+async fn protocol_errors_are_problems(backend: Backend) {
+    let app = crate::support::app::spawn_app_with(backend, |s| s.http.request_head_timeout_ms = 3000).await;
+    let cases: [(Vec<u8>, bool, &str, &str); 3] = [
+        (b"GET /healthz HTTP/1.1\r\nHost: x\r\n".to_vec(), true, "408", "request_timeout"),
+        (
+            format!("GET /healthz HTTP/1.1\r\nHost: x\r\n{}\r\n", "X-Many: header\r\n".repeat(120)).into_bytes(),
+            false,
+            "431",
+            "headers_too_large",
+        ),
+        (b"NOT HTTP AT ALL\r\n\r\n".to_vec(), false, "400", "bad_request"),
+    ];
+    for (raw, wait, status, code) in cases {
+        let answer = raw_exchange(&app, &raw, wait).await;
+        assert!(answer.starts_with(&format!("HTTP/1.1 {status} ")), "{code}: {answer}");
+        let (head, body) = answer.split_once("\r\n\r\n").unwrap();
+        assert!(
+            head.to_ascii_lowercase().contains("content-type: application/problem+json"),
+            "{head}"
+        );
+        let body: Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {answer}"));
+        assert_eq!((body["code"].as_str(), body["status"].to_string().as_str()), (Some(code), status));
+    }
+    // The connection itself still serves ordinary requests.
+    assert_eq!(app.get("/healthz", "").await.status(), 200);
+}
+
+both_backends!(protocol_errors_are_problems);
