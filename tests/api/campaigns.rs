@@ -361,9 +361,17 @@ async fn patch_changes_fields_and_bad_patches_change_nothing(backend: Backend) {
     let r = app.patch_campaign(&key, id, &json!({})).await;
     assert_eq!(r.json::<Value>().await.unwrap()["name"], "Spring blend");
     // A creative rejected after the campaign started does not block other changes.
-    app.review(&second, json!({"decision": "reject", "reason": "expired offer"})).await;
+    let r = app.review(&second, json!({"decision": "reject", "reason": "expired offer"})).await;
+    assert_eq!(r.json::<Value>().await.unwrap()["status"], "rejected");
     let r = app.patch_campaign(&key, id, &json!({"name": "Summer"})).await;
     assert_eq!(r.status(), 200);
+    let after: Value = r.json().await.unwrap();
+    assert_eq!(after["name"], "Summer");
+    assert_eq!(
+        after["creative_ids"],
+        json!([second, creative]),
+        "the rejected creative stays listed"
+    );
 }
 
 async fn advertisers_see_only_their_own_campaigns(backend: Backend) {
