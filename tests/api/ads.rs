@@ -288,7 +288,9 @@ async fn tokens_must_be_ours_and_the_callers(backend: Backend) {
         "unauthorized",
     )
     .await;
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let why = format!("/v1/ads/{token}/why");
+    let expired = || async { app.get(&why, "v").await.status() == StatusCode::NOT_FOUND };
+    crate::support::app::eventually(Duration::from_secs(5), "the token expires", expired).await;
     assert_problem(
         app.req(Method::POST, &format!("/v1/ads/{token}/impression"), "v")
             .send_checked()

@@ -238,11 +238,9 @@ async fn lifecycle(backend: Backend) {
         .await;
     let brief_id = brief["id"].as_str().unwrap();
     assert_eq!(brief["status"], "active");
-    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
-    assert_eq!(
-        app.get_json_as(&key, &format!("/v1/campaigns/{brief_id}")).await["status"],
-        "completed"
-    );
+    let path = format!("/v1/campaigns/{brief_id}");
+    let completed = || async { app.get_json_as(&key, &path).await["status"] == "completed" };
+    crate::support::app::eventually(std::time::Duration::from_secs(10), "the campaign completes", completed).await;
     for patch in [
         json!({"status": "active"}),
         json!({"end_at": (Utc::now() + Duration::days(3)).to_rfc3339()}),

@@ -6,6 +6,13 @@ use serde_json::Value;
 
 both_backends!(feed_order_unseen_first_newest_first, feed_pagination, feed_bad_queries);
 
+/// Returns once the clock has passed `story`'s `created_at`, so that the next story is newer.
+async fn clock_passes(story: &Value) {
+    let created = chrono::DateTime::parse_from_rfc3339(story["created_at"].as_str().unwrap()).unwrap();
+    let passed = || async move { chrono::Utc::now() > created };
+    crate::support::app::eventually(std::time::Duration::from_secs(1), "the clock passes a story's time", passed).await;
+}
+
 async fn feed_order_unseen_first_newest_first(backend: Backend) {
     let app = spawn_app(backend).await;
     app.befriend_all(&["me", "a", "b", "c", "d"]).await;
@@ -13,7 +20,7 @@ async fn feed_order_unseen_first_newest_first(backend: Backend) {
     for author in ["a", "b", "c", "d"] {
         let s = app.post_text(author, &format!("by {author}")).await;
         ids.insert(author, s["id"].as_str().unwrap().to_owned());
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        clock_passes(&s).await;
     }
     app.post_text("me", "my own").await;
     assert_eq!(
@@ -59,9 +66,8 @@ async fn feed_pagination(backend: Backend) {
     all.push("viewer");
     app.befriend_all(&all).await;
     for u in &users {
-        app.post_text(u, "hi").await;
         // Distinct creation times, so that the expected order is by time alone.
-        tokio::time::sleep(std::time::Duration::from_millis(3)).await;
+        clock_passes(&app.post_text(u, "hi").await).await;
     }
     let mut seen = Vec::new();
     let mut cursor: Option<String> = None;

@@ -294,6 +294,8 @@ pub struct Statusd {
     pub address: String,
     pub port: u16,
     lines: Arc<Mutex<Vec<String>>>,
+    /// The threads that read stdout and stderr; they end when the process has closed both.
+    readers: Vec<std::thread::JoinHandle<()>>,
 }
 
 pub const METRICS_TOKEN: &str = "metrics-token-0123456789abcdef";
@@ -328,22 +330,24 @@ impl Statusd {
             .spawn()
             .expect("statusd starts");
         let lines = Arc::new(Mutex::new(Vec::new()));
+        let mut readers = Vec::new();
         for stream in [
             Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
             Box::new(child.stderr.take().unwrap()),
         ] {
             let lines = lines.clone();
-            std::thread::spawn(move || {
+            readers.push(std::thread::spawn(move || {
                 for line in BufReader::new(stream).lines().map_while(Result::ok) {
                     lines.lock().unwrap().push(line);
                 }
-            });
+            }));
         }
         let mut statusd = Statusd {
             child: Some(child),
             address: format!("http://127.0.0.1:{port}"),
             port,
             lines,
+            readers,
         };
         let client = reqwest::Client::new();
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -381,8 +385,10 @@ impl Statusd {
         loop {
             if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
                 self.child = None;
-                // Let the reader threads take the last lines.
-                tokio::time::sleep(Duration::from_millis(200)).await;
+                // Every line the process wrote is read once its readers reach the end of output.
+                for reader in self.readers.drain(..) {
+                    tokio::task::spawn_blocking(move || reader.join()).await.unwrap().unwrap();
+                }
                 return status;
             }
             assert!(Instant::now() < deadline, "statusd did not exit within {limit:?}:\n{}", self.log());

@@ -885,7 +885,9 @@ async fn expired_stories_are_never_served(backend: Backend) {
     for key in app.keys().await {
         let _: i64 = app.redis(redis::cmd("PERSIST").arg(&key)).await;
     }
-    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let path = format!("/v1/stories/{id}");
+    let gone = || async { app.get(&path, "bob").await.status() == 404 };
+    crate::support::app::eventually(std::time::Duration::from_secs(5), "the story expires", gone).await;
     assert_problem(app.get(&format!("/v1/stories/{id}"), "bob").await, 404, "not_found").await;
     assert_problem(app.get(&format!("/v1/stories/{id}"), "alice").await, 404, "not_found").await;
     assert_problem(app.post(&format!("/v1/stories/{id}/view"), "bob").await, 404, "not_found").await;

@@ -263,6 +263,17 @@ pub fn authors(items: &Value) -> Vec<String> {
         .collect()
 }
 
+/// Calls `check` until it answers true, for at most `within`; panics naming `what` after that. The
+/// way to wait for something to happen (a token to expire, an instance to take a change in):
+/// the condition itself, not a guess of how long it takes.
+pub async fn eventually<F: std::future::Future<Output = bool>>(within: std::time::Duration, what: &str, mut check: impl FnMut() -> F) {
+    let deadline = std::time::Instant::now() + within;
+    while !check().await {
+        assert!(std::time::Instant::now() < deadline, "{what}: not within {within:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
 /// Asserts a problem+json answer with this status and code; returns the body.
 pub async fn assert_problem(r: Response, status: u16, code: &str) -> Value {
     assert_eq!(r.status().as_u16(), status, "expected {status} {code}");
