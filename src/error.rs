@@ -81,6 +81,10 @@ impl From<redis::RedisError> for Error {
                 redis::ErrorKind::Server(
                     redis::ServerErrorKind::ClusterDown
                         | redis::ServerErrorKind::TryAgain
+                        // A redirection the client could not follow in time: the cluster is
+                        // moving a slot or failing over, and the next try finds the new owner.
+                        | redis::ServerErrorKind::Moved
+                        | redis::ServerErrorKind::Ask
                         | redis::ServerErrorKind::BusyLoading
                         | redis::ServerErrorKind::MasterDown
                 )

@@ -432,9 +432,10 @@ async fn changes_are_announced_and_saves_never_cross(backend: Backend) {
     assert_eq!(after["budget_micros"], 90_000_000);
     assert_eq!(after["frequency_cap"]["impressions"], 5);
 
-    // Announcements also go out on the pub/sub channel.
-    if backend == Backend::Standalone {
-        let client = redis::Client::open(app.settings.redis.url.as_str()).unwrap();
+    // Announcements also go out on the pub/sub channel (on a cluster, PUBLISH reaches every node).
+    {
+        let node = app.settings.redis.cluster_nodes.first().unwrap_or(&app.settings.redis.url);
+        let client = redis::Client::open(node.as_str()).unwrap();
         let mut pubsub = client.get_async_pubsub().await.unwrap();
         let channel = format!("{}statusd:campaigns", app.settings.redis.key_prefix);
         pubsub.subscribe(&channel).await.unwrap();

@@ -15,6 +15,7 @@ both_backends!(
     bad_reviews_change_nothing,
     lists_are_paginated,
     idempotency_key_creates_one_creative,
+    a_burst_of_large_uploads_is_bounded,
 );
 
 /// An upload's image (if any), its text parts, and the field its problem must name.
@@ -429,9 +430,8 @@ async fn idempotency_key_creates_one_creative(backend: Backend) {
 
 /// A burst of large uploads: at most `media.max_concurrent` decode at once, and an upload that
 /// cannot get a slot in time is a 503 `busy` (never a crash, never an unbounded queue).
-#[tokio::test]
-async fn a_burst_of_large_uploads_is_bounded() {
-    let app = spawn_app_with(Backend::Standalone, |s| {
+async fn a_burst_of_large_uploads_is_bounded(backend: Backend) {
+    let app = spawn_app_with(backend, |s| {
         s.media.max_concurrent = 1;
         s.media.queue_timeout_ms = 1;
     })

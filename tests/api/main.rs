@@ -5,6 +5,7 @@ mod support;
 mod ads;
 mod advertisers;
 mod campaigns;
+mod cluster;
 mod config;
 mod contract;
 mod creatives;

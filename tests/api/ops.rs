@@ -6,7 +6,13 @@ use reqwest::Method;
 use serde_json::json;
 use std::time::{Duration, Instant};
 
-both_backends!(health_ready_and_metrics, unknown_routes_and_methods_are_problems, auth_failures);
+both_backends!(
+    health_ready_and_metrics,
+    unknown_routes_and_methods_are_problems,
+    auth_failures,
+    metrics_token_when_configured,
+    openapi_covers_every_route,
+);
 
 async fn health_ready_and_metrics(backend: Backend) {
     let app = spawn_app(backend).await;
@@ -79,9 +85,8 @@ async fn auth_failures(backend: Backend) {
     .await;
 }
 
-#[tokio::test]
-async fn metrics_token_when_configured() {
-    let app = spawn_app_with(Backend::Standalone, |s| s.auth.metrics_token = Some("metrics-token-123456".into())).await;
+async fn metrics_token_when_configured(backend: Backend) {
+    let app = spawn_app_with(backend, |s| s.auth.metrics_token = Some("metrics-token-123456".into())).await;
     assert_problem(app.get("/metrics", "").await, 401, "unauthorized").await;
     let r = app
         .client
@@ -93,9 +98,8 @@ async fn metrics_token_when_configured() {
     assert_eq!(r.status(), 200);
 }
 
-#[tokio::test]
-async fn openapi_covers_every_route() {
-    let app = spawn_app(Backend::Standalone).await;
+async fn openapi_covers_every_route(backend: Backend) {
+    let app = spawn_app(backend).await;
     let doc = app.get_json("/openapi.json", "").await;
     let paths = doc["paths"].as_object().unwrap();
     // Every HTTP file, so that a new one cannot be forgotten.

@@ -3,6 +3,7 @@
 //! * [`standalone_url`] – one shared standalone server per test process.
 //! * [`cluster_urls`] – one shared 3-master Redis Cluster per test process.
 //! * [`OwnedRedis`] – a private server a test may stop and restart.
+//! * [`OwnedCluster`] – a private 3-master / 3-replica cluster a test may fail over and reshard.
 //!
 //! Every server runs under a small `sh` watchdog whose stdin is a pipe held by
 //! this process. When the pipe's write end is closed – because we stopped the
@@ -144,18 +145,140 @@ fn start_standalone() -> Result<Server, String> {
 }
 
 fn start_cluster() -> Result<Vec<Server>, String> {
-    let ports = free_cluster_ports().map_err(|e| format!("finding free ports: {e}"))?;
-    let cluster_args: Vec<&str> = "--cluster-enabled yes --cluster-config-file nodes.conf --cluster-node-timeout 5000"
-        .split(' ')
-        .collect();
+    start_cluster_of(CLUSTER_NODES, 0, 5000)
+}
+
+/// `masters` masters with `replicas_each` replicas each; a node is failed after `node_timeout_ms`.
+fn start_cluster_of(masters: usize, replicas_each: usize, node_timeout_ms: u64) -> Result<Vec<Server>, String> {
+    let count = masters * (1 + replicas_each);
+    let ports = free_cluster_ports(count).map_err(|e| format!("finding free ports: {e}"))?;
+    let timeout = node_timeout_ms.to_string();
+    let cluster_args = [
+        "--cluster-enabled",
+        "yes",
+        "--cluster-config-file",
+        "nodes.conf",
+        "--cluster-node-timeout",
+        &timeout,
+    ];
     let mut nodes = Vec::new();
     for &port in &ports {
         // On error the already started nodes are dropped, which stops them.
         nodes.push(Server::spawn(port, &cluster_args)?);
     }
-    create_cluster(&ports).map_err(|e| with_logs(e, &nodes))?;
-    wait_cluster_ok(&ports).map_err(|e| with_logs(e, &nodes))?;
+    create_cluster(&ports, replicas_each).map_err(|e| with_logs(e, &nodes))?;
+    wait_cluster_ok(&ports, count).map_err(|e| with_logs(e, &nodes))?;
     Ok(nodes)
+}
+
+/// A Redis Cluster of 3 masters and 3 replicas owned by one test, which may stop a master (its
+/// replica takes over) and move slots between masters. Dropping it stops every node.
+pub struct OwnedCluster {
+    nodes: Vec<Option<Server>>,
+}
+
+impl OwnedCluster {
+    /// Starts the six nodes; a master that stops is failed over after about a second.
+    pub fn start() -> OwnedCluster {
+        match with_retries("redis cluster with replicas", || start_cluster_of(3, 1, 1000)) {
+            Ok(nodes) => OwnedCluster {
+                nodes: nodes.into_iter().map(Some).collect(),
+            },
+            Err(msg) => panic!("{msg}"),
+        }
+    }
+
+    pub fn urls(&self) -> Vec<String> {
+        self.nodes.iter().flatten().map(|n| url(n.port)).collect()
+    }
+
+    fn live_ports(&self) -> Vec<u16> {
+        self.nodes.iter().flatten().map(|n| n.port).collect()
+    }
+
+    /// The port of the master that serves `slot` now, as a live node sees it.
+    pub fn master_of(&self, slot: u16) -> u16 {
+        self.serving_master(slot)
+            .unwrap_or_else(|| panic!("no live node knows a master for slot {slot}"))
+    }
+
+    /// The master that serves `slot`, or None while none does (during a failover).
+    pub fn serving_master(&self, slot: u16) -> Option<u16> {
+        for port in self.live_ports() {
+            let Ok(nodes) = command(port, &["CLUSTER", "NODES"]) else {
+                continue;
+            };
+            for line in nodes.lines() {
+                let fields: Vec<&str> = line.split(' ').collect();
+                if fields.len() < 9 || !fields[2].contains("master") || fields[2].contains("fail") {
+                    continue;
+                }
+                let serves = fields[8..].iter().any(|range| match range.split_once('-') {
+                    Some((a, b)) => (a.parse().unwrap_or(u16::MAX)..=b.parse().unwrap_or(0)).contains(&slot),
+                    None => range.parse() == Ok(slot),
+                });
+                if serves {
+                    let address = fields[1].split('@').next().unwrap_or_default();
+                    return address.rsplit(':').next()?.parse().ok();
+                }
+            }
+        }
+        None
+    }
+
+    /// The node id of the node on `port`.
+    fn node_id(port: u16) -> String {
+        command(port, &["CLUSTER", "MYID"]).unwrap().trim().to_owned()
+    }
+
+    /// Stops the node on `port` (SIGTERM, as an orchestrator stops it: a master hands its last
+    /// writes to its replica before it exits).
+    pub fn stop_node(&mut self, port: u16) {
+        let node = self.nodes.iter_mut().find(|n| n.as_ref().is_some_and(|n| n.port == port));
+        if let Some(server) = node.and_then(Option::take) {
+            server.stop();
+        }
+    }
+
+    /// Waits until every live node reports the cluster ok with all slots served.
+    pub fn wait_ok(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let ports = self.live_ports();
+        while !ports
+            .iter()
+            .all(|&p| command(p, &["CLUSTER", "INFO"]).is_ok_and(|i| i.contains("cluster_state:ok")))
+        {
+            assert!(Instant::now() < deadline, "the cluster did not recover");
+            sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Moves `slot` from the master on `from` to the master on `to`, key by key, as
+    /// `redis-cli --cluster reshard` does (MIGRATING/IMPORTING, MIGRATE, then NODE).
+    pub fn migrate_slot(&self, slot: u16, from: u16, to: u16) {
+        let slot_text = slot.to_string();
+        let (from_id, to_id) = (Self::node_id(from), Self::node_id(to));
+        command(to, &["CLUSTER", "SETSLOT", &slot_text, "IMPORTING", &from_id]).unwrap();
+        command(from, &["CLUSTER", "SETSLOT", &slot_text, "MIGRATING", &to_id]).unwrap();
+        loop {
+            let keys = command(from, &["CLUSTER", "GETKEYSINSLOT", &slot_text, "100"]).unwrap();
+            let keys: Vec<&str> = keys.lines().filter(|k| !k.is_empty()).collect();
+            if keys.is_empty() {
+                break;
+            }
+            let to_port = to.to_string();
+            let mut args = vec!["MIGRATE", "127.0.0.1", &to_port, "", "0", "5000", "KEYS"];
+            args.extend(keys.iter().copied());
+            let reply = command(from, &args).unwrap();
+            assert!(!reply.starts_with('-'), "MIGRATE: {reply}");
+        }
+        // The new owner first, then the old, then everyone else (as the Redis docs order it).
+        let mut ports = vec![to, from];
+        ports.extend(self.live_ports().into_iter().filter(|p| *p != to && *p != from));
+        for port in ports {
+            let _ = command(port, &["CLUSTER", "SETSLOT", &slot_text, "NODE", &to_id]);
+        }
+    }
 }
 
 fn with_logs(error: String, nodes: &[Server]) -> String {
@@ -164,11 +287,11 @@ fn with_logs(error: String, nodes: &[Server]) -> String {
 }
 
 /// Asks redis-cli to join the (empty) nodes and spread the slots over them.
-fn create_cluster(ports: &[u16]) -> Result<(), String> {
+fn create_cluster(ports: &[u16], replicas_each: usize) -> Result<(), String> {
     let mut cmd = Command::new(redis_cli());
     cmd.arg("--cluster").arg("create");
     cmd.args(ports.iter().map(|p| format!("127.0.0.1:{p}")));
-    cmd.args(["--cluster-replicas", "0", "--cluster-yes"]);
+    cmd.args(["--cluster-replicas", &replicas_each.to_string(), "--cluster-yes"]);
     let out = cmd
         .stdin(Stdio::null())
         .output()
@@ -186,12 +309,12 @@ fn create_cluster(ports: &[u16]) -> Result<(), String> {
 
 /// `--cluster create` returns before gossip has converged; clients only see a
 /// usable cluster once every node agrees that all slots are served.
-fn wait_cluster_ok(ports: &[u16]) -> Result<(), String> {
+fn wait_cluster_ok(ports: &[u16], nodes: usize) -> Result<(), String> {
     let deadline = Instant::now() + CLUSTER_OK_TIMEOUT;
     loop {
         let mut last = String::new();
         let all_ok = ports.iter().all(|&port| match command(port, &["CLUSTER", "INFO"]) {
-            Ok(info) if cluster_info_ok(&info) => true,
+            Ok(info) if cluster_info_ok(&info, nodes) => true,
             Ok(info) => {
                 last = format!("port {port}: {info}");
                 false
@@ -211,9 +334,9 @@ fn wait_cluster_ok(ports: &[u16]) -> Result<(), String> {
     }
 }
 
-fn cluster_info_ok(info: &str) -> bool {
+fn cluster_info_ok(info: &str, nodes: usize) -> bool {
     let has = |line: &str| info.lines().any(|l| l.trim() == line);
-    has("cluster_state:ok") && has("cluster_slots_assigned:16384") && has(&format!("cluster_known_nodes:{CLUSTER_NODES}"))
+    has("cluster_state:ok") && has("cluster_slots_assigned:16384") && has(&format!("cluster_known_nodes:{nodes}"))
 }
 
 fn redis_server() -> String {
@@ -410,11 +533,11 @@ fn free_port() -> io::Result<u16> {
 /// cannot pick such pairs for us, so random ports from 20000..40000 are
 /// probed; holding the listeners until all are chosen keeps the picks
 /// distinct.
-fn free_cluster_ports() -> io::Result<Vec<u16>> {
+fn free_cluster_ports(count: usize) -> io::Result<Vec<u16>> {
     let mut held = Vec::new();
     let mut ports = Vec::new();
     for _ in 0..1000 {
-        if ports.len() == CLUSTER_NODES {
+        if ports.len() == count {
             return Ok(ports);
         }
         let port = 20000 + (random_u64() % 20000) as u16;
