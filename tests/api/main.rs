@@ -10,6 +10,7 @@ mod config;
 mod contract;
 mod creatives;
 mod feed;
+mod limits;
 mod media;
 mod observability;
 mod ops;
