@@ -66,6 +66,13 @@ async fn image_story_round_trip(backend: Backend) {
     let story = created(upload(&app, "alice", images::jpeg(4000, 3000), "image/jpeg", &[]).await).await;
     let full = image::load_from_memory(&app.get(story["media_url"].as_str().unwrap(), "alice").await.bytes().await.unwrap()).unwrap();
     assert_eq!((full.width(), full.height()), (1080, 810));
+    let thumb = app.get(story["thumb_url"].as_str().unwrap(), "alice").await.bytes().await.unwrap();
+    let thumb = image::load_from_memory(&thumb).unwrap();
+    assert_eq!(
+        (thumb.width(), thumb.height()),
+        (270, 203),
+        "the thumbnail fits 270×480 keeping the shape"
+    );
     assert_problem(app.get(story["media_url"].as_str().unwrap(), "mallory").await, 404, "not_found").await;
 }
 

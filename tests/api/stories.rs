@@ -745,6 +745,9 @@ async fn views_viewers_and_reactions(backend: Backend) {
     assert_eq!(list.len(), 2, "{viewers}");
     let bob = list.iter().find(|v| v["user"] == "bob").unwrap();
     assert_eq!(bob["reaction"], "💯", "the later reaction replaced the earlier");
+    let time = |v: &Value| chrono::DateTime::parse_from_rfc3339(v.as_str().unwrap()).unwrap();
+    let viewed_at = time(&bob["viewed_at"]);
+    assert!(viewed_at >= time(&story["created_at"]) && viewed_at <= chrono::Utc::now(), "{bob}");
     assert!(list.iter().find(|v| v["user"] == "carol").unwrap().get("reaction").is_none());
     assert!(viewers["next_cursor"].is_null());
     assert_problem(app.get(&format!("/v1/stories/{id}/viewers"), "bob").await, 403, "forbidden").await;
@@ -879,19 +882,41 @@ async fn expired_stories_are_never_served(backend: Backend) {
     app.befriend_all(&["alice", "bob"]).await;
     let story = app.post_text("alice", "brief").await;
     let id = story["id"].as_str().unwrap().to_owned();
+    let form = reqwest::multipart::Form::new().part(
+        "media",
+        reqwest::multipart::Part::bytes(crate::support::images::jpeg(64, 64)).file_name("p.jpg"),
+    );
+    let photo = app
+        .req(Method::POST, "/v1/stories", "alice")
+        .multipart(form)
+        .send_checked()
+        .await
+        .unwrap();
+    assert_eq!(photo.status(), 201);
+    let photo_id = photo.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+    let reaction = json!({"emoji": app.settings.stories.reactions[0]});
+    let r = app.post_json(&format!("/v1/stories/{photo_id}/reactions"), "bob", &reaction).await;
+    assert_eq!(r.status(), 204);
+    assert_eq!(app.get(&format!("/v1/stories/{photo_id}/media"), "bob").await.status(), 200);
     assert_eq!(app.feed_authors("bob").await, ["alice"]);
     // Make Redis keep every key, as if it had not got round to expiring them: statusd itself must
     // still refuse to serve the story once its time is up.
     for key in app.keys().await {
         let _: i64 = app.redis(redis::cmd("PERSIST").arg(&key)).await;
     }
-    let path = format!("/v1/stories/{id}");
-    let gone = || async { app.get(&path, "bob").await.status() == 404 };
-    crate::support::app::eventually(std::time::Duration::from_secs(5), "the story expires", gone).await;
+    let (text_path, photo_path) = (format!("/v1/stories/{id}"), format!("/v1/stories/{photo_id}"));
+    let gone = || async { app.get(&text_path, "bob").await.status() == 404 && app.get(&photo_path, "bob").await.status() == 404 };
+    crate::support::app::eventually(std::time::Duration::from_secs(5), "the stories expire", gone).await;
     assert_problem(app.get(&format!("/v1/stories/{id}"), "bob").await, 404, "not_found").await;
     assert_problem(app.get(&format!("/v1/stories/{id}"), "alice").await, 404, "not_found").await;
     assert_problem(app.post(&format!("/v1/stories/{id}/view"), "bob").await, 404, "not_found").await;
     assert_problem(app.get(&format!("/v1/stories/{id}/viewers"), "alice").await, 404, "not_found").await;
+    // An image story's parts go with it.
+    for (path, user) in [("media", "bob"), ("thumb", "bob"), ("media", "alice"), ("viewers", "alice")] {
+        assert_problem(app.get(&format!("/v1/stories/{photo_id}/{path}"), user).await, 404, "not_found").await;
+    }
+    let r = app.post_json(&format!("/v1/stories/{photo_id}/reactions"), "bob", &reaction).await;
+    assert_problem(r, 404, "not_found").await;
     assert_eq!(app.feed("bob").await["items"], json!([]));
     assert_eq!(app.get_json("/v1/me/stories", "alice").await["stories"], json!([]));
 }
