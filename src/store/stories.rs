@@ -49,14 +49,9 @@ fn encode_record(story: &StoryRecord) -> Result<String> {
     Ok(format!("{}\n{private}", StoryCard::of(story).as_str()))
 }
 
-/// The record and its card; `None` if the value is not a record. Records stored before cards
-/// existed (a single JSON object) are read too.
+/// The record and its card; `None` if the value is not a record.
 fn decode_record(raw: &str) -> Option<(StoryRecord, StoryCard)> {
-    let Some((card, private)) = raw.split_once('\n') else {
-        let record: StoryRecord = serde_json::from_str(raw).ok()?;
-        let card = StoryCard::of(&record);
-        return Some((record, card));
-    };
+    let (card, private) = raw.split_once('\n')?;
     let view: Story = serde_json::from_str(card).ok()?;
     let private: Private = serde_json::from_str(private).ok()?;
     let record = StoryRecord {
@@ -93,15 +88,7 @@ struct CardTimes {
 
 /// The gist and the card of a record, parsing no more of it than that.
 fn decode_gist(raw: String) -> Option<(Gist, StoryCard)> {
-    let Some(end) = raw.find('\n') else {
-        let (record, card) = decode_record(&raw)?;
-        let gist = Gist {
-            created_ms: ms(record.created_at),
-            expires_ms: ms(record.expires_at),
-            audience: record.audience,
-        };
-        return Some((gist, card));
-    };
+    let end = raw.find('\n')?;
     let times: CardTimes = serde_json::from_str(&raw[..end]).ok()?;
     let private: Private = serde_json::from_str(&raw[end + 1..]).ok()?;
     let gist = Gist {
@@ -112,15 +99,11 @@ fn decode_gist(raw: String) -> Option<(Gist, StoryCard)> {
     Some((gist, card_of(raw)?))
 }
 
-/// The card alone, as stored: no parsing (but for a record stored before cards existed).
+/// The card alone, as stored: no parsing.
 fn card_of(mut raw: String) -> Option<StoryCard> {
-    match raw.find('\n') {
-        Some(end) => {
-            raw.truncate(end);
-            Some(StoryCard::from_stored(raw))
-        }
-        None => decode_record(&raw).map(|(_, card)| card),
-    }
+    let end = raw.find('\n')?;
+    raw.truncate(end);
+    Some(StoryCard::from_stored(raw))
 }
 
 /// A story's entry in a viewer's tray: "<expires_at ms> <author>/<story id>\n".
@@ -580,22 +563,20 @@ mod tests {
     fn a_gist_is_the_times_and_audience_of_a_record() {
         for media in [false, true] {
             let story = record(media);
-            let old = serde_json::to_string(&story).unwrap();
-            for stored in [encode_record(&story).unwrap(), old] {
-                let (gist, card) = decode_gist(stored).unwrap();
-                assert_eq!((gist.created_ms, gist.expires_ms), (ms(story.created_at), ms(story.expires_at)));
-                assert_eq!((gist.audience, card), (story.audience.clone(), StoryCard::of(&story)));
-            }
+            let (gist, card) = decode_gist(encode_record(&story).unwrap()).unwrap();
+            assert_eq!((gist.created_ms, gist.expires_ms), (ms(story.created_at), ms(story.expires_at)));
+            assert_eq!((gist.audience, card), (story.audience.clone(), StoryCard::of(&story)));
         }
         assert!(decode_gist("{}\n{}".into()).is_none());
     }
 
     #[test]
-    fn records_stored_before_cards_are_read() {
-        let story = record(true);
-        let old = serde_json::to_string(&story).unwrap();
-        assert_eq!(decode_record(&old), Some((story.clone(), StoryCard::of(&story))));
-        assert_eq!(card_of(old), Some(StoryCard::of(&story)));
+    fn what_is_not_a_record_is_not_read() {
+        // A record is its card, a line break, and the rest: a lone JSON object is not one.
+        let lone = serde_json::to_string(&record(true)).unwrap();
+        assert_eq!(decode_record(&lone), None);
+        assert_eq!(card_of(lone.clone()), None);
+        assert!(decode_gist(lone).is_none());
         assert_eq!(decode_record("not a record"), None);
         assert_eq!(decode_record("{}\n{}"), None);
         assert_eq!(card_of("not a record".into()), None);
