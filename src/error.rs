@@ -85,6 +85,8 @@ impl From<redis::RedisError> for Error {
                         // moving a slot or failing over, and the next try finds the new owner.
                         | redis::ServerErrorKind::Moved
                         | redis::ServerErrorKind::Ask
+                        // A write that reached a replica while its master was failing over.
+                        | redis::ServerErrorKind::ReadOnly
                         | redis::ServerErrorKind::BusyLoading
                         | redis::ServerErrorKind::MasterDown
                 )

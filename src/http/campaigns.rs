@@ -160,15 +160,20 @@ pub async fn campaign_report_csv(
     id: web::Path<String>,
     query: web::Query<CsvReportQuery>,
 ) -> Result<HttpResponse> {
-    let range = ReportRange::parse(
-        query.from.as_deref(),
-        query.to.as_deref(),
-        query.granularity.as_deref(),
-        Some("csv"),
-        Utc::now(),
-    )?;
-    let report = service::report(&state.store, &advertiser.0.id, &id, &range).await?;
-    Ok(csv_reply(&report))
+    let CsvReportQuery { from, to, granularity } = query.into_inner();
+    let format = Some("csv".to_owned());
+    campaign_report(
+        state,
+        advertiser,
+        id,
+        web::Query(ReportQuery {
+            from,
+            to,
+            granularity,
+            format,
+        }),
+    )
+    .await
 }
 
 fn csv_reply(report: &Report) -> HttpResponse {

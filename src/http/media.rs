@@ -9,7 +9,9 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use futures_util::StreamExt;
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// One part a multipart upload may carry, and its size limit.
 pub struct Part {
@@ -23,7 +25,7 @@ pub struct Part {
 /// hold until they are dropped.
 pub struct Parts {
     parts: HashMap<&'static str, Vec<u8>>,
-    _slot: tokio::sync::OwnedSemaphorePermit,
+    _slot: OwnedSemaphorePermit,
 }
 
 impl Parts {
@@ -71,14 +73,7 @@ pub async fn read_multipart(state: &AppState, req: &HttpRequest, payload: web::P
         state.metrics.reject_media("payload_too_large");
         return Err(Error::PayloadTooLarge(format!("the upload is larger than {most} bytes")));
     }
-    let wait = Duration::from_millis(state.settings.media.queue_timeout_ms);
-    let slot = tokio::time::timeout(wait, state.upload_gate.clone().acquire_owned())
-        .await
-        .map_err(|_| {
-            state.metrics.reject_media("busy");
-            Error::Busy("too many uploads are being received; retry shortly".into())
-        })?
-        .map_err(|_| Error::Internal("upload gate closed".into()))?;
+    let slot = take_slot(state, &state.upload_gate, "too many uploads are being received").await?;
     let mut multipart = actix_multipart::Multipart::new(req.headers(), payload);
     let mut parts = HashMap::new();
     // Parts repeated under one name replace each other: the whole body is bounded too.
@@ -146,18 +141,24 @@ async fn drain(field: actix_multipart::Field, mut multipart: actix_multipart::Mu
     }
 }
 
+/// A slot of `gate` (uploads held, images decoded), waited for at most `media.queue_timeout_ms`;
+/// past that `503 busy`, saying `why`.
+async fn take_slot(state: &AppState, gate: &Arc<Semaphore>, why: &str) -> Result<OwnedSemaphorePermit> {
+    let wait = Duration::from_millis(state.settings.media.queue_timeout_ms);
+    tokio::time::timeout(wait, gate.clone().acquire_owned())
+        .await
+        .map_err(|_| {
+            state.metrics.reject_media("busy");
+            Error::Busy(format!("{why}; retry shortly"))
+        })?
+        .map_err(|_| Error::Internal("a media gate closed".into()))
+}
+
 /// Runs the image pipeline on a blocking thread, at most `media.max_concurrent` at once; an upload
 /// that waits longer than `media.queue_timeout_ms` for its turn is refused with 503.
 pub async fn process_image(state: &AppState, bytes: Vec<u8>, spec: &'static PipelineSpec) -> Result<Processed> {
     let settings = &state.settings.media;
-    let wait = Duration::from_millis(settings.queue_timeout_ms);
-    let permit = tokio::time::timeout(wait, state.media_gate.clone().acquire_owned())
-        .await
-        .map_err(|_| {
-            state.metrics.reject_media("busy");
-            Error::Busy("too many images are being processed; retry shortly".into())
-        })?
-        .map_err(|_| Error::Internal("media gate closed".into()))?;
+    let permit = take_slot(state, &state.media_gate, "too many images are being processed").await?;
     let limits = MediaLimits {
         max_upload_bytes: settings.max_upload_bytes,
         max_pixels: settings.max_pixels,

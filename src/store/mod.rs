@@ -537,7 +537,9 @@ pub fn by_id<T>(ids: &[String], records: Vec<Option<T>>) -> std::collections::Ha
     ids.iter().cloned().zip(records).filter_map(|(id, r)| Some((id, r?))).collect()
 }
 
-/// Decodes one answer of a batch.
+/// Decodes one answer of a batch. An answer that is an error from Redis (a slot moving, a replica
+/// taking over) is that error, classified like any other (`Error::from`), not a decoding failure.
 pub fn decode<T: redis::FromRedisValue>(value: Value) -> Result<T> {
+    let value = value.extract_error()?;
     redis::from_redis_value(value).map_err(|e| Error::Internal(format!("redis decode: {e}")))
 }

@@ -28,6 +28,18 @@ enum Outcome {
     Failed { error: String, connect: bool },
 }
 
+/// Replaces `user`'s contact list on the statusd at `address`.
+async fn set_contacts(client: &reqwest::Client, address: &str, user: &str, contacts: &[&str]) {
+    let r = client
+        .put(format!("{address}/v1/me/contacts"))
+        .bearer_auth(token(user))
+        .json(&json!({ "contacts": contacts }))
+        .send_checked()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+}
+
 fn token(user: &str) -> String {
     statusd::auth::UserTokens::new(JWT_SECRET).issue(user, 3600).unwrap()
 }
@@ -89,14 +101,7 @@ async fn sigterm_under_load_finishes_what_was_accepted_and_refuses_the_rest() {
         ("writer0", vec!["reader"]),
         ("writer1", vec!["reader"]),
     ] {
-        let r = client
-            .put(format!("{address}/v1/me/contacts"))
-            .bearer_auth(token(user))
-            .json(&json!({ "contacts": contacts }))
-            .send_checked()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200);
+        set_contacts(&client, &address, user, &contacts).await;
     }
 
     // Load: four clients in a loop, a mix of feed reads, text posts and photo uploads (the slow
@@ -338,14 +343,7 @@ async fn sigterm_loses_no_request_of_kept_alive_clients() {
     let mut statusd = Statusd::start(&[("STATUSD_HTTP__DRAIN_SECS", "2"), ("STATUSD_LOG__FILTER", "warn")]).await;
     let client = reqwest::Client::new();
     for (user, contacts) in [("reader", vec!["writer"]), ("writer", vec!["reader"])] {
-        let r = client
-            .put(format!("{}/v1/me/contacts", statusd.address))
-            .bearer_auth(token(user))
-            .json(&json!({ "contacts": contacts }))
-            .send_checked()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200);
+        set_contacts(&client, &statusd.address, user, &contacts).await;
     }
     let (stop, signalled) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
     let clients: Vec<_> = (0..32)
