@@ -47,8 +47,8 @@ impl Keys {
     /// or took them off (-), within a story's lifetime and at least the last change, for everyone
     /// on the list and those taken off within a story's lifetime. A read by id asks it alone
     /// whether the two are contacts now and were when a story was posted (see
-    /// `users::ContactLog`); it asks the list only about someone the log does not name, as for a
-    /// list stored before logs were kept whole, which its next replacement completes.
+    /// `users::ContactLog`): every replacement of the list logs every contact on it, so someone
+    /// the log does not name is not on the list.
     pub fn contact_log(&self, user: &str) -> String {
         self.user(user, "contact-log")
     }

@@ -37,6 +37,16 @@ struct Private {
     audience: Audience,
 }
 
+/// Whether a story posted at `posted_ms` to `audience` may be seen by `viewer`: the audience
+/// admits them, and viewer and author are each other's contacts now and were then, as the answers
+/// of [`Store::add_visibility_checks`] (both contact logs) tell.
+fn visibility(answers: Vec<redis::Value>, viewer: &str, posted_ms: i64, audience: &Audience) -> Result<bool> {
+    let [mine, theirs]: [redis::Value; 2] = answers
+        .try_into()
+        .map_err(|_| Error::Internal("visibility checks: two answers expected".into()))?;
+    Ok(audience.admits(viewer) && listed_now_and_at(mine, posted_ms)? && listed_now_and_at(theirs, posted_ms)?)
+}
+
 /// A story record as stored: its card (what viewers are sent), a newline, then the rest as JSON
 /// (the image's etags and size, the audience). JSON escapes every newline inside a string, so the
 /// first one ends the card.
@@ -276,32 +286,16 @@ impl Store {
     }
 
     /// The story (its record and card), and whether `viewer` may see it as far as contacts and
-    /// audience go (`false` for the author's own). One round trip when the id names its author;
-    /// two for ids without an author.
+    /// audience go (`false` for the author's own), in one round trip: the id names its author.
     pub async fn story_for_viewer(&self, viewer: &str, id: &str) -> Result<Option<(StoryRecord, StoryCard, bool)>> {
-        let Some((author, _)) = crate::ids::story_id_parts(id).filter(|(author, _)| *author != viewer) else {
-            let Some((story, card)) = self.story(id).await? else {
-                return Ok(None);
-            };
-            if story.author == viewer {
-                return Ok(Some((story, card, false)));
-            }
-            let mut batch = Batch::new();
-            self.add_visibility_checks(&mut batch, viewer, &story.author);
-            let checks = self.batch(batch).await?;
-            let may_view = self
-                .visibility(checks, viewer, &story.author, ms(story.created_at), &story.audience)
-                .await?;
-            return Ok(Some((story, card, may_view)));
-        };
-        let (raw, checks) = self.raw_story_with_checks(viewer, author, id).await?;
-        let Some((story, card)) = raw.as_deref().and_then(decode_record) else {
+        let Some((author, _)) = crate::ids::story_id_parts(id) else {
             return Ok(None);
         };
-        let may_view = story.author == author
-            && self
-                .visibility(checks, viewer, author, ms(story.created_at), &story.audience)
-                .await?;
+        let (raw, checks) = self.raw_story_with_checks(viewer, author, id).await?;
+        let Some((story, card)) = raw.as_deref().and_then(decode_record).filter(|(s, _)| s.author == author) else {
+            return Ok(None);
+        };
+        let may_view = author != viewer && visibility(checks, viewer, ms(story.created_at), &story.audience)?;
         Ok(Some((story, card, may_view)))
     }
 
@@ -312,9 +306,7 @@ impl Store {
         let Some((gist, card)) = raw.and_then(decode_gist) else {
             return Ok(None);
         };
-        let may_view = card.is_of(id, author)
-            && gist.expires_ms > now_ms
-            && self.visibility(checks, viewer, author, gist.created_ms, &gist.audience).await?;
+        let may_view = card.is_of(id, author) && gist.expires_ms > now_ms && visibility(checks, viewer, gist.created_ms, &gist.audience)?;
         Ok(may_view.then_some(card))
     }
 
@@ -334,40 +326,6 @@ impl Store {
     fn add_visibility_checks(&self, batch: &mut Batch, viewer: &str, author: &str) {
         self.add_contact_log_read(batch, viewer, author);
         self.add_contact_log_read(batch, author, viewer);
-    }
-
-    /// Whether a story posted at `posted_ms` to `audience` may be seen by `viewer`: the audience
-    /// admits them, and viewer and author are each other's contacts now and were then. From the
-    /// answers of [`Store::add_visibility_checks`], and the contact lists for a side whose log
-    /// does not name the other.
-    async fn visibility(
-        &self,
-        answers: Vec<redis::Value>,
-        viewer: &str,
-        author: &str,
-        posted_ms: i64,
-        audience: &Audience,
-    ) -> Result<bool> {
-        let [mine, theirs]: [redis::Value; 2] = answers
-            .try_into()
-            .map_err(|_| Error::Internal("visibility checks: two answers expected".into()))?;
-        if !audience.admits(viewer) {
-            return Ok(false);
-        }
-        let mut lists = Batch::new();
-        for (user, other, log) in [(viewer, author, mine), (author, viewer, theirs)] {
-            match listed_now_and_at(log, posted_ms)? {
-                Some(false) => return Ok(false),
-                Some(true) => {}
-                None => self.add_contact_list_read(&mut lists, user, other),
-            }
-        }
-        for listed in self.batch(lists).await? {
-            if !decode::<bool>(listed)? {
-                return Ok(false);
-            }
-        }
-        Ok(true)
     }
 
     /// The story's record and card.

@@ -68,15 +68,13 @@ pub(crate) fn parse_settings(user: &str, raw: Option<String>) -> Result<UserSett
 const IN_PROGRESS: &str = "\u{0}in-progress";
 
 /// From the answer of [`Store::add_contact_log_read`] about a story posted at `at_ms`: whether
-/// the user has the other on their contact list now and had then, or None when the log does not
-/// name the other (not listed, or listed since before logs were kept whole: the list tells, and
-/// as it is now it was throughout a live story's lifetime).
-pub(crate) fn listed_now_and_at(log: redis::Value, at_ms: i64) -> Result<Option<bool>> {
+/// the user has the other on their contact list now and had then. Every replacement of a list logs
+/// every contact on it, so a log that does not name the other means "not listed".
+pub(crate) fn listed_now_and_at(log: redis::Value, at_ms: i64) -> Result<bool> {
     let log: Option<String> = decode(log)?;
-    Ok(log.map(|stored| {
+    Ok(log.is_some_and(|stored| {
         let log = ContactLog::parse(&stored);
-        let now = log.listed_now().unwrap_or(false);
-        now && log.listed_at(at_ms, now)
+        log.listed_now() == Some(true) && log.listed_at(at_ms, true)
     }))
 }
 
@@ -165,8 +163,8 @@ impl Store {
     }
 
     /// Adds to `batch` the changes of `user`'s contact log: the contacts on `old` but not `new`
-    /// (taken off) and on `new` but not `old` (put on) at `now_ms`, "listed from the start" for
-    /// listed contacts it does not name yet, and the forgetting of removals no live story needs.
+    /// (taken off) and on `new` but not `old` (put on) at `now_ms`, and the forgetting of removals
+    /// no live story needs.
     /// (Only this user's own replacements, one at a time, write this log, so reading it first is
     /// safe.)
     async fn log_changes(&self, batch: &mut Batch, user: &str, old: &HashSet<String>, new: &HashSet<&str>, now_ms: i64) -> Result<()> {
@@ -179,8 +177,6 @@ impl Store {
         for &contact in new {
             if !old.contains(contact) {
                 writes.push((contact, log_of(contact).record(now_ms, true, since_ms)));
-            } else if !stored.contains_key(contact) {
-                writes.push((contact, ContactLog::listed_from_the_start()));
             }
         }
         let forgotten: Vec<&str> = stored
@@ -208,13 +204,6 @@ impl Store {
     pub(crate) fn add_contact_log_read(&self, batch: &mut Batch, user: &str, other: &str) {
         let log = self.keys.contact_log(user);
         batch.cmd(&log, "HGET").arg(&log).arg(other);
-    }
-
-    /// Whether `user` has `other` on their contact list. Asked only when the log does not say
-    /// (see [`listed_now_and_at`]).
-    pub(crate) fn add_contact_list_read(&self, batch: &mut Batch, user: &str, other: &str) {
-        let contacts = self.keys.contacts(user);
-        batch.cmd(&contacts, "SISMEMBER").arg(&contacts).arg(other);
     }
 
     /// Adds to `batch` the mark of `removal` in `user`'s contact removals, at `now_ms`; marks

@@ -121,22 +121,16 @@ pub enum StoryRead {
 
 /// The story `viewer` asked for by id, if they may see it now; `NotFound` otherwise.
 pub async fn read(store: &Store, viewer: &str, id: &str, now: DateTime<Utc>) -> Result<StoryRead> {
-    match crate::ids::story_id_parts(id) {
-        // Someone else's, by the id: the card alone is read.
-        Some((author, _)) if author != viewer => store
-            .card_for_viewer(viewer, author, id, now.timestamp_millis())
-            .await?
-            .map(StoryRead::Card)
-            .ok_or(Error::NotFound),
-        _ => {
-            let story = visible(store, viewer, id, now).await?;
-            Ok(if story.author == viewer {
-                StoryRead::Own(Box::new(story.view(viewer)))
-            } else {
-                StoryRead::Card(StoryCard::of(&story))
-            })
-        }
+    let (author, _) = crate::ids::story_id_parts(id).ok_or(Error::NotFound)?;
+    if author == viewer {
+        return Ok(StoryRead::Own(Box::new(visible(store, viewer, id, now).await?.view(viewer))));
     }
+    // Someone else's, by the id: the card alone is read.
+    store
+        .card_for_viewer(viewer, author, id, now.timestamp_millis())
+        .await?
+        .map(StoryRead::Card)
+        .ok_or(Error::NotFound)
 }
 
 /// A story its author acts on: `NotFound` if the caller cannot see it, `Forbidden` if they can but

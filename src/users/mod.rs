@@ -232,8 +232,7 @@ pub fn parse_interests(tags: &[String], max: usize) -> std::result::Result<Vec<S
 
 /// One user's changes of their own contact list about one other user, oldest first, as far back
 /// as a story lives and never fewer than the last: what tells whether the other is on the list
-/// now and was when a story was posted. Stored as "<ms><+|->,…" (+ put on the list, - taken off);
-/// "0+" for a contact listed since before logs were kept.
+/// now and was when a story was posted. Stored as "<ms><+|->,…" (+ put on the list, - taken off).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ContactLog {
     changes: Vec<(i64, bool)>,
@@ -262,11 +261,6 @@ impl ContactLog {
             .map(|(at, added)| format!("{at}{}", if *added { '+' } else { '-' }))
             .collect();
         changes.join(",")
-    }
-
-    /// The log of a contact listed since before logs were kept.
-    pub fn listed_from_the_start() -> ContactLog {
-        ContactLog { changes: vec![(0, true)] }
     }
 
     /// Whether the other is on the list now, as the last change left it (None without changes).
@@ -315,9 +309,6 @@ mod tests {
         assert_eq!(ContactLog::parse("x,100+,7"), ContactLog::default().record(100, true, 0));
         // The last change tells the state now; an old removal can be forgotten.
         assert_eq!((log.listed_now(), ContactLog::default().listed_now()), (Some(true), None));
-        let from_start = ContactLog::listed_from_the_start();
-        assert_eq!(from_start.to_stored(), "0+");
-        assert!(from_start.listed_at(1, true) && from_start.listed_now() == Some(true));
         let removed = ContactLog::default().record(100, false, 0);
         assert!(removed.is_settled_off(100) && !removed.is_settled_off(99) && !log.is_settled_off(1000));
     }
