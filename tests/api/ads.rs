@@ -1,7 +1,7 @@
 //! Ads in the feed and the viewer's actions on them, end to end through HTTP on real Redis.
 
 use crate::both_backends;
-use crate::support::advertising::{campaign_body, with};
+use crate::support::advertising::{ads_of, campaign_body, feed_with_ads, impress, running_campaign, totals, with, world};
 use crate::support::app::{Backend, TestApp, assert_problem, spawn_app, spawn_app_with};
 use crate::support::contract::SendChecked;
 use reqwest::{Method, StatusCode};
@@ -21,64 +21,6 @@ both_backends!(
     reports_send_a_creative_back_to_review,
     paused_campaigns_stop_serving,
 );
-
-/// `viewer` and `authors` authors who are mutual contacts, each with one live story.
-async fn world(app: &TestApp, viewer: &str, authors: usize) {
-    let names: Vec<String> = (0..authors).map(|i| format!("{viewer}-author{i}")).collect();
-    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-    app.set_contacts(viewer, &refs).await;
-    for name in &names {
-        app.set_contacts(name, &[viewer]).await;
-        app.post_text(name, "hello").await;
-    }
-}
-
-/// An advertiser with one approved creative and a running campaign (`patch` over the default
-/// body, pacing asap). Returns (advertiser id, API key, campaign id).
-async fn running_campaign(app: &TestApp, name: &str, patch: Value) -> (String, String, String) {
-    let (id, key) = app.create_advertiser(name).await;
-    let creative = app.approved_creative(&key).await;
-    let body = with(with(campaign_body(&[&creative]), json!({"pacing": "asap"})), patch);
-    let campaign = app.create_campaign(&key, &body).await;
-    (id, key, campaign["id"].as_str().unwrap().to_owned())
-}
-
-fn ads_of(feed: &Value) -> Vec<Value> {
-    feed["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|i| i["type"] == "ad")
-        .map(|i| i["ad"].clone())
-        .collect()
-}
-
-/// Polls the viewer's feed until it carries `n` ads (the index picks campaigns up within
-/// `ads.index_refresh_ms`); returns that feed.
-async fn feed_with_ads(app: &TestApp, viewer: &str, n: usize) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let feed = app.feed(viewer).await;
-        if ads_of(&feed).len() >= n {
-            return feed;
-        }
-        assert!(Instant::now() < deadline, "no {n} ads in {feed}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-async fn totals(app: &TestApp, key: &str, campaign: &str) -> Value {
-    app.get_json_as(key, &format!("/v1/campaigns/{campaign}/report")).await["total"].clone()
-}
-
-async fn impress(app: &TestApp, viewer: &str, token: &str) {
-    let r = app
-        .req(Method::POST, &format!("/v1/ads/{token}/impression"), viewer)
-        .send_checked()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::NO_CONTENT);
-}
 
 async fn ads_are_spliced_between_authors(backend: Backend) {
     let app = spawn_app(backend).await;

@@ -1,11 +1,10 @@
 use crate::both_backends;
-use crate::support::advertising::{campaign_body, with};
-use crate::support::app::{Backend, TestApp, assert_problem, spawn_app};
+use crate::support::advertising::{ad_token, ad_token_of, campaign_body, impress, with, world};
+use crate::support::app::{Backend, TestApp, assert_problem, spawn_app, spawn_app_with};
 use crate::support::contract::SendChecked;
 use chrono::{Duration, Utc};
 use reqwest::Method;
 use serde_json::{Value, json};
-use statusd::store::reports::{AdEvent, Recorded};
 
 both_backends!(
     campaign_round_trip,
@@ -172,8 +171,13 @@ async fn every_bad_field_is_refused_and_changes_nothing(backend: Backend) {
     assert_eq!(app.store().all_campaigns(Utc::now()).await.unwrap(), vec![]);
 }
 
+/// Campaigns here bid the reserve, 2,000,000 CPM: every impression costs 2,000 micros.
+async fn spawn_at_reserve(backend: Backend) -> TestApp {
+    spawn_app_with(backend, |s| s.ads.reserve_cpm_micros = 2_000_000).await
+}
+
 async fn lifecycle(backend: Backend) {
-    let app = spawn_app(backend).await;
+    let app = spawn_at_reserve(backend).await;
     let (_, key) = app.create_advertiser("Acme").await;
     let creative = app.approved_creative(&key).await;
     let now = Utc::now();
@@ -197,33 +201,40 @@ async fn lifecycle(backend: Backend) {
     let r = app.patch_campaign(&key, id, &json!({"status": "active"})).await;
     assert_eq!(r.json::<Value>().await.unwrap()["status"], "active");
 
-    // Exhausted once what is left cannot buy one impression at the bid.
+    // Exhausted once what is left cannot buy one impression at the bid (2,000 micros, the reserve).
+    let (bolt_id, bolt) = app.create_advertiser("Bolt").await;
+    let small_creative = app.approved_creative(&bolt).await;
     let small = app
         .create_campaign(
-            &key,
+            &bolt,
             &with(
-                campaign_body(&[&creative]),
-                json!({"budget_micros": 5_000, "daily_budget_micros": null}),
+                campaign_body(&[&small_creative]),
+                json!({"budget_micros": 5_000, "daily_budget_micros": null, "pacing": "asap"}),
             ),
         )
         .await;
     let small_id = small["id"].as_str().unwrap();
-    let store = app.store();
-    let outcomes = [Recorded::Counted, Recorded::CountedAndSpentOut, Recorded::OverBudget];
-    for (i, expected) in outcomes.into_iter().enumerate() {
-        let event = AdEvent::Impression {
-            viewer: &format!("v{i}"),
-            price_micros: 2_000,
-        };
-        assert_eq!(store.record_ad_event(small_id, event, Utc::now(), 90).await.unwrap(), expected);
+    // Three viewers hold its ads; the third impression finds the budget spent.
+    let mut tokens = Vec::new();
+    for viewer in ["v0", "v1", "v2"] {
+        world(&app, viewer, 7).await;
+        tokens.push(ad_token_of(&app, viewer, &bolt_id).await);
     }
-    let small = app.get_json_as(&key, &format!("/v1/campaigns/{small_id}")).await;
+    for (viewer, token) in ["v0", "v1", "v2"].iter().zip(&tokens) {
+        impress(&app, viewer, token).await;
+    }
+    let report = app.get_json_as(&bolt, &format!("/v1/campaigns/{small_id}/report")).await;
+    assert_eq!(
+        (report["total"]["impressions"].as_i64(), report["total"]["unbilled"].as_i64()),
+        (Some(2), Some(1))
+    );
+    let small = app.get_json_as(&bolt, &format!("/v1/campaigns/{small_id}")).await;
     assert_eq!(
         (small["status"].as_str(), small["spent_micros"].as_i64()),
         (Some("exhausted"), Some(4_000))
     );
     // More budget brings it back.
-    let r = app.patch_campaign(&key, small_id, &json!({"budget_micros": 50_000})).await;
+    let r = app.patch_campaign(&bolt, small_id, &json!({"budget_micros": 50_000})).await;
     assert_eq!(r.json::<Value>().await.unwrap()["status"], "active");
 
     // Completed after end_at, and then frozen.
@@ -248,7 +259,8 @@ async fn lifecycle(backend: Backend) {
         assert_problem(app.patch_campaign(&key, brief_id, &patch).await, 409, "campaign_completed").await;
     }
     // An ended campaign is no longer loaded for serving.
-    let serving: Vec<String> = store
+    let serving: Vec<String> = app
+        .store()
         .all_campaigns(Utc::now())
         .await
         .unwrap()
@@ -260,26 +272,17 @@ async fn lifecycle(backend: Backend) {
 }
 
 async fn patch_changes_fields_and_bad_patches_change_nothing(backend: Backend) {
-    let app = spawn_app(backend).await;
+    let app = spawn_at_reserve(backend).await;
     let (_, key) = app.create_advertiser("Acme").await;
     let creative = app.approved_creative(&key).await;
     let second = app.approved_creative(&key).await;
     let pending = app.new_creative(&key).await;
     let c = app.create_campaign(&key, &campaign_body(&[&creative])).await;
     let id = c["id"].as_str().unwrap();
-    let store = app.store();
-    store
-        .record_ad_event(
-            id,
-            AdEvent::Impression {
-                viewer: "v",
-                price_micros: 2_000,
-            },
-            Utc::now(),
-            90,
-        )
-        .await
-        .unwrap();
+    // One impression at 2,000 micros (the reserve, which a lone bidder pays).
+    world(&app, "v", 3).await;
+    let token = ad_token(&app, "v").await;
+    impress(&app, "v", &token).await;
     let before = app.get_json_as(&key, &format!("/v1/campaigns/{id}")).await;
     let bad: Vec<(Value, &str)> = vec![
         (json!({"name": " "}), "name"),

@@ -1,4 +1,4 @@
-//! Helpers for the advertiser half: accounts, creatives, campaigns, direct store access for events.
+//! Helpers for the advertiser half: accounts, creatives, campaigns, and the viewers' side of ads.
 
 #![allow(dead_code)]
 
@@ -8,6 +8,7 @@ use super::images;
 use reqwest::multipart::{Form, Part};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde_json::{Value, json};
+use std::time::{Duration, Instant};
 
 impl TestApp {
     /// A request with the admin token.
@@ -175,4 +176,93 @@ pub fn with(mut base: Value, patch: Value) -> Value {
         }
     }
     base
+}
+
+/// `viewer` and `authors` authors who are mutual contacts, each with one live story.
+pub async fn world(app: &TestApp, viewer: &str, authors: usize) {
+    let names: Vec<String> = (0..authors).map(|i| format!("{viewer}-author{i}")).collect();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    app.set_contacts(viewer, &refs).await;
+    for name in &names {
+        app.set_contacts(name, &[viewer]).await;
+        app.post_text(name, "hello").await;
+    }
+}
+
+/// An advertiser with one approved creative and a running campaign (`patch` over the default
+/// body, pacing asap). Returns (advertiser id, API key, campaign id).
+pub async fn running_campaign(app: &TestApp, name: &str, patch: Value) -> (String, String, String) {
+    let (id, key) = app.create_advertiser(name).await;
+    let creative = app.approved_creative(&key).await;
+    let body = with(with(campaign_body(&[&creative]), json!({"pacing": "asap"})), patch);
+    let campaign = app.create_campaign(&key, &body).await;
+    (id, key, campaign["id"].as_str().unwrap().to_owned())
+}
+
+pub fn ads_of(feed: &Value) -> Vec<Value> {
+    feed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["type"] == "ad")
+        .map(|i| i["ad"].clone())
+        .collect()
+}
+
+/// Polls the viewer's feed until it carries `n` ads (the index picks campaigns up within
+/// `ads.index_refresh_ms`); returns that feed.
+pub async fn feed_with_ads(app: &TestApp, viewer: &str, n: usize) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let feed = app.feed(viewer).await;
+        if ads_of(&feed).len() >= n {
+            return feed;
+        }
+        assert!(Instant::now() < deadline, "no {n} ads in {feed}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+pub async fn totals(app: &TestApp, key: &str, campaign: &str) -> Value {
+    app.get_json_as(key, &format!("/v1/campaigns/{campaign}/report")).await["total"].clone()
+}
+
+pub async fn impress(app: &TestApp, viewer: &str, token: &str) {
+    let r = app
+        .req(Method::POST, &format!("/v1/ads/{token}/impression"), viewer)
+        .send_checked()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+}
+
+/// Sends an ad action (`click`, `hide`) for `viewer`; answers its status.
+pub async fn ad_action(app: &TestApp, viewer: &str, token: &str, action: &str) -> StatusCode {
+    let r = app
+        .req(Method::POST, &format!("/v1/ads/{token}/{action}"), viewer)
+        .send_checked()
+        .await
+        .unwrap();
+    r.status()
+}
+
+/// The token of the first ad in a feed of `viewer` (polled until one comes).
+pub async fn ad_token(app: &TestApp, viewer: &str) -> String {
+    ads_of(&feed_with_ads(app, viewer, 1).await)[0]["token"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// The token of an ad of `advertiser` (an id) in a feed of `viewer` (polled until one comes).
+pub async fn ad_token_of(app: &TestApp, viewer: &str, advertiser: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let feed = app.feed(viewer).await;
+        if let Some(ad) = ads_of(&feed).into_iter().find(|ad| ad["advertiser"]["id"] == advertiser) {
+            return ad["token"].as_str().unwrap().to_owned();
+        }
+        assert!(Instant::now() < deadline, "no ad of {advertiser} in {feed}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
