@@ -62,10 +62,14 @@ fn settings(url: &str, prefix: &str) -> Settings {
 async fn seed(state: &statusd::http::AppState, contacts: usize, live: usize) {
     let store = &state.store;
     let all: Vec<String> = (0..contacts).map(|i| format!("c{i}")).collect();
-    store.set_contacts("viewer", &all, Utc::now().timestamp_millis()).await.unwrap();
+    let wait = std::time::Duration::from_millis(state.settings.users.contacts_wait_ms);
+    store
+        .set_contacts("viewer", &all, Utc::now().timestamp_millis(), wait)
+        .await
+        .unwrap();
     for author in all.iter().take(live) {
         store
-            .set_contacts(author, &["viewer".to_string()], Utc::now().timestamp_millis())
+            .set_contacts(author, &["viewer".to_string()], Utc::now().timestamp_millis(), wait)
             .await
             .unwrap();
         for n in 0..2 {

@@ -92,6 +92,9 @@ pub struct StorySettings {
 pub struct UserSettings {
     pub max_contacts: usize,
     pub max_interests: usize,
+    /// How long a replacement of a contact list waits for another replacement of the same list
+    /// to finish before it answers 409 `contacts_busy` (0: at once).
+    pub contacts_wait_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -238,6 +241,7 @@ impl Default for UserSettings {
         UserSettings {
             max_contacts: 5_000,
             max_interests: 20,
+            contacts_wait_ms: 1_000,
         }
     }
 }

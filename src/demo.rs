@@ -60,7 +60,8 @@ async fn run(state: &crate::http::AppState) -> Result<Seeded> {
     }
     for user in DEMO_USERS {
         let others: Vec<String> = DEMO_USERS.iter().filter(|u| **u != user).map(|u| u.to_string()).collect();
-        store.set_contacts(user, &others, Utc::now().timestamp_millis()).await?;
+        let wait = std::time::Duration::from_millis(state.settings.users.contacts_wait_ms);
+        store.set_contacts(user, &others, Utc::now().timestamp_millis(), wait).await?;
     }
     for (author, text, background) in TEXTS {
         let draft = NewTextStory {

@@ -57,7 +57,11 @@ pub async fn get_contacts(state: State, user: User) -> Result<web::Json<Contacts
 pub async fn put_contacts(state: State, user: User, body: JsonBody<Contacts>) -> Result<web::Json<Contacts>> {
     let mut contacts = parse_user_list("contacts", &body.contacts, state.settings.users.max_contacts)?;
     contacts.retain(|c| *c != user.0);
-    state.store.set_contacts(&user.0, &contacts, Utc::now().timestamp_millis()).await?;
+    let wait = std::time::Duration::from_millis(state.settings.users.contacts_wait_ms);
+    state
+        .store
+        .set_contacts(&user.0, &contacts, Utc::now().timestamp_millis(), wait)
+        .await?;
     contacts.sort();
     Ok(web::Json(Contacts { contacts }))
 }

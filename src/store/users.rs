@@ -13,8 +13,7 @@ static RELEASE_LOCK: LazyLock<Script> = LazyLock::new(|| Script::new(include_str
 /// How long a contact list lock lives at most: far longer than replacing 5,000 contacts takes,
 /// short enough that a crashed replacement does not hold the list up for long.
 const LOCK_MS: u64 = 10_000;
-/// How often, and how far apart, a replacement tries to take the lock before answering 409.
-const LOCK_ATTEMPTS: usize = 40;
+/// How far apart a replacement tries to take the lock while it waits for another.
 const LOCK_RETRY: std::time::Duration = std::time::Duration::from_millis(25);
 
 /// What an `Idempotency-Key` found.
@@ -91,8 +90,8 @@ impl Store {
         Ok(list)
     }
 
-    /// Replaces the contact list, one replacement of a list at a time (`Conflict` while another
-    /// runs for longer than a moment), and marks each removal on both sides (see
+    /// Replaces the contact list, one replacement of a list at a time (`Conflict` when another
+    /// still runs after `wait`), and marks each removal on both sides (see
     /// `Keys::contact_removals`): on each removed contact's slot first, so that the stories of
     /// `user` already in their tray are hidden from them from then on, and on the user's own slot
     /// together with the list. Removed contacts' `listed_by` loses the user first too, so that
@@ -100,10 +99,10 @@ impl Store {
     /// listed contact's `listed_by` holds the user, on their side last.
     /// Should a step fail, contacts see less, never more, and the next replacement finishes what
     /// this one left.
-    pub async fn set_contacts(&self, user: &str, contacts: &[String], now_ms: i64) -> Result<()> {
+    pub async fn set_contacts(&self, user: &str, contacts: &[String], now_ms: i64, wait: std::time::Duration) -> Result<()> {
         let lock = self.keys.contacts_lock(user);
         let token = crate::ids::random_id();
-        self.acquire(&lock, &token).await?;
+        self.acquire(&lock, &token, wait).await?;
         let replaced = self.replace_contacts(user, contacts, now_ms).await;
         if let Err(e) = self.release(&lock, &token).await {
             // It expires by itself.
@@ -235,16 +234,20 @@ impl Store {
         cmd
     }
 
-    /// Takes `lock` for `token`, waiting a little while another holds it.
-    async fn acquire(&self, lock: &str, token: &str) -> Result<()> {
-        for _ in 0..LOCK_ATTEMPTS {
+    /// Takes `lock` for `token`, waiting up to `wait` while another holds it.
+    async fn acquire(&self, lock: &str, token: &str, wait: std::time::Duration) -> Result<()> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
             let taken: Option<String> = self
                 .query(redis::cmd("SET").arg(lock).arg(token).arg("NX").arg("PX").arg(LOCK_MS))
                 .await?;
             if taken.is_some() {
                 return Ok(());
             }
-            tokio::time::sleep(LOCK_RETRY).await;
+            if tokio::time::Instant::now() >= deadline {
+                break;
+            }
+            tokio::time::sleep(LOCK_RETRY.min(deadline - tokio::time::Instant::now())).await;
         }
         Err(Error::Conflict(
             "contacts_busy",

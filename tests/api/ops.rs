@@ -158,19 +158,34 @@ async fn redis_outage_is_a_fast_503_and_recovers() {
     assert_eq!(app.get("/v1/me/contacts", "alice").await.status(), 200);
 }
 
+/// Started while Redis is down, an instance answers `/healthz` at once and 503 elsewhere; once
+/// Redis is back, `/readyz` stays 503 `busy` until the campaign index has loaded (here at the next
+/// `ads.index_refresh_ms`, 10 s, or the one after), and the first feed after it is ready carries the ads
+/// of a campaign created meanwhile by another instance.
 #[tokio::test]
 async fn starts_while_redis_is_down() {
+    use crate::support::advertising::{ads_of, running_campaign, world};
     let mut redis = OwnedRedis::start();
     redis.stop();
     let mut settings = test_settings(Backend::Standalone);
     settings.redis.url = redis.url();
-    let app = spawn_with_settings(Backend::Standalone, settings).await;
+    settings.ads.index_refresh_ms = 10_000;
+    let app = spawn_with_settings(Backend::Standalone, settings.clone()).await;
     assert_eq!(app.get("/healthz", "").await.status(), 200);
-    assert_problem(app.get("/v1/feed", "alice").await, 503, "store_unavailable").await;
+    assert_problem(app.get("/v1/feed", "v").await, 503, "store_unavailable").await;
+    assert_problem(app.get("/readyz", "").await, 503, "store_unavailable").await;
+
     redis.restart();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while app.get("/v1/feed", "alice").await.status() != 200 {
-        assert!(Instant::now() < deadline, "did not recover");
-        tokio::time::sleep(Duration::from_millis(100)).await;
+    let other = spawn_with_settings(Backend::Standalone, settings).await;
+    other.wait_ready().await;
+    world(&other, "v", 3).await;
+    running_campaign(&other, "Acme", json!({})).await;
+    assert_eq!(app.get("/v1/feed", "v").await.status(), 200);
+    assert_problem(app.get("/readyz", "").await, 503, "busy").await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while app.get("/readyz", "").await.status() != 200 {
+        assert!(Instant::now() < deadline, "the index did not load");
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    assert_eq!(ads_of(&app.feed("v").await).len(), 1, "ready means the ads are there");
 }

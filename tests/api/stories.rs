@@ -1,5 +1,5 @@
 use crate::both_backends;
-use crate::support::app::{Backend, TestApp, assert_problem, spawn_app, spawn_app_with};
+use crate::support::app::{Backend, TestApp, assert_problem, eventually, spawn_app, spawn_app_with};
 use crate::support::contract::SendChecked;
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -26,6 +26,7 @@ both_backends!(
     live_story_limit,
     idempotency_key_replays_the_first_response,
     an_idempotency_key_is_for_one_request_body,
+    a_key_whose_request_still_runs_is_in_progress,
     delete_is_for_the_author,
     views_viewers_and_reactions,
     read_receipts_off,
@@ -249,40 +250,39 @@ async fn a_contact_list_replacement_left_halfway_is_finished_by_the_next(backend
     assert_eq!(pending, 0);
 }
 
-/// While another request holds the list (here: a lock taken by hand), a replacement waits a
-/// little, then answers 409 `contacts_busy` and changes nothing.
+/// While another replacement of the list runs, one that may not wait (`users.contacts_wait_ms`
+/// = 0) answers 409 `contacts_busy` and changes nothing. The running one replaces a list of
+/// 5,000 contacts, which takes a while; the second is sent once its lock is seen in Redis.
 async fn a_contact_list_being_replaced_is_busy(backend: Backend) {
-    let app = spawn_app(backend).await;
+    let app = spawn_app_with(backend, |s| s.users.contacts_wait_ms = 0).await;
     app.befriend_all(&["alice", "bob"]).await;
     let keys = app.key_schema();
-    let _: () = app
-        .redis(
-            redis::cmd("SET")
-                .arg(keys.contacts_lock("alice"))
-                .arg("another")
-                .arg("PX")
-                .arg(60_000),
-        )
-        .await;
-    let body = json!({"contacts": ["carol"]});
-    assert_problem(
-        app.send_json(Method::PUT, "/v1/me/contacts", "alice", &body).await,
-        409,
-        "contacts_busy",
-    )
-    .await;
-    assert_eq!(app.get_json("/v1/me/contacts", "alice").await["contacts"], json!(["bob"]));
-    let _: i64 = app.redis(redis::cmd("DEL").arg(keys.contacts_lock("alice"))).await;
+    let many: Vec<String> = (0..5_000).map(|i| format!("contact{i:04}")).collect();
+    let long_body = json!({ "contacts": many });
+    let long = app.send_json(Method::PUT, "/v1/me/contacts", "alice", &long_body);
+    let busy = async {
+        let lock = keys.contacts_lock("alice");
+        let held = || async { app.redis::<i64>(redis::cmd("EXISTS").arg(&lock)).await == 1 };
+        eventually(std::time::Duration::from_secs(10), "the long replacement takes the lock", held).await;
+        app.send_json(Method::PUT, "/v1/me/contacts", "alice", &json!({"contacts": ["carol"]}))
+            .await
+    };
+    let (long, busy) = futures_util::join!(long, busy);
+    assert_problem(busy, 409, "contacts_busy").await;
+    assert_eq!(long.status(), 200);
+    let stored = app.get_json("/v1/me/contacts", "alice").await["contacts"].clone();
+    assert_eq!(stored, json!(many), "the busy request changed nothing");
+    let listed: i64 = app.redis(redis::cmd("SISMEMBER").arg(keys.listed_by("carol")).arg("alice")).await;
+    assert_eq!(listed, 0);
     app.set_contacts("alice", &["carol"]).await;
     assert_eq!(app.get_json("/v1/me/contacts", "alice").await["contacts"], json!(["carol"]));
 }
 
-/// Replacements of one contact list racing each other: each is answered 200 (or 409
-/// `contacts_busy` when it waited too long for the others); the list in force at the end is one
-/// that was answered 200, never one refused, and it decides who sees the author's stories, in the
-/// feed and by id.
+/// Replacements of one contact list racing each other, each allowed to wait for the others: every
+/// one is applied in turn and answered 200 with its list; the list in force at the end is one of
+/// them, and it decides who sees the author's stories, in the feed and by id.
 async fn concurrent_contact_list_changes_leave_the_last_one_in_force(backend: Backend) {
-    let app = spawn_app(backend).await;
+    let app = spawn_app_with(backend, |s| s.users.contacts_wait_ms = 60_000).await;
     app.befriend_all(&["alice", "bob", "carol"]).await;
     let story = app.post_text("alice", "hi").await;
     let path = format!("/v1/stories/{}", story["id"].as_str().unwrap());
@@ -302,24 +302,23 @@ async fn concurrent_contact_list_changes_leave_the_last_one_in_force(backend: Ba
     let puts = bodies
         .iter()
         .map(|body| app.send_json(Method::PUT, "/v1/me/contacts", "alice", body));
-    let mut won = Vec::new();
     for (list, response) in lists.iter().zip(futures_util::future::join_all(puts).await) {
-        if response.status() == 200 {
-            assert_eq!(
-                &response.json::<Value>().await.unwrap()["contacts"],
-                &json!(list),
-                "answered as stored"
-            );
-            won.push(list.clone());
-        } else {
-            assert_problem(response, 409, "contacts_busy").await;
-        }
+        assert_eq!(response.status(), 200, "{list:?}");
+        assert_eq!(
+            response.json::<Value>().await.unwrap()["contacts"],
+            json!(list),
+            "answered as stored"
+        );
     }
     let in_force = app.get_json("/v1/me/contacts", "alice").await["contacts"].clone();
     let in_force_list: Vec<String> = serde_json::from_value(in_force.clone()).unwrap();
-    assert!(won.contains(&in_force_list), "{in_force} was set by a request answered 200");
+    assert!(lists.contains(&in_force_list), "{in_force} was set by one of the requests");
+    // The mirror and the log follow the list in force, not another.
+    let keys = app.key_schema();
     for viewer in ["bob", "carol"] {
         let listed = in_force.as_array().unwrap().iter().any(|c| c == viewer);
+        let mirrored: i64 = app.redis(redis::cmd("SISMEMBER").arg(keys.listed_by(viewer)).arg("alice")).await;
+        assert_eq!(mirrored, i64::from(listed), "{viewer}: list {in_force}");
         let feed = app.feed_authors(viewer).await;
         assert_eq!(feed.len(), usize::from(listed), "{viewer}: list {in_force}, feed {feed:?}");
         let status = app.get(&path, viewer).await.status();
@@ -660,6 +659,40 @@ async fn an_idempotency_key_is_for_one_request_body(backend: Backend) {
     assert_eq!(again.status(), 201);
     assert_eq!(again.headers().get("idempotent-replayed").unwrap(), "true");
     assert_problem(photo("sea").await.unwrap(), 422, "idempotency_key_reused").await;
+    assert_eq!(count_stories(&app).await, 1);
+}
+
+/// While the first request with a key runs, another with the same key and body is answered 409
+/// `idempotency_in_progress` and does nothing; once the first is done, the key replays its answer.
+/// The first posts a 12-megapixel photo, which takes a while to normalise; the second is sent once
+/// the key's claim is seen in Redis.
+async fn a_key_whose_request_still_runs_is_in_progress(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let photo = crate::support::images::jpeg(4_000, 3_000);
+    let post = || {
+        let form = reqwest::multipart::Form::new().part("media", reqwest::multipart::Part::bytes(photo.clone()).file_name("big.jpg"));
+        app.req(Method::POST, "/v1/stories", "alice")
+            .header("Idempotency-Key", "big-photo")
+            .multipart(form)
+            .send_checked()
+    };
+    let keys = app.key_schema();
+    let second = async {
+        let claims = keys.idempotency_index("alice");
+        let claimed = || async { app.redis::<i64>(redis::cmd("SCARD").arg(&claims)).await == 1 };
+        eventually(std::time::Duration::from_secs(10), "the first request claims the key", claimed).await;
+        post().await.unwrap()
+    };
+    let (first, second) = futures_util::join!(post(), second);
+    assert_problem(second, 409, "idempotency_in_progress").await;
+    let first = first.unwrap();
+    assert_eq!(first.status(), 201);
+    let first: Value = first.json().await.unwrap();
+    assert_eq!(count_stories(&app).await, 1);
+    let replay = post().await.unwrap();
+    assert_eq!(replay.status(), 201);
+    assert_eq!(replay.headers().get("idempotent-replayed").unwrap(), "true");
+    assert_eq!(replay.json::<Value>().await.unwrap(), first);
     assert_eq!(count_stories(&app).await, 1);
 }
 
