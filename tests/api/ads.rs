@@ -672,7 +672,66 @@ async fn an_ended_campaign_leaves_every_instance_at_once(backend: Backend) {
     assert_eq!(c["status"], "completed");
 }
 
+/// An instance that never hears the announcements (its Redis user may not subscribe to any
+/// channel) still follows every change within `ads.index_refresh_ms` (here 1 s; the bound allows
+/// one more second for a loaded machine), by the campaigns version it polls.
+async fn an_instance_that_hears_nothing_follows_within_the_refresh(backend: Backend) {
+    const REFRESH: Duration = Duration::from_millis(1_000);
+    let mut settings = crate::support::app::test_settings(backend);
+    settings.ads.index_refresh_ms = REFRESH.as_millis() as u64;
+    settings.ads.stats_refresh_ms = 60_000;
+    let one = crate::support::app::spawn_with_settings(backend, settings.clone()).await;
+    // The same Redis user on every node (ACLs are per node): anything but channels.
+    let nodes = if settings.redis.cluster_nodes.is_empty() {
+        vec![settings.redis.url.clone()]
+    } else {
+        settings.redis.cluster_nodes.clone()
+    };
+    for node in &nodes {
+        let mut conn = redis::Client::open(node.as_str())
+            .unwrap()
+            .get_multiplexed_async_connection()
+            .await
+            .unwrap();
+        let _: () = redis::cmd("ACL")
+            .arg(&["SETUSER", "statusd-deaf", "on", ">deaf-password", "~*", "resetchannels", "+@all"])
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+    }
+    let as_deaf = |url: &str| url.replacen("redis://", "redis://statusd-deaf:deaf-password@", 1);
+    settings.redis.url = as_deaf(&settings.redis.url);
+    settings.redis.cluster_nodes = settings.redis.cluster_nodes.iter().map(|u| as_deaf(u)).collect();
+    let deaf = crate::support::app::spawn_with_settings(backend, settings).await;
+    one.wait_ready().await;
+    deaf.wait_ready().await;
+    world(&one, "v", 3).await;
+    assert!(ads_of(&deaf.feed("v").await).is_empty());
+
+    let (_, key, campaign) = running_campaign(&one, "Acme", json!({})).await;
+    let created = Instant::now();
+    feed_with_ads(&deaf, "v", 1).await;
+    assert!(
+        created.elapsed() < REFRESH * 2,
+        "a new campaign served after {:?}",
+        created.elapsed()
+    );
+
+    let r = one.patch_campaign(&key, &campaign, &json!({"status": "paused"})).await;
+    assert_eq!(r.status(), 200);
+    let paused = Instant::now();
+    while !ads_of(&deaf.feed("v").await).is_empty() {
+        assert!(
+            paused.elapsed() < REFRESH * 2,
+            "a paused campaign still served after {:?}",
+            paused.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 both_backends!(
+    an_instance_that_hears_nothing_follows_within_the_refresh,
     two_instances_hold_budgets_and_caps,
     two_instances_hold_frequency_caps,
     a_spent_budget_leaves_every_instance_at_once,
