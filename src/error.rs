@@ -67,6 +67,29 @@ impl Error {
     }
 }
 
+/// Whether a Redis error says that the cluster is moving a slot or failing over, so that the same
+/// request finds the new owner a moment later: a redirection the client could not follow in time
+/// (`MOVED`, `ASK`), `TRYAGAIN`, `CLUSTERDOWN`, a master that is down, a write that reached a
+/// replica while its master was failing over (`READONLY`), or a transaction that Redis refused
+/// (`EXECABORT`, so nothing of it ran) for one of these.
+pub fn is_cluster_in_motion(e: &redis::RedisError) -> bool {
+    use redis::{ErrorKind, ServerErrorKind as S};
+    let moving = |kind: Option<S>| {
+        matches!(
+            kind,
+            Some(S::ClusterDown | S::TryAgain | S::Moved | S::Ask | S::ReadOnly | S::MasterDown)
+        )
+    };
+    match e.kind() {
+        ErrorKind::Server(S::ExecAbort) => e
+            .clone()
+            .into_server_errors()
+            .is_some_and(|errors| !errors.is_empty() && errors.iter().all(|(_, error)| moving(error.kind()))),
+        ErrorKind::Server(kind) => moving(Some(kind)),
+        _ => false,
+    }
+}
+
 impl From<redis::RedisError> for Error {
     fn from(e: redis::RedisError) -> Self {
         // Anything that says "Redis is not answering" is a 503 the client may retry; anything else
@@ -76,21 +99,8 @@ impl From<redis::RedisError> for Error {
             || e.is_connection_dropped()
             || e.is_connection_refusal()
             || e.is_unrecoverable_error()
-            || matches!(
-                e.kind(),
-                redis::ErrorKind::Server(
-                    redis::ServerErrorKind::ClusterDown
-                        | redis::ServerErrorKind::TryAgain
-                        // A redirection the client could not follow in time: the cluster is
-                        // moving a slot or failing over, and the next try finds the new owner.
-                        | redis::ServerErrorKind::Moved
-                        | redis::ServerErrorKind::Ask
-                        // A write that reached a replica while its master was failing over.
-                        | redis::ServerErrorKind::ReadOnly
-                        | redis::ServerErrorKind::BusyLoading
-                        | redis::ServerErrorKind::MasterDown
-                )
-            )
+            || is_cluster_in_motion(&e)
+            || e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::BusyLoading)
             || e.kind() == redis::ErrorKind::ClusterConnectionNotFound
         {
             Error::StoreUnavailable(e.to_string())

@@ -200,6 +200,26 @@ pub fn classify(e: &redis::RedisError) -> Option<(RedisErrorKind, bool)> {
     Some((kind, reconnect))
 }
 
+/// How often a transaction refused for a moving slot is tried again (20, 40, … ms apart): long
+/// enough for a slot migration's last keys or a failover's new slot map, short enough that a
+/// cluster that stays down is a fast 503.
+const TRANSACTION_RETRIES: u32 = 5;
+
+/// The key of a pipeline's first command (after a script's hash and key count).
+fn first_key(pipe: &Pipeline) -> Option<Vec<u8>> {
+    let mut args = pipe.cmd_iter().next()?.args_iter().filter_map(|arg| match arg {
+        redis::Arg::Simple(bytes) => Some(bytes),
+        _ => None,
+    });
+    let name = args.next()?;
+    let skip = if name.eq_ignore_ascii_case(b"EVALSHA") || name.eq_ignore_ascii_case(b"EVAL") {
+        2
+    } else {
+        0
+    };
+    args.nth(skip).map(<[u8]>::to_vec)
+}
+
 /// The store: a connection plus the key schema.
 #[derive(Clone)]
 pub struct Store {
@@ -228,10 +248,16 @@ impl Store {
                 .set_max_delay(Duration::from_millis(100));
             Factory::Standalone(client, config)
         } else {
+            // Redirections (MOVED, ASK) are followed at once; TRYAGAIN and CLUSTERDOWN, which a
+            // slot migration or a failover answer for a moment, are tried again 10–100 ms later,
+            // a few times: a moving cluster is followed, one that stays down is a 503 within
+            // half a second.
             let client = ClusterClient::builder(settings.cluster_nodes.clone())
                 .connection_timeout(connect)
                 .response_timeout(response)
-                .retries(1)
+                .retries(5)
+                .min_retry_wait(10)
+                .max_retry_wait(100)
                 .build()
                 .map_err(|e| format!("redis.cluster_nodes: {e}"))?;
             Factory::Cluster(client)
@@ -280,10 +306,25 @@ impl Store {
         Ok(cmd.query_async(&mut conn).await?)
     }
 
-    /// Runs a pipeline whose commands all share one hash tag.
+    /// Runs a pipeline whose commands all share one hash tag. A transaction that Redis refused
+    /// because its slot is moving or failing over (nothing of it ran, and the cluster client does
+    /// not retry transactions) is tried again after its key is read once, which makes the client
+    /// follow the redirection and learn the new owner of the slot.
     pub async fn pipe<T: redis::FromRedisValue>(&self, pipe: &Pipeline) -> Result<T> {
-        let mut conn = self.conn();
-        Ok(pipe.query_async(&mut conn).await?)
+        let mut tries = 0;
+        loop {
+            let mut conn = self.conn();
+            match pipe.query_async(&mut conn).await {
+                Err(e) if tries < TRANSACTION_RETRIES && pipe.is_transaction() && crate::error::is_cluster_in_motion(&e) => {
+                    tries += 1;
+                    if let Some(key) = first_key(pipe) {
+                        let _ = self.query::<i64>(redis::cmd("EXISTS").arg(key)).await;
+                    }
+                    tokio::time::sleep(Duration::from_millis(20 * u64::from(tries))).await;
+                }
+                answer => return Ok(answer?),
+            }
+        }
     }
 
     /// Runs a batch of commands that may span hash tags: one round trip on a standalone Redis,

@@ -76,7 +76,6 @@ async fn nothing_acknowledged_lost(app: &TestApp, posted: &[String]) {
 /// The master of bob's slot stops under traffic: statusd answers 503 at worst while the cluster
 /// fails over, then serves again without a restart, and loses nothing it acknowledged.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "an intermittent 500 during the failover on a loaded machine, cause not found yet: run with --ignored"]
 async fn a_master_stopped_under_traffic_fails_over_without_a_restart() {
     let mut cluster = OwnedCluster::start();
     let app = Arc::new(app_on(&cluster).await);
@@ -106,7 +105,6 @@ async fn a_master_stopped_under_traffic_fails_over_without_a_restart() {
 /// bob's slot moves to another master while alice posts and bob reads: the client follows the
 /// `MOVED` and `ASK` redirections and no request fails.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "an occasional 503 while the slot moves on a loaded machine: run with --ignored"]
 async fn a_slot_moved_under_traffic_is_followed() {
     let cluster = Arc::new(OwnedCluster::start());
     let app = Arc::new(app_on(&cluster).await);
