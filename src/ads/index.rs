@@ -62,7 +62,7 @@ impl IndexedCampaign {
     }
 
     /// Whether the campaign may serve at all right now, before looking at the viewer.
-    fn serving(&self, now_ms: i64) -> bool {
+    pub fn serving(&self, now_ms: i64) -> bool {
         let price = one_impression_micros(self.bid_cpm_micros);
         if self.paused || now_ms < self.start_ms || now_ms >= self.end_ms || self.creative_ids.is_empty() {
             return false;
