@@ -51,7 +51,11 @@ fn campaigns(n: usize, rng: &mut StdRng) -> Vec<IndexedCampaign> {
                 paused: rng.random_bool(0.05),
                 budget_micros: 1_000_000_000,
                 // A third of the flight is over: even pacing allows a third of the budget.
-                spent_micros: if even { rng.random_range(0..300_000_000) } else { rng.random_range(0..900_000_000) },
+                spent_micros: if even {
+                    rng.random_range(0..300_000_000)
+                } else {
+                    rng.random_range(0..900_000_000)
+                },
                 daily_budget_micros: None,
                 spent_today_micros: 0,
                 pacing: if even { Pacing::Even } else { Pacing::Asap },

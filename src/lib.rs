@@ -1,6 +1,7 @@
 //! statusd: ephemeral status stories with ad slots, on Redis.
 //!
-//! Layers: `http` (actix) → domain (`stories`, `users`, `media`) → `store` (Redis).
+//! Layers: `http` (actix) → `services` (use cases) → domain (`stories`, `users`, `media`) →
+//! `store` (Redis).
 
 pub mod ads;
 pub mod advertisers;
@@ -12,6 +13,7 @@ pub mod http;
 pub mod ids;
 pub mod media;
 pub mod metrics;
+pub mod services;
 pub mod startup;
 pub mod store;
 pub mod stories;

@@ -321,7 +321,6 @@ fn comparison_table(report: &mut String, title: &str, a: (&str, &Summary), b: (&
     }
 }
 
-
 fn main() {
     if let Some(spec) = FloorSpec::from_env() {
         floor::serve(spec).expect("floor server");

@@ -104,31 +104,32 @@ pub struct AdItem {
     pub sponsored: bool,
 }
 
-/// What the ads of one feed page are chosen from. It is read from Redis while the page's tray is
-/// read, so that ads add no round trip of their own to the page.
+/// What the ads of one feed page are chosen from. It is read from Redis with the page's tray, so
+/// that ads add no round trip of their own to the page.
 pub enum ViewerAds {
     /// No ads for this viewer now: the ad-free entitlement, the daily cap, or the `none` selector.
     Suppressed,
-    /// The viewer's ad state could not be read within `ads.deadline_ms`.
+    /// The viewer's ad state could not be read.
     Failed,
     /// Ads may be shown, this many at most today.
     Eligible { state: Box<ViewerAdState>, left_today: usize },
 }
 
-/// Reads what [`ads_for_page`] needs about the viewer. Never fails: an error or a missed deadline
-/// is [`ViewerAds::Failed`], which serves the page without ads.
-pub async fn read_viewer(store: &Store, server: &AdServer, viewer: &str, now_ms: i64) -> ViewerAds {
-    if server.selector.name() == "none" {
-        return ViewerAds::Suppressed;
-    }
-    let read = store.viewer_ad_state(viewer, now_ms, IMPRESSION_MEMORY_MS);
-    let state = match tokio::time::timeout(server.deadline, read).await {
-        Ok(Ok(state)) => state,
-        Ok(Err(e)) => {
+/// How much impression history to read with a page, or `None` when no ads can be served at all.
+pub fn ad_state_to_read(server: &AdServer) -> Option<i64> {
+    (server.selector.name() != "none").then_some(IMPRESSION_MEMORY_MS)
+}
+
+/// What [`ads_for_page`] chooses from, given the viewer's ad state as read (`None` when it was
+/// not read). Never fails: an error is [`ViewerAds::Failed`], which serves the page without ads.
+pub fn viewer_ads(server: &AdServer, read: Option<Result<ViewerAdState>>, now_ms: i64) -> ViewerAds {
+    let state = match read {
+        None => return ViewerAds::Suppressed,
+        Some(Ok(state)) => state,
+        Some(Err(e)) => {
             tracing::warn!(error = %e, "ad selection failed; serving the page without ads");
             return ViewerAds::Failed;
         }
-        Err(_) => return ViewerAds::Failed,
     };
     let today_start = now_ms - now_ms.rem_euclid(86_400_000);
     let today = state.impressions.iter().filter(|(_, at)| *at >= today_start).count();

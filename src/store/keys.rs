@@ -83,12 +83,10 @@ impl Keys {
         self.user(user, "stories")
     }
     /// STRING of lines "<expires_at ms> <author>/<story id>", in posting order: the stories fanned
-    /// out to this viewer (the tray) that expire within tray window `window` (see
-    /// [`tray_window`]). Posting appends to it, and it expires when its window ends, so that
-    /// expired entries go with it, at most a window late, and posting sets an expiry only on the
-    /// window it creates. A feed page reads the live windows as one MGET. (Trays were a sorted set
-    /// under `tray`, a list under `tray-list`, then one string under `tray-log`; new names keep
-    /// old data from being misread.)
+    /// out to this viewer since the viewer last read the feed, that expire within tray window
+    /// `window` (see [`tray_window`]). Posting appends to it; reading the feed takes its lines
+    /// into the tray index and deletes it. It expires when its window ends, so that the entries of
+    /// a viewer who does not read go with it, at most a window late.
     pub fn tray(&self, user: &str, window: i64) -> String {
         self.user(user, &format!("tray:{window}"))
     }
@@ -105,6 +103,32 @@ impl Keys {
         (tray_window(now_ms)..=tray_window(now_ms + ttl_ms) + 1)
             .map(|window| self.tray(user, window))
             .collect()
+    }
+    /// The viewer's tray index (see `store::tray`): HASH author → their live stories in this
+    /// tray, "<story id> <expires_at ms> <seen 0|1>", comma-separated, in posting order.
+    pub fn tray_stories(&self, user: &str) -> String {
+        self.user(user, "tray-stories")
+    }
+    /// The tray index: ZSET author → −(newest story's created ms), for authors with an unseen story.
+    pub fn tray_unseen(&self, user: &str) -> String {
+        self.user(user, "tray-unseen")
+    }
+    /// The tray index: ZSET author → −(newest story's created ms), for authors seen in full.
+    pub fn tray_seen(&self, user: &str) -> String {
+        self.user(user, "tray-seen")
+    }
+    /// The tray index: ZSET author → when their first story in the tray expires (ms).
+    pub fn tray_due(&self, user: &str) -> String {
+        self.user(user, "tray-due")
+    }
+    /// The four keys of the tray index, in the order `scripts/tray_index.lua` takes them.
+    pub fn tray_index(&self, user: &str) -> [String; 4] {
+        [
+            self.tray_stories(user),
+            self.tray_unseen(user),
+            self.tray_seen(user),
+            self.tray_due(user),
+        ]
     }
     /// ZSET story id → expires_at (ms): stories this viewer has seen.
     pub fn seen(&self, user: &str) -> String {
@@ -204,6 +228,10 @@ impl Keys {
             self.muted(user),
             self.authored(user),
             self.seen(user),
+            self.tray_stories(user),
+            self.tray_unseen(user),
+            self.tray_seen(user),
+            self.tray_due(user),
             self.touched(user),
             self.idempotency_index(user),
             self.ad_free(user),

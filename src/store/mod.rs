@@ -9,6 +9,7 @@ pub mod live;
 pub mod pubsub;
 pub mod reports;
 pub mod stories;
+pub mod tray;
 pub mod users;
 pub mod viewer_ads;
 

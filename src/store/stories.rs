@@ -1,19 +1,15 @@
 //! Stories in Redis: records, media, the author's live list, fan-out into trays, views,
 //! reactions and reports. Every key of a story expires with it (PXAT = expires_at).
 
-use super::users::{listed_now_and_at, removed_users};
-use super::{Batch, Store, decode, keys};
+use super::users::listed_now_and_at;
+use super::{Batch, Store, decode};
 use crate::error::{Error, Result};
-use crate::stories::feed::TrayEntry;
 use crate::stories::{StoredMedia, Story, StoryCard, StoryRecord};
 use crate::users::Audience;
 use redis::Script;
 use serde::{Deserialize, Serialize};
 use std::sync::LazyLock;
 
-static FAN_OUT: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("scripts/fan_out.lua")));
-/// Viewers per run of the fan-out script on a single Redis (about 0.2 ms of server time).
-const FAN_OUT_VIEWERS_PER_RUN: usize = 200;
 static CLAIM_LIVE_SLOT: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("scripts/claim_live_slot.lua")));
 
 /// Image bytes to store with a story.
@@ -116,55 +112,6 @@ fn card_of(mut raw: String) -> Option<StoryCard> {
     Some(StoryCard::from_stored(raw))
 }
 
-/// A story's entry in a viewer's tray: "<expires_at ms> <author>/<story id>\n".
-fn tray_entry(story: &StoryRecord) -> String {
-    format!("{} {}/{}\n", ms(story.expires_at), story.author, story.id)
-}
-
-/// A viewer's tray as read, with the authors the viewer muted, the stories they have seen, and
-/// the authors who, since their stories got here, have taken the viewer off their contact list or
-/// been taken off the viewer's.
-pub struct Tray {
-    /// The live tray windows, oldest first.
-    windows: Vec<String>,
-    muted: foldhash::HashSet<String>,
-    seen: foldhash::HashSet<String>,
-    removed: foldhash::HashSet<String>,
-}
-
-impl Tray {
-    /// The entries still live at `now_ms` whose authors and the viewer are still each other's
-    /// contacts, borrowed from the tray.
-    pub fn entries(&self, now_ms: i64) -> Vec<TrayEntry<'_>> {
-        self.windows
-            .iter()
-            .flat_map(|window| window.split_terminator('\n'))
-            .filter_map(parse_tray_entry)
-            .filter(|e| e.expires_ms > now_ms && (self.removed.is_empty() || !self.removed.contains(e.author)))
-            .map(|e| TrayEntry {
-                // Most viewers have muted no one and seen little: no hashing for empty sets.
-                seen: !self.seen.is_empty() && self.seen.contains(e.story_id),
-                muted: !self.muted.is_empty() && self.muted.contains(e.author),
-                ..e
-            })
-            .collect()
-    }
-}
-
-/// Parses "<expires_at ms> <author>/<story id>" (not yet knowing whether it is seen or muted).
-fn parse_tray_entry(line: &str) -> Option<TrayEntry<'_>> {
-    let (expires, member) = line.split_once(' ')?;
-    let (author, story_id) = member.split_once('/')?;
-    Some(TrayEntry {
-        author,
-        story_id,
-        created_ms: crate::ids::created_ms(story_id),
-        expires_ms: expires.parse().ok()?,
-        seen: false,
-        muted: false,
-    })
-}
-
 fn ms(t: chrono::DateTime<chrono::Utc>) -> i64 {
     t.timestamp_millis()
 }
@@ -223,43 +170,6 @@ impl Store {
         pipe.cmd("ZRANGE").arg(&key).arg(format!("({now_ms}")).arg("+inf").arg("BYSCORE");
         let (ids,): (Vec<String>,) = self.pipe(&pipe).await?;
         Ok(ids)
-    }
-
-    /// Puts the story into the tray of each of `viewers` (found eligible by the caller).
-    pub async fn fan_out(&self, story: &StoryRecord, viewers: &[String]) -> Result<()> {
-        // A script's keys must share a slot on a cluster: one viewer per run there; on a single
-        // Redis, runs short enough not to hold the server up for long.
-        let per_run = if self.is_cluster() { 1 } else { FAN_OUT_VIEWERS_PER_RUN };
-        let entry = tray_entry(story);
-        let window = keys::tray_window(ms(story.expires_at));
-        let mut batch = Batch::new();
-        for chunk in viewers.chunks(per_run) {
-            batch.add_script(&FAN_OUT, &self.keys.trays(chunk, window), (&entry, keys::tray_window_end(window)));
-        }
-        self.batch(batch).await?;
-        Ok(())
-    }
-
-    /// The viewer's tray, with what the viewer muted and has seen and whom contact removals hide:
-    /// one pipeline on the viewer's slot, and all a feed page needs to know who may be shown.
-    pub async fn tray(&self, viewer: &str, now_ms: i64) -> Result<Tray> {
-        let mut pipe = redis::pipe();
-        pipe.cmd("MGET").arg(self.keys.live_trays(viewer, now_ms, self.story_ttl_ms));
-        pipe.cmd("SMEMBERS").arg(self.keys.muted(viewer));
-        pipe.cmd("ZRANGE")
-            .arg(self.keys.seen(viewer))
-            .arg(format!("({now_ms}"))
-            .arg("+inf")
-            .arg("BYSCORE");
-        pipe.add_command(self.live_removals(viewer, now_ms));
-        type Sets = foldhash::HashSet<String>;
-        let (windows, muted, seen, removals): (Vec<Option<String>>, Sets, Sets, Vec<String>) = self.pipe(&pipe).await?;
-        Ok(Tray {
-            windows: windows.into_iter().flatten().collect(),
-            muted,
-            seen,
-            removed: removed_users(removals),
-        })
     }
 
     /// Story records by id (None for missing), in one batch.
@@ -348,11 +258,11 @@ impl Store {
         let at = ms(story.expires_at);
         let mut batch = Batch::new();
         for key in [self.keys.seen(viewer), self.keys.touched(viewer)] {
-            // Trimmed where they are written, so that reading them (every feed page) writes nothing.
             batch.cmd(&key, "ZREMRANGEBYSCORE").arg(&key).arg("-inf").arg(now_ms);
             batch.cmd(&key, "ZADD").arg(&key).arg(at).arg(&story.id);
             batch.extend_expiry(&key, at);
         }
+        self.add_seen_in_tray(&mut batch, viewer, story, now_ms);
         if listed {
             let views = self.keys.story_views(&story.id);
             batch.cmd(&views, "ZADD").arg(&views).arg("NX").arg(now_ms).arg(viewer);
@@ -420,7 +330,8 @@ impl Store {
     }
 
     /// Deletes a story and everything under its tag, and removes it from its author's list.
-    /// Trays are not touched: their entries point at a record that no longer exists.
+    /// Trays are not touched: the feed page that finds the record gone takes it out of the
+    /// viewer's tray index (see `services::feed`).
     pub async fn delete_story(&self, author: &str, id: &str) -> Result<()> {
         let mut batch = Batch::new();
         let authored = self.keys.authored(author);

@@ -45,17 +45,6 @@ impl Removal<'_> {
     }
 }
 
-/// The other users named by the members of a `contact_removals` set, of either kind.
-pub(crate) fn removed_users(members: Vec<String>) -> foldhash::HashSet<String> {
-    members
-        .into_iter()
-        .filter_map(|m| {
-            let other = m.strip_prefix("removed-by:").or_else(|| m.strip_prefix("removed:"))?;
-            Some(other.to_owned())
-        })
-        .collect()
-}
-
 /// A user's settings as stored (the defaults when none are).
 pub(crate) fn parse_settings(user: &str, raw: Option<String>) -> Result<UserSettings> {
     match raw {
@@ -221,17 +210,6 @@ impl Store {
     fn unmark_removal(&self, batch: &mut Batch, user: &str, removal: Removal) {
         let key = self.keys.contact_removals(user);
         batch.cmd(&key, "ZREM").arg(&key).arg(removal.member());
-    }
-
-    /// The command that reads the contact removals of `viewer` still within a story's lifetime
-    /// at `now_ms` (the authors whose stories the viewer must not see: [`removed_users`]).
-    pub(crate) fn live_removals(&self, viewer: &str, now_ms: i64) -> redis::Cmd {
-        let mut cmd = redis::cmd("ZRANGE");
-        cmd.arg(self.keys.contact_removals(viewer))
-            .arg(format!("({}", now_ms - self.story_ttl_ms))
-            .arg("+inf")
-            .arg("BYSCORE");
-        cmd
     }
 
     /// Takes `lock` for `token`, waiting up to `wait` while another holds it.

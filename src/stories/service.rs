@@ -1,6 +1,5 @@
 //! Story use cases: each function is one thing a client asks for, written against the store.
 
-use super::feed::{self, AuthorGroup, Position};
 use super::{StoredMedia, Story, StoryCard, StoryDraft, StoryRecord, Viewer};
 use crate::config::Settings;
 use crate::error::{Error, Result};
@@ -8,8 +7,6 @@ use crate::media::Processed;
 use crate::store::Store;
 use crate::store::stories::{MediaBytes, Rendition};
 use chrono::{DateTime, Duration, SubsecRound, TimeZone, Utc};
-use serde::{Serialize, Serializer};
-use utoipa::ToSchema;
 
 /// Posts a story: stores it, claims a live slot (or refuses past the limit) and fans it out to
 /// every contact its audience admits who has the author as a contact too (the mutual-contacts
@@ -249,111 +246,6 @@ pub async fn mine(store: &Store, author: &str, now: DateTime<Utc>) -> Result<Vec
             ..s.view(author)
         })
         .collect())
-}
-
-/// One author in the feed; stories oldest first, the order they play in.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct AuthorItem {
-    pub author: String,
-    pub unseen: bool,
-    #[serde(with = "crate::timestamp")]
-    pub latest_at: DateTime<Utc>,
-    #[schema(value_type = Vec<Story>)]
-    pub stories: Vec<FeedStory>,
-}
-
-/// A story in the feed: its card and whether the viewer has seen it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct FeedStory {
-    pub card: StoryCard,
-    pub seen: bool,
-}
-
-/// As the [`Story`] it shows, with `seen`. The feed itself is written without serde (see
-/// `http::feed`), which copies the card instead; this is what that is checked against.
-impl Serialize for FeedStory {
-    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        let story = self
-            .card
-            .to_story(self.seen)
-            .ok_or_else(|| serde::ser::Error::custom("not a story card"))?;
-        story.serialize(s)
-    }
-}
-
-/// A feed page before ads are spliced in.
-#[derive(Debug, Clone)]
-pub struct FeedPage {
-    pub items: Vec<AuthorItem>,
-    pub muted: Vec<AuthorItem>,
-    pub next_cursor: Option<String>,
-}
-
-/// Assembles one feed page. Costs one pipeline on the viewer's slot for the tray, then one batch
-/// of story cards per chunk of authors: in proportion to the authors with live stories for this
-/// viewer, not to the number of contacts.
-pub async fn feed(store: &Store, viewer: &str, cursor: Option<&Position>, limit: usize, now: DateTime<Utc>) -> Result<FeedPage> {
-    let now_ms = now.timestamp_millis();
-    let tray = store.tray(viewer, now_ms).await?;
-    let groups = feed::group(tray.entries(now_ms), viewer, now_ms);
-    let (muted, unmuted): (Vec<AuthorGroup>, Vec<AuthorGroup>) = groups.into_iter().partition(|g| g.muted);
-    let mut rest = feed::after(&unmuted, cursor);
-    let mut items = Vec::new();
-    let mut last_consumed = None;
-    // The muted section is listed once, on the first page.
-    let mut muted_items = if cursor.is_none() {
-        load_groups(store, &muted).await?
-    } else {
-        Vec::new()
-    };
-    muted_items.sort_by(|a, b| b.latest_at.cmp(&a.latest_at).then_with(|| a.author.cmp(&b.author)));
-    while items.len() < limit && !rest.is_empty() {
-        let take = (limit - items.len()).min(rest.len());
-        let (chunk, tail) = rest.split_at(take);
-        items.extend(load_groups(store, chunk).await?);
-        last_consumed = chunk.last();
-        rest = tail;
-    }
-    let next_cursor = match (rest.is_empty(), last_consumed) {
-        (false, Some(g)) => Some(feed::cursor_after(g)),
-        _ => None,
-    };
-    Ok(FeedPage {
-        items,
-        muted: muted_items,
-        next_cursor,
-    })
-}
-
-/// Loads the stories of these author groups, dropping those gone since the tray was read (who may
-/// see them was settled with the tray: see `store::stories::Tray::entries`).
-async fn load_groups(store: &Store, groups: &[AuthorGroup<'_>]) -> Result<Vec<AuthorItem>> {
-    if groups.is_empty() {
-        return Ok(Vec::new());
-    }
-    let ids: Vec<&str> = groups.iter().flat_map(|g| g.stories.iter().map(|s| s.id)).collect();
-    let mut cards = store.cards(&ids).await?.into_iter();
-    let mut out = Vec::with_capacity(groups.len());
-    for group in groups {
-        let mut stories = Vec::with_capacity(group.stories.len());
-        let mut latest_ms = None;
-        for story in &group.stories {
-            if let Some(card) = cards.next().flatten().filter(|c| c.is_of(story.id, group.author)) {
-                stories.push(FeedStory { card, seen: story.seen });
-                latest_ms = latest_ms.max(Some(story.created_ms));
-            }
-        }
-        let Some(latest_at) = latest_ms.and_then(DateTime::from_timestamp_millis) else {
-            continue;
-        };
-        out.push(AuthorItem {
-            author: group.author.to_owned(),
-            unseen: stories.iter().any(|s| !s.seen),
-            latest_at,
-            stories,
-        });
-    }
-    Ok(out)
 }
 
 /// Erases everything held about a user: their stories and media, their views, reactions and

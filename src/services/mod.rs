@@ -1,0 +1,3 @@
+//! Use cases that compose the domain and the store: each function is one thing a client asks for.
+
+pub mod feed;

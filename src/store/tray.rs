@@ -1,0 +1,225 @@
+//! A viewer's tray in Redis: what posting fans out to them, and the index a feed page reads.
+//!
+//! Posting appends one line per viewer to a tray window (a string per six hours of expiry times,
+//! see `Keys::tray`): one `APPEND`, so that posting to a thousand contacts stays cheap. Reading
+//! the feed runs one script on the viewer's slot (`scripts/tray_index.lua`) that takes the
+//! windows' lines into the viewer's tray index and deletes them, drops the authors whose stories
+//! expired since, and answers the page: the index keeps authors in feed order (sorted sets of
+//! unseen and seen authors scored by their newest story), so a page reads its own authors and no
+//! others, whatever the number of live authors. Views update the index as they are recorded;
+//! deleted stories are forgotten by the page that finds their records gone.
+
+use super::viewer_ads::ViewerAdState;
+use super::{Batch, Store, decode, keys};
+use crate::error::{Error, Result};
+use crate::stories::StoryRecord;
+use crate::stories::feed::{AuthorGroup, GroupStory, Position};
+use redis::{Script, Value};
+use std::sync::LazyLock;
+
+static FAN_OUT: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("scripts/fan_out.lua")));
+/// Viewers per run of the fan-out script on a single Redis (about 0.2 ms of server time).
+const FAN_OUT_VIEWERS_PER_RUN: usize = 200;
+pub(super) static TRAY_INDEX: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("scripts/tray_index.lua")));
+
+/// A story's line in a viewer's tray window: "<expires_at ms> <author>/<story id>\n".
+fn tray_line(story: &StoryRecord) -> String {
+    format!("{} {}/{}\n", story.expires_at.timestamp_millis(), story.author, story.id)
+}
+
+/// What page of the tray to read.
+#[derive(Debug, Clone, Copy)]
+pub struct TrayQuery<'a> {
+    /// The page starts after this position (at the start without one).
+    pub after: Option<&'a Position>,
+    /// Authors on the page at most.
+    pub limit: usize,
+    /// Also the muted authors with live stories.
+    pub with_muted: bool,
+}
+
+/// One page of the tray, in feed order; muted authors and those on either side of a contact
+/// removal are left out of `items`.
+#[derive(Debug, Clone, Default)]
+pub struct TrayPage {
+    pub items: Vec<AuthorGroup>,
+    /// Muted authors with live stories (when asked for), in no particular order.
+    pub muted: Vec<AuthorGroup>,
+    /// Whether more authors follow the page.
+    pub more: bool,
+}
+
+impl Store {
+    /// Puts the story into the tray of each of `viewers` (found eligible by the caller).
+    pub async fn fan_out(&self, story: &StoryRecord, viewers: &[String]) -> Result<()> {
+        // A script's keys must share a slot on a cluster: one viewer per run there; on a single
+        // Redis, runs short enough not to hold the server up for long.
+        let per_run = if self.is_cluster() { 1 } else { FAN_OUT_VIEWERS_PER_RUN };
+        let line = tray_line(story);
+        let window = keys::tray_window(story.expires_at.timestamp_millis());
+        let mut batch = Batch::new();
+        for chunk in viewers.chunks(per_run) {
+            batch.add_script(&FAN_OUT, &self.keys.trays(chunk, window), (&line, keys::tray_window_end(window)));
+        }
+        self.batch(batch).await?;
+        Ok(())
+    }
+
+    /// One page of the viewer's tray and, when `ad_state_keep_ms` is given, the viewer's ad state
+    /// with that much impression history, both sent at once to the viewer's slot. The ad state's
+    /// own failure (a record that does not parse, a key of the wrong type) is its own, so that the
+    /// page is served without ads.
+    pub async fn tray_page(
+        &self,
+        viewer: &str,
+        query: TrayQuery<'_>,
+        now_ms: i64,
+        ad_state_keep_ms: Option<i64>,
+    ) -> Result<(TrayPage, Option<Result<ViewerAdState>>)> {
+        let mut keys: Vec<String> = self.keys.tray_index(viewer).into();
+        keys.extend([self.keys.seen(viewer), self.keys.muted(viewer), self.keys.contact_removals(viewer)]);
+        keys.extend(self.keys.live_trays(viewer, now_ms, self.story_ttl_ms));
+        let (section, score, author) = match query.after {
+            None => ("", String::new(), ""),
+            Some(p) => (if p.seen { "1" } else { "0" }, (-p.latest_ms).to_string(), p.author.as_str()),
+        };
+        let args = [
+            "page",
+            &now_ms.to_string(),
+            &(now_ms - self.story_ttl_ms).to_string(),
+            section,
+            &score,
+            author,
+            &query.limit.to_string(),
+            if query.with_muted { "1" } else { "0" },
+        ];
+        let mut batch = Batch::new();
+        batch.add_script(&TRAY_INDEX, &keys, &args[..]);
+        let ad_state = async {
+            let keep_ms = ad_state_keep_ms?;
+            let mut batch = Batch::new();
+            self.add_viewer_ad_state(&mut batch, viewer, now_ms, keep_ms);
+            Some(match self.batch(batch).await {
+                Ok(answers) => self.parse_viewer_ad_state(viewer, answers),
+                Err(e) => Err(e),
+            })
+        };
+        // Sent together, answered apart: a broken ad state costs the page its ads, not the page.
+        let (answers, ad_state) = futures_util::join!(self.batch(batch), ad_state);
+        let page = parse_page(answers?.into_iter().next().unwrap_or(Value::Nil))?;
+        Ok((page, ad_state))
+    }
+
+    /// Takes stories that are gone (deleted, found missing by a page) out of the viewer's tray
+    /// index, so that their authors take the place of their newest remaining story.
+    pub async fn forget_in_tray(&self, viewer: &str, gone: &[(&str, &str)], now_ms: i64) -> Result<()> {
+        let mut args = vec!["forget".to_owned(), now_ms.to_string()];
+        for (author, id) in gone {
+            args.extend([(*author).to_owned(), (*id).to_owned()]);
+        }
+        let mut batch = Batch::new();
+        batch.add_script(&TRAY_INDEX, &self.keys.tray_index(viewer), args);
+        self.batch(batch).await.map(drop)
+    }
+
+    /// Adds to `batch` the marking of a story as seen in the viewer's tray index (which moves its
+    /// author behind the unseen ones when it was their last unseen story).
+    pub(super) fn add_seen_in_tray(&self, batch: &mut Batch, viewer: &str, story: &StoryRecord, now_ms: i64) {
+        let args = ["seen", &now_ms.to_string(), &story.author, &story.id];
+        batch.add_script(&TRAY_INDEX, &self.keys.tray_index(viewer), &args[..]);
+    }
+}
+
+/// The page script's answer: more, n, n × (author, score, unseen, stories), m, m × (…).
+fn parse_page(answer: Value) -> Result<TrayPage> {
+    let mut values = decode::<Vec<Value>>(answer)?.into_iter();
+    let more: i64 = decode(values.next().unwrap_or(Value::Nil))?;
+    let items = parse_groups(&mut values)?;
+    let muted = parse_groups(&mut values)?;
+    Ok(TrayPage {
+        items,
+        muted,
+        more: more == 1,
+    })
+}
+
+fn parse_groups(values: &mut impl Iterator<Item = Value>) -> Result<Vec<AuthorGroup>> {
+    let n: usize = decode(values.next().unwrap_or(Value::Nil))?;
+    let mut groups = Vec::with_capacity(n);
+    for _ in 0..n {
+        let mut next = || values.next().ok_or_else(|| Error::Internal("tray page: answer cut short".into()));
+        let author: String = decode(next()?)?;
+        let score: String = decode(next()?)?;
+        let unseen: String = decode(next()?)?;
+        let stories: Option<String> = decode(next()?)?;
+        let negated_ms: i64 = score.parse().map_err(|_| Error::Internal(format!("tray page: score {score:?}")))?;
+        groups.push(AuthorGroup {
+            author,
+            unseen: unseen == "1",
+            latest_ms: -negated_ms,
+            stories: stories.as_deref().map(parse_stories).unwrap_or_default(),
+        });
+    }
+    Ok(groups)
+}
+
+/// An author's entry in the tray index: "<story id> <expires_at ms> <seen 0|1>", comma-separated.
+fn parse_stories(entry: &str) -> Vec<GroupStory> {
+    entry
+        .split(',')
+        .filter_map(|story| {
+            let mut parts = story.split(' ');
+            let id = parts.next()?;
+            let _expires = parts.next()?;
+            let seen = parts.next()?;
+            Some(GroupStory {
+                id: id.to_owned(),
+                seen: seen == "1",
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_index_entry_is_its_stories_in_order() {
+        let stories = parse_stories("01A.bob 1000 1,01B.bob 2000 0");
+        assert_eq!(
+            stories,
+            [
+                GroupStory {
+                    id: "01A.bob".into(),
+                    seen: true
+                },
+                GroupStory {
+                    id: "01B.bob".into(),
+                    seen: false
+                }
+            ]
+        );
+        assert!(parse_stories("").is_empty());
+    }
+
+    #[test]
+    fn a_page_answer_is_read_in_order() {
+        let s = |v: &str| Value::BulkString(v.as_bytes().to_vec());
+        let answer = Value::Array(vec![
+            Value::Int(1),
+            Value::Int(1),
+            s("bob"),
+            s("-1764000000123"),
+            s("1"),
+            s("01A.bob 1000 0"),
+            Value::Int(0),
+        ]);
+        let page = parse_page(answer).unwrap();
+        assert!(page.more);
+        assert_eq!(page.items.len(), 1);
+        assert_eq!((page.items[0].latest_ms, page.items[0].unseen), (1_764_000_000_123, true));
+        assert!(page.muted.is_empty());
+        assert!(parse_page(Value::Array(vec![Value::Int(0), Value::Int(2)])).is_err());
+    }
+}
