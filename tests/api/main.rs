@@ -10,6 +10,7 @@ mod config;
 mod contract;
 mod creatives;
 mod feed;
+mod feed_index;
 mod limits;
 mod media;
 mod observability;
