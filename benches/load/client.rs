@@ -112,15 +112,6 @@ pub struct Run {
 }
 
 impl Run {
-    /// Adds another run of the same load to this one.
-    pub fn absorb(&mut self, other: Run) {
-        self.elapsed += other.elapsed;
-        self.latencies_us.extend(other.latencies_us);
-        self.latencies_us.sort_unstable();
-        self.unexpected += other.unexpected;
-        self.first_unexpected = self.first_unexpected.or(other.first_unexpected);
-    }
-
     pub fn throughput(&self) -> f64 {
         self.latencies_us.len() as f64 / self.elapsed.as_secs_f64()
     }

@@ -3,8 +3,9 @@
 //! worker, the same timeouts). It checks no token and parses nothing.
 //!
 //! * `GET /get?k=N` — one Redis GET of a story-sized value: the floor of `GET /v1/stories/{id}`.
-//! * `GET /page?o=N` — one pipelined round trip of 40 GETs (20 authors × 2 stories), spliced into
-//!   the feed's JSON shape as they come: the floor of `GET /v1/feed?limit=20`.
+//! * `GET /page?o=N` — one `MGET` of 40 story-sized values (20 authors × 2 stories), spliced into
+//!   the feed's JSON shape as they come: the floor of `GET /v1/feed?limit=20`, the least a page
+//!   could read.
 
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use statusd::config::RedisSettings;
@@ -93,11 +94,10 @@ async fn get_one(req: HttpRequest, floor: web::Data<Floor>) -> HttpResponse {
 
 async fn page(req: HttpRequest, floor: web::Data<Floor>) -> HttpResponse {
     let first = index(&req, floor.values);
-    let mut pipe = redis::pipe();
-    for j in 0..PAGE_AUTHORS * STORIES_PER_AUTHOR {
-        pipe.cmd("GET").arg(key((first + j) % floor.values));
-    }
-    let values: Vec<Option<Vec<u8>>> = match floor.store.pipe(&pipe).await {
+    let keys: Vec<String> = (0..PAGE_AUTHORS * STORIES_PER_AUTHOR)
+        .map(|j| key((first + j) % floor.values))
+        .collect();
+    let values: Vec<Option<Vec<u8>>> = match floor.store.query(redis::cmd("MGET").arg(keys)).await {
         Ok(values) => values,
         Err(_) => return HttpResponse::ServiceUnavailable().finish(),
     };

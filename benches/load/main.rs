@@ -9,7 +9,7 @@
 //! * `GET /v1/stories/{id}` against the floor's `/get`;
 //! * `POST /v1/stories` by authors with 1,000 contacts, one at a time (the median, timed by the
 //!   client) and concurrently (throughput);
-//! * the feed of viewers with 10, 100, 1,000 and 5,000 contacts, one request at a time;
+//! * the feed of viewers with 10, 100, 1,000 and 5,000 contacts, all live, against the floor;
 //! * Redis memory per story and per tray entry.
 //!
 //! Everything runs on 127.0.0.1 and every run is bounded in time and in requests. Settings, from
@@ -393,7 +393,7 @@ fn main() {
             posting(&mut report, &config, &api, &population, &servers, &mut redis).await;
         }
     });
-    redis_memory(&mut report, &mut redis, &keys, &population.stories[0]);
+    redis_memory(&mut report, &mut redis, &keys, &population.stories[0], &population);
     println!("{report}");
     std::fs::write(target_dir().join("load-report.md"), &report).expect("report written");
 }
@@ -475,43 +475,75 @@ async fn story_against_floor(report: &mut String, config: &Config, api: &Api, p:
     );
 }
 
+/// The first page of viewers with 10, 100, 1,000 and 5,000 contacts, every one of them live with
+/// 2 stories, against the floor's `/page` (the least any page could cost): the floor and the rows
+/// take turns, round after round, so that a slow minute falls on all of them. A page that reads
+/// what it shows keeps the same share of the floor at every size.
 async fn feed_by_contacts(report: &mut String, config: &Config, api: &Api, p: &Population, servers: &Servers) {
-    eprintln!("feed by number of contacts…");
-    let _ = writeln!(
-        report,
-        "\n### Feed cost by contacts (one request at a time, rows taking turns)\n\n| contacts | live authors | requests/s | p50 | p99 |\n|---:|---:|---:|---:|---:|"
-    );
-    let sides: Vec<Side> = p
+    eprintln!("feed by number of live contacts…");
+    let floor = Side {
+        name: "floor /page",
+        addr: servers.floor,
+        pid: servers.floor_pid,
+        requests: Arc::new((0..100).map(|i| Request::get(&format!("/page?o={}", i * 40), "")).collect()),
+        expected: 200,
+    };
+    let rows: Vec<Side> = p
         .contact_table
         .iter()
         .map(|row| Side {
-            name: "feed",
+            name: "GET /v1/feed?limit=20",
             addr: servers.statusd,
             pid: servers.statusd_pid,
             requests: Arc::new(vec![Request::get("/v1/feed?limit=20", &api.token(&row.viewer))]),
             expected: 200,
         })
         .collect();
-    // Rows take turns, round after round, so that a slow minute of the machine falls on all.
-    let mut totals: Vec<Run> = sides.iter().map(|_| Run::default()).collect();
+    let sides: Vec<&Side> = std::iter::once(&floor).chain(&rows).collect();
+    for side in &sides {
+        measure(
+            side,
+            &side.load(config.connections, Duration::from_secs(1), usize::MAX),
+            servers.redis_pid,
+        )
+        .await;
+    }
+    let mut runs: Vec<Vec<Measured>> = sides.iter().map(|_| Vec::new()).collect();
     for _ in 0..config.rounds {
-        for (side, total) in sides.iter().zip(&mut totals) {
-            measure(side, &side.load(1, Duration::from_millis(300), usize::MAX), servers.redis_pid).await;
-            let run = measure(side, &side.load(1, config.round, usize::MAX), servers.redis_pid).await.run;
-            total.absorb(run);
+        for (side, runs) in sides.iter().zip(&mut runs) {
+            runs.push(measure(side, &side.load(config.connections, config.round, usize::MAX), servers.redis_pid).await);
         }
     }
-    for (row, run) in p.contact_table.iter().zip(&totals) {
+    let summaries: Vec<Summary> = runs.iter().map(|r| summarize(r)).collect();
+    let floor_rps = summaries[0].throughput;
+    let _ = writeln!(
+        report,
+        "\n### Feed by live contacts (every contact live with 2 stories; {} connections, rows and floor taking turns)\n\n\
+         The floor `/page` (one `MGET` of 40 story-sized values): {:.0} requests/s, p99 {}.\n\n\
+         | contacts, all live | requests/s | × floor | p50 | p99 | statusd CPU per request | Redis CPU per request |\n|---:|---:|---:|---:|---:|---:|---:|",
+        config.connections,
+        floor_rps,
+        ms(summaries[0].p99_us)
+    );
+    let ratios: Vec<f64> = summaries[1..].iter().map(|s| s.throughput / floor_rps).collect();
+    for ((row, s), ratio) in p.contact_table.iter().zip(&summaries[1..]).zip(&ratios) {
         let _ = writeln!(
             report,
-            "| {} | {} | {:.0} | {} | {} |",
+            "| {} | {:.0} | {ratio:.3} | {} | {} | {:.1} µs | {:.1} µs |",
             row.contacts,
-            row.live_authors,
-            run.throughput(),
-            ms(run.quantile_us(0.5)),
-            ms(run.quantile_us(0.99))
+            s.throughput,
+            ms(s.p50_us),
+            ms(s.p99_us),
+            s.server_cpu_us,
+            s.redis_cpu_us
         );
     }
+    let worst = ratios[0] / ratios.iter().copied().fold(f64::INFINITY, f64::min);
+    let _ = writeln!(
+        report,
+        "\nThe share of the floor at 10 contacts over the smallest share at any size: {worst:.2} (target ≤ 1.5: {}).",
+        verdict(worst <= 1.5)
+    );
 }
 
 async fn posting(report: &mut String, config: &Config, api: &Api, p: &Population, servers: &Servers, redis: &mut redis::Connection) {
@@ -568,33 +600,47 @@ async fn posting(report: &mut String, config: &Config, api: &Api, p: &Population
 
 /// Per story record and per tray entry, from `MEMORY USAGE` (a tray is the lines of its live
 /// windows).
-fn redis_memory(report: &mut String, redis: &mut redis::Connection, keys: &statusd::store::keys::Keys, story: &str) {
-    let mut measure = |keys: Vec<String>| -> (i64, i64) {
-        let (mut bytes, mut lines) = (0, 0);
-        for key in keys {
-            let usage: Option<i64> = redis::cmd("MEMORY")
-                .arg("USAGE")
-                .arg(&key)
-                .arg("SAMPLES")
-                .arg(0)
-                .query(redis)
-                .unwrap_or(None);
-            let value: Option<String> = redis::cmd("GET").arg(&key).query(redis).unwrap_or(None);
-            bytes += usage.unwrap_or(0);
-            lines += value.map_or(0, |v| v.lines().count() as i64);
-        }
-        (bytes, lines)
-    };
+/// Bytes (`MEMORY USAGE`) of `keys`, with the lines of the string ones (a tray window is lines).
+fn usage(redis: &mut redis::Connection, keys: &[String]) -> (i64, i64) {
+    let (mut bytes, mut lines) = (0, 0);
+    for key in keys {
+        let usage: Option<i64> = redis::cmd("MEMORY")
+            .arg("USAGE")
+            .arg(key)
+            .arg("SAMPLES")
+            .arg(0)
+            .query(redis)
+            .unwrap_or(None);
+        let value: Option<String> = redis::cmd("GET").arg(key).query(redis).unwrap_or(None);
+        bytes += usage.unwrap_or(0);
+        lines += value.map_or(0, |v| v.lines().count() as i64);
+    }
+    (bytes, lines)
+}
+
+/// Per story record, per tray window line (what posting appends, until the viewer's next page),
+/// and per indexed author (what a viewer's tray index holds for an author with 2 live stories).
+fn redis_memory(report: &mut String, redis: &mut redis::Connection, keys: &statusd::store::keys::Keys, story: &str, p: &Population) {
     let now_ms = chrono::Utc::now().timestamp_millis();
     let ttl_ms = 86_400_000;
-    let (story_record, _) = measure(vec![keys.story(story)]);
-    let (viewer_tray, viewer_entries) = measure(keys.live_trays("viewer0000", now_ms, ttl_ms));
-    let (recipient_tray, recipient_entries) = measure(keys.live_trays("recipient00000", now_ms, ttl_ms));
+    let (story_record, _) = usage(redis, &[keys.story(story)]);
+    // Recipients of the posting rounds never read their feed: their windows hold every line.
+    let (window_bytes, window_lines) = usage(redis, &keys.live_trays("recipient00000", now_ms, ttl_ms));
+    let mut index_rows = String::new();
+    for row in &p.contact_table {
+        let (bytes, _) = usage(redis, &keys.tray_index(&row.viewer));
+        let _ = write!(
+            index_rows,
+            "\n| the index of a viewer with {} live contacts | {} | {bytes} | {:.0} |",
+            row.contacts,
+            row.contacts,
+            bytes as f64 / row.contacts.max(1) as f64
+        );
+    }
     let _ = writeln!(
         report,
-        "\n### Redis memory\n\nA text story's record: {story_record} bytes.\n\n| tray | entries | bytes | bytes per entry |\n|---|---:|---:|---:|\n\
-         | a viewer of 50 authors | {viewer_entries} | {viewer_tray} | {:.0} |\n| a recipient of the posting rounds | {recipient_entries} | {recipient_tray} | {:.0} |",
-        viewer_tray as f64 / viewer_entries.max(1) as f64,
-        recipient_tray as f64 / recipient_entries.max(1) as f64
+        "\n### Redis memory\n\nA text story's record: {story_record} bytes.\n\n| what | entries | bytes | bytes per entry |\n|---|---:|---:|---:|\n\
+         | tray windows of a recipient of the posting rounds (lines) | {window_lines} | {window_bytes} | {:.0} |{index_rows}",
+        window_bytes as f64 / window_lines.max(1) as f64
     );
 }

@@ -26,14 +26,13 @@ pub struct Population {
     pub stories: Vec<String>,
     /// Authors with 1,000 contacts, who post during the run.
     pub posters: Vec<String>,
-    /// Viewers with 10, 100, 1,000 and 5,000 contacts, of whom at most 20 have live stories.
+    /// Viewers with 10, 100, 1,000 and 5,000 contacts, every one of whom has 2 live stories.
     pub contact_table: Vec<ContactTableRow>,
 }
 
 pub struct ContactTableRow {
     pub viewer: String,
     pub contacts: usize,
-    pub live_authors: usize,
 }
 
 /// The shape of the data set.
@@ -175,25 +174,27 @@ impl Api {
             .map(|contacts| ContactTableRow {
                 viewer: format!("table{contacts}"),
                 contacts,
-                live_authors: contacts.min(20).min(shape.authors),
             })
             .collect();
+        // The table's authors: the viewer with N contacts has the first N of them, and each of
+        // them has every table viewer that lists them.
+        let most = contact_table.iter().map(|row| row.contacts).max().unwrap_or(0);
+        let table_authors: Vec<String> = (0..most).map(|k| format!("live{k:05}")).collect();
 
-        // Authors and viewers are each other's contacts; table viewers have a few live authors
-        // among many contacts who never posted.
+        // Authors and viewers are each other's contacts.
         let mut lists = Vec::new();
-        let mut authors_audience = viewers.clone();
-        authors_audience.extend(contact_table.iter().map(|row| row.viewer.clone()));
         for author in &authors {
-            lists.push((author.clone(), authors_audience.clone()));
+            lists.push((author.clone(), viewers.clone()));
         }
         for viewer in &viewers {
             lists.push((viewer.clone(), authors.clone()));
         }
         for row in &contact_table {
-            let mut contacts: Vec<String> = authors.iter().take(row.live_authors).cloned().collect();
-            contacts.extend((contacts.len()..row.contacts).map(|k| format!("{}-quiet{k}", row.viewer)));
-            lists.push((row.viewer.clone(), contacts));
+            lists.push((row.viewer.clone(), table_authors[..row.contacts].to_vec()));
+        }
+        for (k, author) in table_authors.iter().enumerate() {
+            let listed_by = contact_table.iter().filter(|row| k < row.contacts).map(|row| row.viewer.clone());
+            lists.push((author.clone(), listed_by.collect()));
         }
         // Posters and their 1,000 recipients.
         let posters: Vec<String> = (0..shape.posters).map(|i| format!("poster{i:03}")).collect();
@@ -213,6 +214,12 @@ impl Api {
         let stories: Vec<String> = stream::iter(posts)
             .map(|(author, n)| async move { self.post_text(&author, &story_text(n)).await })
             .buffered(SEED_CONCURRENCY)
+            .try_collect()
+            .await?;
+        let table_posts = table_authors.iter().flat_map(|a| (0..2).map(move |n| (a.clone(), n)));
+        let _: Vec<String> = stream::iter(table_posts)
+            .map(|(author, n)| async move { self.post_text(&author, &story_text(n)).await })
+            .buffer_unordered(SEED_CONCURRENCY)
             .try_collect()
             .await?;
 
