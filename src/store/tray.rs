@@ -130,37 +130,39 @@ impl Store {
     }
 }
 
-/// The page script's answer: more, n, n × (author, score, unseen, stories), m, m × (…).
+/// The page script's answer: more (0|1), then the page's authors and the muted ones, each a
+/// string of lines "<author> <unseen 0|1> <stories>".
 fn parse_page(answer: Value) -> Result<TrayPage> {
-    let mut values = decode::<Vec<Value>>(answer)?.into_iter();
-    let more: i64 = decode(values.next().unwrap_or(Value::Nil))?;
-    let items = parse_groups(&mut values)?;
-    let muted = parse_groups(&mut values)?;
+    let [more, items, muted]: [Value; 3] = decode::<Vec<Value>>(answer)?
+        .try_into()
+        .map_err(|_| Error::Internal("tray page: three answers expected".into()))?;
+    let more: i64 = decode(more)?;
     Ok(TrayPage {
-        items,
-        muted,
+        items: parse_groups(&decode::<String>(items)?)?,
+        muted: parse_groups(&decode::<String>(muted)?)?,
         more: more == 1,
     })
 }
 
-fn parse_groups(values: &mut impl Iterator<Item = Value>) -> Result<Vec<AuthorGroup>> {
-    let n: usize = decode(values.next().unwrap_or(Value::Nil))?;
-    let mut groups = Vec::with_capacity(n);
-    for _ in 0..n {
-        let mut next = || values.next().ok_or_else(|| Error::Internal("tray page: answer cut short".into()));
-        let author: String = decode(next()?)?;
-        let score: String = decode(next()?)?;
-        let unseen: String = decode(next()?)?;
-        let stories: Option<String> = decode(next()?)?;
-        let negated_ms: i64 = score.parse().map_err(|_| Error::Internal(format!("tray page: score {score:?}")))?;
-        groups.push(AuthorGroup {
-            author,
-            unseen: unseen == "1",
-            latest_ms: -negated_ms,
-            stories: stories.as_deref().map(parse_stories).unwrap_or_default(),
-        });
-    }
-    Ok(groups)
+/// Author groups from lines "<author> <unseen 0|1> <stories>"; an author's place in the order is
+/// their newest live story, which its id tells.
+fn parse_groups(lines: &str) -> Result<Vec<AuthorGroup>> {
+    lines
+        .split_terminator('\n')
+        .map(|line| {
+            let mut parts = line.splitn(3, ' ');
+            let (Some(author), Some(unseen), stories) = (parts.next(), parts.next(), parts.next().unwrap_or("")) else {
+                return Err(Error::Internal(format!("tray page: line {line:?}")));
+            };
+            let stories = parse_stories(stories);
+            Ok(AuthorGroup {
+                author: author.to_owned(),
+                unseen: unseen == "1",
+                latest_ms: stories.iter().map(|s| crate::ids::created_ms(&s.id)).max().unwrap_or(0),
+                stories,
+            })
+        })
+        .collect()
 }
 
 /// An author's entry in the tray index: "<story id> <expires_at ms> <seen 0|1>", comma-separated.
@@ -206,20 +208,16 @@ mod tests {
     #[test]
     fn a_page_answer_is_read_in_order() {
         let s = |v: &str| Value::BulkString(v.as_bytes().to_vec());
-        let answer = Value::Array(vec![
-            Value::Int(1),
-            Value::Int(1),
-            s("bob"),
-            s("-1764000000123"),
-            s("1"),
-            s("01A.bob 1000 0"),
-            Value::Int(0),
-        ]);
+        let id = crate::ids::new_story_id(chrono::DateTime::from_timestamp_millis(1_764_000_000_123).unwrap(), "bob");
+        let answer = Value::Array(vec![Value::Int(1), s(&format!("bob 1 {id} 1000 0\ncarol 0 ")), s("")]);
         let page = parse_page(answer).unwrap();
         assert!(page.more);
-        assert_eq!(page.items.len(), 1);
+        assert_eq!(page.items.len(), 2);
         assert_eq!((page.items[0].latest_ms, page.items[0].unseen), (1_764_000_000_123, true));
+        assert_eq!(page.items[0].stories[0].id, id);
+        assert!(page.items[1].stories.is_empty());
         assert!(page.muted.is_empty());
-        assert!(parse_page(Value::Array(vec![Value::Int(0), Value::Int(2)])).is_err());
+        assert!(parse_page(Value::Array(vec![Value::Int(0), s("bob")])).is_err());
+        assert!(parse_page(Value::Array(vec![Value::Int(0), s("bob"), s("")])).is_err());
     }
 }

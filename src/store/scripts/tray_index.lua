@@ -208,12 +208,14 @@ local page = {}
 -- Up to `want` shown authors of `zset` from `rank` on, appended to the page.
 local function take(zset, rank, want, unseen)
   if want <= 0 then return end
-  local found = redis.call('ZRANGE', zset, rank, rank + want + n_hidden - 1, 'WITHSCORES')
-  for i = 1, #found, 2 do
+  -- Members only: an author's place (their newest live story) is in their stories' ids, which the
+  -- reader parses anyway.
+  local found = redis.call('ZRANGE', zset, rank, rank + want + n_hidden - 1)
+  for i = 1, #found do
     if want <= 0 then return end
     local author = found[i]
     if not hidden[author] then
-      page[#page + 1] = {author, found[i + 1], unseen}
+      page[#page + 1] = {author, unseen}
       want = want - 1
     end
   end
@@ -232,35 +234,28 @@ else
   take(SEEN, 0, want - #page, '0')
 end
 
+-- The answer: whether more follows, then the page's authors and the muted ones as lines of
+-- "<author> <unseen 0|1> <stories>" (user ids hold no spaces): two strings instead of four values
+-- per author, since turning each value into a reply costs about as much as a command.
 local more = #page > limit and 1 or 0
 local shown = math.min(#page, limit)
-local reply = {more, shown}
-local page_authors = {}
-for i = 1, shown do page_authors[i] = page[i][1] end
-local page_stories = shown > 0 and redis.call('HMGET', STORIES, unpack(page_authors)) or {}
-for i = 1, shown do
-  local item = page[i]
-  reply[#reply + 1] = item[1]
-  reply[#reply + 1] = item[2]
-  reply[#reply + 1] = item[3]
-  reply[#reply + 1] = page_stories[i]
+local lines = {}
+if shown > 0 then
+  local page_authors = {}
+  for i = 1, shown do page_authors[i] = page[i][1] end
+  local page_stories = redis.call('HMGET', STORIES, unpack(page_authors))
+  for i = 1, shown do
+    lines[i] = page[i][1] .. ' ' .. page[i][2] .. ' ' .. (page_stories[i] or '')
+  end
 end
-local muted_items = {}
+local muted_lines = {}
 if with_muted then
   for _, author in ipairs(muted) do
     local stories = not removed[author] and redis.call('HGET', STORIES, author)
     if stories then
-      local score, unseen = redis.call('ZSCORE', UNSEEN, author), '1'
-      if not score then score, unseen = redis.call('ZSCORE', SEEN, author), '0' end
-      if score then
-        muted_items[#muted_items + 1] = author
-        muted_items[#muted_items + 1] = score
-        muted_items[#muted_items + 1] = unseen
-        muted_items[#muted_items + 1] = stories
-      end
+      local unseen = redis.call('ZSCORE', UNSEEN, author) and '1' or '0'
+      muted_lines[#muted_lines + 1] = author .. ' ' .. unseen .. ' ' .. stories
     end
   end
 end
-reply[#reply + 1] = #muted_items / 4
-for _, v in ipairs(muted_items) do reply[#reply + 1] = v end
-return reply
+return {more, table.concat(lines, '\n'), table.concat(muted_lines, '\n')}
