@@ -76,7 +76,7 @@ async fn main() -> ExitCode {
 /// `http.drain_secs`, then the listener closes, requests in flight get `http.shutdown_timeout_secs`
 /// to finish, and the process exits 0) or SIGINT/SIGQUIT (at once).
 async fn serve(settings: Settings) -> Result<(), String> {
-    init_tracing(&settings);
+    let _log_writer = init_tracing(&settings);
     tracing::info!(
         listen = %settings.listen,
         cluster = !settings.redis.cluster_nodes.is_empty(),

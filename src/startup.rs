@@ -320,15 +320,23 @@ impl std::fmt::Display for RouteOf<'_> {
 }
 
 /// Logs to stdout as text or JSON lines. JSON lines carry the fields of the spans they were
-/// logged in (`span` and `spans`), so the request id is on each of them.
-pub fn init_tracing(settings: &Settings) {
+/// logged in (`span` and `spans`), so the request id is on each of them. Lines are written by a
+/// thread of their own, so that a request does not wait on stdout (with the default, an info line
+/// per request); when that thread falls behind by 128,000 lines, requests wait for it rather than
+/// lose lines. Keep the guard until exit: dropping
+/// it writes what is left.
+pub fn init_tracing(settings: &Settings) -> Option<tracing_appender::non_blocking::WorkerGuard> {
     LOG_EVERY_REQUEST.store(settings.log.requests == "all", std::sync::atomic::Ordering::Relaxed);
     let filter =
         tracing_subscriber::EnvFilter::try_new(&settings.log.filter).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
-    let _ = if settings.log.format == "json" {
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .finish(std::io::stdout());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer);
+    let installed = if settings.log.format == "json" {
         builder.json().with_current_span(true).with_span_list(true).try_init()
     } else {
         builder.try_init()
     };
+    installed.ok().map(|()| guard)
 }

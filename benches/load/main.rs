@@ -14,8 +14,8 @@
 //!
 //! Everything runs on 127.0.0.1 and every run is bounded in time and in requests. Settings, from
 //! the environment: `LOAD_SECS` per round (default 5), `LOAD_ROUNDS` (pairs, default 3),
-//! `LOAD_CONNECTIONS` (default 32), `LOAD_LOG_REQUESTS` (statusd's `log.requests`, default
-//! `errors`), `LOAD_ONLY` (a comma-separated subset of feed, story, contacts,
+//! `LOAD_CONNECTIONS` (default 32), `LOAD_LOG_REQUESTS` (statusd's `log.requests`; unset, statusd's
+//! default: an info line per request), `LOAD_ONLY` (a comma-separated subset of feed, story, contacts,
 //! post). The report is printed and written to `target/load-report.md`.
 
 mod client;
@@ -101,7 +101,13 @@ fn free_addr() -> SocketAddr {
 
 fn start_statusd(addr: SocketAddr, redis_url: &str) -> Server {
     let log = std::fs::File::create(target_dir().join("load-statusd.log")).expect("log file");
-    let child = Command::new(env!("CARGO_BIN_EXE_statusd"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_statusd"));
+    if let Ok(requests) = std::env::var("LOAD_LOG_REQUESTS") {
+        command.env("STATUSD_LOG__REQUESTS", requests);
+    }
+    // statusd's default configuration, but for what a deployment must set (and the workers, the
+    // live-story limit and the listen address of this harness).
+    let child = command
         .arg("serve")
         .env("STATUSD_LISTEN", addr.to_string())
         .env("STATUSD_REDIS__URL", redis_url)
@@ -109,8 +115,6 @@ fn start_statusd(addr: SocketAddr, redis_url: &str) -> Server {
         .env("STATUSD_AUTH__JWT_SECRET", JWT_SECRET)
         .env("STATUSD_AUTH__ADMIN_TOKEN", ADMIN_TOKEN)
         .env("STATUSD_HTTP__WORKERS", WORKERS.to_string())
-        // An info line per request costs a real share of the CPU; busy instances log errors only.
-        .env("STATUSD_LOG__REQUESTS", log_requests())
         // Posting rounds post thousands of stories per author; the limit is not what is measured.
         .env("STATUSD_STORIES__MAX_ACTIVE_PER_AUTHOR", "1000000")
         .stdout(log.try_clone().expect("log file"))
@@ -120,9 +124,9 @@ fn start_statusd(addr: SocketAddr, redis_url: &str) -> Server {
     Server(child)
 }
 
-/// `log.requests` of the measured statusd: `LOAD_LOG_REQUESTS`, default `errors`.
+/// `log.requests` of the measured statusd: `LOAD_LOG_REQUESTS`, or statusd's default.
 fn log_requests() -> String {
-    std::env::var("LOAD_LOG_REQUESTS").unwrap_or_else(|_| "errors".into())
+    std::env::var("LOAD_LOG_REQUESTS").unwrap_or_else(|_| statusd::config::Settings::default().log.requests)
 }
 
 fn start_floor(spec: &FloorSpec) -> Server {

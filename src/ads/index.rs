@@ -113,6 +113,8 @@ const ANY: &str = "*";
 #[derive(Debug, Default)]
 pub struct CampaignIndex {
     campaigns: Vec<IndexedCampaign>,
+    /// The longest frequency-cap window of any indexed campaign (ms).
+    longest_cap_window_ms: i64,
     by_id: HashMap<String, u32>,
     buckets: HashMap<(String, String), Vec<u32>>,
     cards: HashMap<String, AdCard>,
@@ -155,12 +157,19 @@ impl CampaignIndex {
         for list in buckets.values_mut() {
             list.sort_by(|a, b| campaigns[*b as usize].ecpm().total_cmp(&campaigns[*a as usize].ecpm()));
         }
+        let longest_cap_window_ms = campaigns.iter().map(|c| c.frequency_cap_secs as i64 * 1000).max().unwrap_or(0);
         CampaignIndex {
             campaigns,
+            longest_cap_window_ms,
             by_id,
             buckets,
             cards,
         }
+    }
+
+    /// How far back a viewer's impressions matter to the frequency caps of these campaigns.
+    pub fn longest_cap_window_ms(&self) -> i64 {
+        self.longest_cap_window_ms
     }
 
     pub fn len(&self) -> usize {

@@ -115,9 +115,13 @@ pub enum ViewerAds {
     Eligible { state: Box<ViewerAdState>, left_today: usize },
 }
 
-/// How much impression history to read with a page, or `None` when no ads can be served at all.
-pub fn ad_state_to_read(server: &AdServer) -> Option<i64> {
-    (server.selector.name() != "none").then_some(IMPRESSION_MEMORY_MS)
+/// How much impression history to read with a page, or `None` when no ads can be served at all:
+/// today's (the viewer's daily cap) and as far back as the longest frequency cap of the campaigns
+/// that may serve, not the 30 days kept for billing (caps are checked again, exactly, when an
+/// impression is billed).
+pub fn ad_state_to_read(server: &AdServer, now_ms: i64) -> Option<i64> {
+    let today_ms = now_ms.rem_euclid(86_400_000);
+    (server.selector.name() != "none").then(|| server.index().longest_cap_window_ms().max(today_ms))
 }
 
 /// What [`ads_for_page`] chooses from, given the viewer's ad state as read (`None` when it was

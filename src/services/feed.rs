@@ -149,7 +149,7 @@ pub async fn page(
         with_muted: cursor.is_none(),
     };
     let started = Instant::now();
-    let (page, ad_state) = read_page(store, viewer, query, now_ms, ads::ad_state_to_read(ad_server)).await?;
+    let (page, ad_state) = read_page(store, viewer, query, now_ms, ads::ad_state_to_read(ad_server, now_ms)).await?;
     let ad_read_time = started.elapsed();
     metrics.feed_pages.inc();
     metrics.feed_authors_per_page.observe(page.items.len() as f64);
