@@ -176,8 +176,9 @@ pub struct LogSettings {
     pub format: String,
     /// A `tracing` filter, e.g. `info` or `statusd=debug,info`.
     pub filter: String,
-    /// Which finished requests get an info line: `all`, or `errors` (status 400 and up; the others
-    /// at debug). A line per request is a real share of the CPU of a busy instance.
+    /// Which finished requests get an info line: `errors` (status 400 and up; the others at
+    /// debug), or `all`. A line per request is a real share of a busy instance's CPU
+    /// (BENCHMARKS.md), so the default logs errors only.
     pub requests: String,
 }
 
@@ -292,7 +293,7 @@ impl Default for LogSettings {
         LogSettings {
             format: "text".into(),
             filter: "info".into(),
-            requests: "all".into(),
+            requests: "errors".into(),
         }
     }
 }

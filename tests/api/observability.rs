@@ -504,39 +504,42 @@ async fn json_logs_carry_request_ids_and_never_secrets() {
     }
 }
 
-/// With `log.requests = "errors"`, successes are not logged at info; failures still are.
+/// By default (`log.requests = "errors"`) successes are not logged at info, failures are; with
+/// `all`, both are.
 #[tokio::test]
-async fn request_lines_for_errors_only() {
-    let mut statusd = Statusd::start(&[("STATUSD_LOG__REQUESTS", "errors")]).await;
-    let client = reqwest::Client::new();
-    let token = statusd::auth::UserTokens::new(JWT_SECRET).issue("alice", 3600).unwrap();
-    let feed = format!("{}/v1/feed", statusd.address);
-    let ok = client
-        .get(&feed)
-        .bearer_auth(&token)
-        .header("x-request-id", "req-ok")
-        .send_checked()
-        .await
-        .unwrap();
-    assert_eq!(ok.status(), 200);
-    let bad = client
-        .get(&feed)
-        .bearer_auth("nonsense")
-        .header("x-request-id", "req-bad")
-        .send_checked()
-        .await
-        .unwrap();
-    assert_eq!(bad.status(), 401);
-    statusd.sigterm();
-    assert!(statusd.wait_exit(Duration::from_secs(30)).await.success());
-    let finished = |id: &str| {
-        statusd
-            .json_lines()
-            .iter()
-            .any(|l| request_id_of(l) == Some(id) && l["fields"]["message"] == "request finished")
-    };
-    assert!(!finished("req-ok"), "{}", statusd.log());
-    assert!(finished("req-bad"), "{}", statusd.log());
+async fn request_lines_for_errors_by_default_and_all_when_asked() {
+    for (env, successes_logged) in [(vec![], false), (vec![("STATUSD_LOG__REQUESTS", "all")], true)] {
+        let mut statusd = Statusd::start(&env).await;
+        let client = reqwest::Client::new();
+        let token = statusd::auth::UserTokens::new(JWT_SECRET).issue("alice", 3600).unwrap();
+        let feed = format!("{}/v1/feed", statusd.address);
+        let ok = client
+            .get(&feed)
+            .bearer_auth(&token)
+            .header("x-request-id", "req-ok")
+            .send_checked()
+            .await
+            .unwrap();
+        assert_eq!(ok.status(), 200);
+        let bad = client
+            .get(&feed)
+            .bearer_auth("nonsense")
+            .header("x-request-id", "req-bad")
+            .send_checked()
+            .await
+            .unwrap();
+        assert_eq!(bad.status(), 401);
+        statusd.sigterm();
+        assert!(statusd.wait_exit(Duration::from_secs(30)).await.success());
+        let finished = |id: &str| {
+            statusd
+                .json_lines()
+                .iter()
+                .any(|l| request_id_of(l) == Some(id) && l["fields"]["message"] == "request finished")
+        };
+        assert_eq!(finished("req-ok"), successes_logged, "{env:?}: {}", statusd.log());
+        assert!(finished("req-bad"), "{}", statusd.log());
+    }
 }
 
 /// Every `expr` in the Grafana dashboard, with Grafana's variables filled in.
