@@ -104,12 +104,12 @@ pub struct AdItem {
     pub sponsored: bool,
 }
 
-/// What the ads of one feed page are chosen from. It is read from Redis with the page's tray, so
-/// that ads add no round trip of their own to the page.
+/// What the ads of one feed page are chosen from. It is read from Redis beside the page's tray, so
+/// that ads add no round trip of their own to the page's time.
 pub enum ViewerAds {
     /// No ads for this viewer now: the ad-free entitlement, the daily cap, or the `none` selector.
     Suppressed,
-    /// The viewer's ad state could not be read.
+    /// The viewer's ad state could not be read within `ads.deadline_ms`.
     Failed,
     /// Ads may be shown, this many at most today.
     Eligible { state: Box<ViewerAdState>, left_today: usize },
@@ -120,8 +120,13 @@ pub enum ViewerAds {
 /// that may serve, not the 30 days kept for billing (caps are checked again, exactly, when an
 /// impression is billed).
 pub fn ad_state_to_read(server: &AdServer, now_ms: i64) -> Option<i64> {
-    let today_ms = now_ms.rem_euclid(86_400_000);
+    let today_ms = now_ms - day_start_ms(now_ms);
     (server.selector.name() != "none").then(|| server.index().longest_cap_window_ms().max(today_ms))
+}
+
+/// The start of the UTC day of `now_ms`: daily caps and budgets count from it.
+fn day_start_ms(now_ms: i64) -> i64 {
+    now_ms - now_ms.rem_euclid(86_400_000)
 }
 
 /// What [`ads_for_page`] chooses from, given the viewer's ad state as read (`None` when it was
@@ -135,7 +140,7 @@ pub fn viewer_ads(server: &AdServer, read: Option<Result<ViewerAdState>>, now_ms
             return ViewerAds::Failed;
         }
     };
-    let today_start = now_ms - now_ms.rem_euclid(86_400_000);
+    let today_start = day_start_ms(now_ms);
     let today = state.impressions.iter().filter(|(_, at)| *at >= today_start).count();
     let cap = server.daily_cap as usize;
     if state.ad_free || today >= cap {
@@ -250,7 +255,7 @@ pub async fn impression(store: &Store, server: &AdServer, viewer: &str, token: &
         frequency_cap: cap,
         frequency_window_ms: window_secs as i64 * 1000,
         daily_cap: server.daily_cap,
-        day_start_ms: now_ms - now_ms.rem_euclid(86_400_000),
+        day_start_ms: day_start_ms(now_ms),
         keep_ms: IMPRESSION_MEMORY_MS,
     };
     let id = token_id(token);

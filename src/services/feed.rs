@@ -1,21 +1,20 @@
 //! The feed use case: one page of the viewer's tray with ads spliced in, and the page's JSON.
 //!
-//! A page costs one round trip on the viewer's slot (the tray index answers the page's authors,
-//! in order, with the viewer's ad state alongside) and one read of the page's story cards: in
+//! A page costs one script on the viewer's slot (the tray index answers the page's authors, in
+//! order), with the viewer's ad state read beside it, and one read of the page's story cards: in
 //! proportion to the page, not to the viewer's contacts or live authors.
 
 use crate::ads::service::{self as ads, AdItem, AdServer};
 use crate::ads::splice::splice;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::metrics::Metrics;
 use crate::store::Store;
 use crate::store::tray::{TrayPage, TrayQuery};
-use crate::store::viewer_ads::ViewerAdState;
 use crate::stories::feed::{AuthorGroup, Position, muted_order};
 use crate::stories::{Story, StoryCard};
 use chrono::{DateTime, Utc};
 use serde::{Serialize, Serializer};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use utoipa::ToSchema;
 
 /// Reads of a page that find stories gone (deleted since they reached the tray) before the page is
@@ -148,9 +147,18 @@ pub async fn page(
         limit,
         with_muted: cursor.is_none(),
     };
-    let started = Instant::now();
-    let (page, ad_state) = read_page(store, viewer, query, now_ms, ads::ad_state_to_read(ad_server, now_ms)).await?;
-    let ad_read_time = started.elapsed();
+    // The viewer's ad state is read beside the page, once, under `ads.deadline_ms`: a slow or
+    // broken one costs the page its ads, not the page.
+    let ad_state = async {
+        let keep_ms = ads::ad_state_to_read(ad_server, now_ms)?;
+        let started = Instant::now();
+        let read = tokio::time::timeout(ad_server.deadline, store.viewer_ad_state(viewer, now_ms, keep_ms)).await;
+        let read = read.unwrap_or_else(|_| Err(Error::Busy("the viewer's ad state took longer than ads.deadline_ms".into())));
+        Some((read, started.elapsed()))
+    };
+    let (page, ad_state) = futures_util::join!(read_page(store, viewer, query, now_ms), ad_state);
+    let page = page?;
+    let (ad_state, ad_read_time) = ad_state.map_or((None, Duration::ZERO), |(read, took)| (Some(read), took));
     metrics.feed_pages.inc();
     metrics.feed_authors_per_page.observe(page.items.len() as f64);
 
@@ -193,19 +201,13 @@ struct LoadedPage {
 /// Reads a tray page and its cards. A story whose record is gone (deleted since it reached the
 /// tray) is forgotten by the tray index and the page read again, so that its author takes the
 /// place of their newest remaining story.
-async fn read_page(
-    store: &Store,
-    viewer: &str,
-    query: TrayQuery<'_>,
-    now_ms: i64,
-    ad_state_keep_ms: Option<i64>,
-) -> Result<(LoadedPage, Option<Result<ViewerAdState>>)> {
+async fn read_page(store: &Store, viewer: &str, query: TrayQuery<'_>, now_ms: i64) -> Result<LoadedPage> {
     let mut reads = 1;
     loop {
-        let (tray, ad_state) = store.tray_page(viewer, query, now_ms, ad_state_keep_ms).await?;
+        let tray = store.tray_page(viewer, query, now_ms).await?;
         let (page, gone) = load_cards(store, tray).await?;
         if gone.is_empty() || reads == READS_PER_PAGE {
-            return Ok((page, ad_state));
+            return Ok(page);
         }
         let gone: Vec<(&str, &str)> = gone.iter().map(|(a, id)| (a.as_str(), id.as_str())).collect();
         store.forget_in_tray(viewer, &gone, now_ms).await?;

@@ -9,7 +9,6 @@
 //! others, whatever the number of live authors. Views update the index as they are recorded;
 //! deleted stories are forgotten by the page that finds their records gone.
 
-use super::viewer_ads::ViewerAdState;
 use super::{Batch, Store, decode, keys};
 use crate::error::{Error, Result};
 use crate::stories::StoryRecord;
@@ -65,17 +64,8 @@ impl Store {
         Ok(())
     }
 
-    /// One page of the viewer's tray and, when `ad_state_keep_ms` is given, the viewer's ad state
-    /// with that much impression history, both sent at once to the viewer's slot. The ad state's
-    /// own failure (a record that does not parse, a key of the wrong type) is its own, so that the
-    /// page is served without ads.
-    pub async fn tray_page(
-        &self,
-        viewer: &str,
-        query: TrayQuery<'_>,
-        now_ms: i64,
-        ad_state_keep_ms: Option<i64>,
-    ) -> Result<(TrayPage, Option<Result<ViewerAdState>>)> {
+    /// One page of the viewer's tray: one script on the viewer's slot.
+    pub async fn tray_page(&self, viewer: &str, query: TrayQuery<'_>, now_ms: i64) -> Result<TrayPage> {
         let mut keys: Vec<String> = self.keys.tray_index(viewer).into();
         keys.extend([self.keys.seen(viewer), self.keys.muted(viewer), self.keys.contact_removals(viewer)]);
         keys.extend(self.keys.live_trays(viewer, now_ms, self.story_ttl_ms));
@@ -95,19 +85,8 @@ impl Store {
         ];
         let mut batch = Batch::new();
         batch.add_script(&TRAY_INDEX, &keys, &args[..]);
-        let ad_state = async {
-            let keep_ms = ad_state_keep_ms?;
-            let mut batch = Batch::new();
-            self.add_viewer_ad_state(&mut batch, viewer, now_ms, keep_ms);
-            Some(match self.batch(batch).await {
-                Ok(answers) => self.parse_viewer_ad_state(viewer, answers),
-                Err(e) => Err(e),
-            })
-        };
-        // Sent together, answered apart: a broken ad state costs the page its ads, not the page.
-        let (answers, ad_state) = futures_util::join!(self.batch(batch), ad_state);
-        let page = parse_page(answers?.into_iter().next().unwrap_or(Value::Nil))?;
-        Ok((page, ad_state))
+        let answers = self.batch(batch).await?;
+        parse_page(answers.into_iter().next().unwrap_or(Value::Nil))
     }
 
     /// Takes stories that are gone (deleted, found missing by a page) out of the viewer's tray

@@ -3,9 +3,9 @@
 //! recently seen advertisers, and which token events were already counted. Also viewers' reports
 //! of a creative, under the creative's tag.
 
-use super::{Batch, Store, decode};
+use super::{Store, decode};
 use crate::ads::token::AdToken;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::users::UserSettings;
 use redis::{Script, Value};
 use std::collections::HashSet;
@@ -48,42 +48,32 @@ pub struct ImpressionCaps {
 }
 
 impl Store {
-    /// Adds to `batch` the reads of everything about the viewer that ad selection uses, with
-    /// `keep_ms` of impression history: five commands on the viewer's slot, answered by
-    /// [`Store::parse_viewer_ad_state`].
-    pub(super) fn add_viewer_ad_state(&self, batch: &mut Batch, viewer: &str, now_ms: i64, keep_ms: i64) {
-        let settings = self.keys.settings(viewer);
-        batch.cmd(&settings, "GET").arg(&settings);
-        let ad_free = self.keys.ad_free(viewer);
-        batch.cmd(&ad_free, "EXISTS").arg(&ad_free);
-        for set in [self.keys.ad_hidden(viewer), self.keys.ad_blocked(viewer)] {
-            batch.cmd(&set, "SMEMBERS").arg(&set);
-        }
+    /// Everything about the viewer that ad selection uses, with `keep_ms` of impression history,
+    /// in one pipeline on the viewer's slot.
+    pub async fn viewer_ad_state(&self, viewer: &str, now_ms: i64, keep_ms: i64) -> Result<ViewerAdState> {
         let imps = self.keys.ad_impressions(viewer);
-        batch
-            .cmd(&imps, "ZRANGE")
+        let mut pipe = redis::pipe();
+        pipe.cmd("GET").arg(self.keys.settings(viewer));
+        pipe.cmd("EXISTS").arg(self.keys.ad_free(viewer));
+        pipe.cmd("SMEMBERS").arg(self.keys.ad_hidden(viewer));
+        pipe.cmd("SMEMBERS").arg(self.keys.ad_blocked(viewer));
+        pipe.cmd("ZRANGE")
             .arg(&imps)
             .arg(now_ms - keep_ms)
             .arg("+inf")
             .arg("BYSCORE")
             .arg("WITHSCORES");
-    }
-
-    /// The viewer's ad state from the answers of [`Store::add_viewer_ad_state`].
-    pub(super) fn parse_viewer_ad_state(&self, viewer: &str, answers: Vec<Value>) -> Result<ViewerAdState> {
-        let [settings, ad_free, hidden, blocked, impressions]: [Value; 5] = answers
-            .try_into()
-            .map_err(|_| Error::Internal("viewer ad state: five answers expected".into()))?;
-        let impressions: Vec<(String, f64)> = decode(impressions)?;
+        type Reply = (Option<String>, bool, HashSet<String>, HashSet<String>, Vec<(String, f64)>);
+        let (settings, ad_free, hidden, blocked, impressions): Reply = self.pipe(&pipe).await?;
         let impressions = impressions
             .into_iter()
             .filter_map(|(member, at)| member.split_once('/').map(|(campaign, _)| (campaign.to_owned(), at as i64)))
             .collect();
         Ok(ViewerAdState {
-            settings: super::users::parse_settings(viewer, decode(settings)?)?,
-            ad_free: decode(ad_free)?,
-            hidden_campaigns: decode(hidden)?,
-            blocked_advertisers: decode(blocked)?,
+            settings: super::users::parse_settings(viewer, settings)?,
+            ad_free,
+            hidden_campaigns: hidden,
+            blocked_advertisers: blocked,
             impressions,
         })
     }
