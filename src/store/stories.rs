@@ -201,11 +201,19 @@ impl Store {
         let Some((author, _)) = crate::ids::story_id_parts(id) else {
             return Ok(None);
         };
+        if author == viewer {
+            // One's own story: no contact logs to ask.
+            return Ok(self
+                .story(id)
+                .await?
+                .filter(|(s, _)| s.author == author)
+                .map(|(s, c)| (s, c, false)));
+        }
         let (raw, checks) = self.raw_story_with_checks(viewer, author, id).await?;
         let Some((story, card)) = raw.as_deref().and_then(decode_record).filter(|(s, _)| s.author == author) else {
             return Ok(None);
         };
-        let may_view = author != viewer && visibility(checks, viewer, ms(story.created_at), &story.audience)?;
+        let may_view = visibility(checks, viewer, ms(story.created_at), &story.audience)?;
         Ok(Some((story, card, may_view)))
     }
 
