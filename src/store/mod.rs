@@ -17,6 +17,7 @@ use crate::config::RedisSettings;
 use crate::error::{Error, Result};
 use crate::metrics::{Metrics, RedisErrorKind, RedisOp};
 use futures_util::future::FutureExt;
+use futures_util::{StreamExt, TryStreamExt};
 use keys::Keys;
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::ClusterClient;
@@ -205,6 +206,9 @@ pub fn classify(e: &redis::RedisError) -> Option<(RedisErrorKind, bool)> {
 /// enough for a slot migration's last keys or a failover's new slot map, short enough that a
 /// cluster that stays down is a fast 503.
 const TRANSACTION_RETRIES: u32 = 5;
+
+/// How many of a batch's pipelines (one per hash slot on a cluster) are in flight at once.
+const PIPELINES_IN_FLIGHT: usize = 32;
 
 /// The key of a pipeline's first command (after a script's hash and key count).
 fn first_key(pipe: &Pipeline) -> Option<Vec<u8>> {
@@ -407,14 +411,20 @@ impl Store {
     }
 
     async fn run_pipelines(&self, pipelines: &[Planned], total: usize) -> redis::RedisResult<Vec<Value>> {
-        let answers: Vec<RedisFuture<'_, Vec<Value>>> = pipelines
+        // A few at a time: a request's response timeout runs from when it is sent, so thousands
+        // sent at once (a list of 5,000 contacts, one slot each) would each wait for all the
+        // others and time out on a busy machine.
+        let requests: Vec<RedisFuture<'_, Vec<Value>>> = pipelines
             .iter()
             .map(|planned| {
                 let mut conn = self.conn();
                 async move { planned.pipe.query_async::<Vec<Value>>(&mut conn).await }.boxed()
             })
             .collect();
-        let answers = futures_util::future::try_join_all(answers).await?;
+        let answers: Vec<Vec<Value>> = futures_util::stream::iter(requests)
+            .buffered(PIPELINES_IN_FLIGHT)
+            .try_collect()
+            .await?;
         let mut out = vec![Value::Nil; total];
         for (planned, values) in pipelines.iter().zip(answers) {
             for (destination, value) in planned.destinations.iter().zip(values) {

@@ -142,7 +142,8 @@ impl TestApp {
         let r = self
             .send_json(Method::PUT, "/v1/me/contacts", user, &json!({ "contacts": contacts }))
             .await;
-        assert_eq!(r.status(), StatusCode::OK);
+        let status = r.status();
+        assert_eq!(status, StatusCode::OK, "{}", r.text().await.unwrap_or_default());
     }
 
     /// Makes every pair of `users` mutual contacts.
