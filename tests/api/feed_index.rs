@@ -96,9 +96,12 @@ async fn seeing_an_author_moves_them_behind_every_unseen_one(backend: Backend) {
     let app = spawn_app(backend).await;
     let names: Vec<String> = ["a", "b", "c"].map(String::from).to_vec();
     contacts_of(&app, "viewer", &names).await;
+    // Each story a millisecond after the one before: the order is by time, ties by author.
     let a1 = app.post_text("a", "a1").await;
+    clock_passes(ms(&a1["created_at"])).await;
     for name in ["b", "c"] {
-        app.post_text(name, "hi").await;
+        let story = app.post_text(name, "hi").await;
+        clock_passes(ms(&story["created_at"])).await;
     }
     let a2 = app.post_text("a", "a2").await;
     assert_eq!(app.feed_authors("viewer").await, ["a", "c", "b"]);
@@ -121,6 +124,7 @@ async fn an_author_drops_out_the_millisecond_their_last_story_expires(backend: B
     let first = app.post_text("alice", "first").await;
     clock_passes(ms(&first["created_at"]) + 1_500).await;
     let second = app.post_text("alice", "second").await;
+    clock_passes(ms(&second["created_at"])).await;
     let carol = app.post_text("carol", "carol's").await;
     assert_eq!(app.feed_authors("bob").await, ["carol", "alice"]);
 
