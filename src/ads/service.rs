@@ -104,12 +104,12 @@ pub struct AdItem {
     pub sponsored: bool,
 }
 
-/// What the ads of one feed page are chosen from. It is read from Redis beside the page's tray, so
-/// that ads add no round trip of their own to the page's time.
+/// What the ads of one feed page are chosen from. It is read from Redis by the page's own tray
+/// script, so that ads add no round trip of their own to the page's time.
 pub enum ViewerAds {
     /// No ads for this viewer now: the ad-free entitlement, the daily cap, or the `none` selector.
     Suppressed,
-    /// The viewer's ad state could not be read within `ads.deadline_ms`.
+    /// The viewer's ad state could not be read.
     Failed,
     /// Ads may be shown, this many at most today.
     Eligible { state: Box<ViewerAdState>, left_today: usize },

@@ -37,16 +37,20 @@ pub struct AdToken {
 
 #[derive(Clone)]
 pub struct TokenKey {
-    key: Vec<u8>,
+    /// The HMAC with the key already taken in: cloned per use, which spares hashing the key again
+    /// for each of a page's tokens.
+    keyed: Hmac<Sha256>,
 }
 
 impl TokenKey {
     pub fn new(key: &[u8]) -> TokenKey {
-        TokenKey { key: key.to_vec() }
+        TokenKey {
+            keyed: Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes keys of any length"),
+        }
     }
 
     fn mac(&self) -> Hmac<Sha256> {
-        Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC takes keys of any length")
+        self.keyed.clone()
     }
 
     /// A stable pseudonym of a user (a keyed hash): what selectors and reach counters see.

@@ -1,20 +1,21 @@
 //! The feed use case: one page of the viewer's tray with ads spliced in, and the page's JSON.
 //!
 //! A page costs one script on the viewer's slot (the tray index answers the page's authors, in
-//! order), with the viewer's ad state read beside it, and one read of the page's story cards: in
-//! proportion to the page, not to the viewer's contacts or live authors.
+//! order, and the viewer's ad state) and one read of the page's story cards: in proportion to the
+//! page, not to the viewer's contacts or live authors.
 
 use crate::ads::service::{self as ads, AdItem, AdServer};
 use crate::ads::splice::splice;
-use crate::error::{Error, Result};
-use crate::metrics::Metrics;
+use crate::error::Result;
+use crate::metrics::{AdSlotOutcome, Metrics};
 use crate::store::Store;
 use crate::store::tray::{TrayPage, TrayQuery};
+use crate::store::viewer_ads::ViewerAdState;
 use crate::stories::feed::{AuthorGroup, Position, muted_order};
 use crate::stories::{Story, StoryCard};
 use chrono::{DateTime, Utc};
 use serde::{Serialize, Serializer};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use utoipa::ToSchema;
 
 /// Reads of a page that find stories gone (deleted since they reached the tray) before the page is
@@ -142,34 +143,30 @@ pub async fn page(
     now: DateTime<Utc>,
 ) -> Result<Feed> {
     let now_ms = now.timestamp_millis();
+    // The viewer's ad state is read by the page's own script, so that ads add no round trip; a
+    // broken one costs the page its ads, not the page.
     let query = TrayQuery {
         after: cursor,
         limit,
         with_muted: cursor.is_none(),
+        ad_state_since_ms: ads::ad_state_to_read(ad_server, now_ms).map(|keep_ms| now_ms - keep_ms),
     };
-    // The viewer's ad state is read beside the page, once, under `ads.deadline_ms`: a slow or
-    // broken one costs the page its ads, not the page.
-    let ad_state = async {
-        let keep_ms = ads::ad_state_to_read(ad_server, now_ms)?;
-        let started = Instant::now();
-        let read = tokio::time::timeout(ad_server.deadline, store.viewer_ad_state(viewer, now_ms, keep_ms)).await;
-        let read = read.unwrap_or_else(|_| Err(Error::Busy("the viewer's ad state took longer than ads.deadline_ms".into())));
-        Some((read, started.elapsed()))
-    };
-    let (page, ad_state) = futures_util::join!(read_page(store, viewer, query, now_ms), ad_state);
-    let page = page?;
-    let (ad_state, ad_read_time) = ad_state.map_or((None, Duration::ZERO), |(read, took)| (Some(read), took));
+    let page = read_page(store, viewer, query, now_ms).await?;
     metrics.feed_pages.inc();
     metrics.feed_authors_per_page.observe(page.items.len() as f64);
 
     let slots = ad_server.placement.slots(page.items.len());
     let deciding = Instant::now();
-    let viewer_ads = ads::viewer_ads(ad_server, ad_state, now_ms);
-    let (ads, outcomes) = ads::ads_for_page(ad_server, viewer_ads, viewer, slots.len(), now_ms);
+    let viewer_ads = ads::viewer_ads(ad_server, page.ad_state, now_ms);
+    let (mut ads, mut outcomes) = ads::ads_for_page(ad_server, viewer_ads, viewer, slots.len(), now_ms);
+    let decided_in = deciding.elapsed();
     if !slots.is_empty() {
-        metrics
-            .ad_decision_duration
-            .observe((ad_read_time + deciding.elapsed()).as_secs_f64());
+        metrics.ad_decision_duration.observe(decided_in.as_secs_f64());
+    }
+    if decided_in > ad_server.deadline {
+        // Past `ads.deadline_ms` the page goes without its ads, whatever the selector found.
+        ads.clear();
+        outcomes = vec![AdSlotOutcome::TimedOut; slots.len()];
     }
     for outcome in outcomes {
         metrics.ad_slot(outcome);
@@ -196,17 +193,23 @@ struct LoadedPage {
     items: Vec<LoadedGroup>,
     muted: Vec<LoadedGroup>,
     next_cursor: Option<String>,
+    ad_state: Option<Result<ViewerAdState>>,
 }
 
 /// Reads a tray page and its cards. A story whose record is gone (deleted since it reached the
 /// tray) is forgotten by the tray index and the page read again, so that its author takes the
 /// place of their newest remaining story.
-async fn read_page(store: &Store, viewer: &str, query: TrayQuery<'_>, now_ms: i64) -> Result<LoadedPage> {
+async fn read_page(store: &Store, viewer: &str, mut query: TrayQuery<'_>, now_ms: i64) -> Result<LoadedPage> {
     let mut reads = 1;
+    let mut ad_state = None;
     loop {
-        let tray = store.tray_page(viewer, query, now_ms).await?;
-        let (page, gone) = load_cards(store, tray).await?;
+        let mut tray = store.tray_page(viewer, query, now_ms).await?;
+        // The ad state is read once, with the first read.
+        ad_state = ad_state.or(tray.ad_state.take());
+        query.ad_state_since_ms = None;
+        let (mut page, gone) = load_cards(store, tray).await?;
         if gone.is_empty() || reads == READS_PER_PAGE {
+            page.ad_state = ad_state;
             return Ok(page);
         }
         let gone: Vec<(&str, &str)> = gone.iter().map(|(a, id)| (a.as_str(), id.as_str())).collect();
@@ -249,7 +252,13 @@ async fn load_cards(store: &Store, tray: TrayPage) -> Result<(LoadedPage, Vec<(S
     };
     let items = load(tray.items);
     let muted = load(tray.muted);
-    Ok((LoadedPage { items, muted, next_cursor }, gone))
+    let page = LoadedPage {
+        items,
+        muted,
+        next_cursor,
+        ad_state: None,
+    };
+    Ok((page, gone))
 }
 
 /// The feed's item for an author group: `latest_at` is their newest story shown.

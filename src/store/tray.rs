@@ -9,8 +9,10 @@
 //! others, whatever the number of live authors. Views update the index as they are recorded;
 //! deleted stories are forgotten by the page that finds their records gone.
 
+use super::viewer_ads::parse_ad_state;
 use super::{Batch, Store, decode, keys};
 use crate::error::{Error, Result};
+use crate::store::viewer_ads::ViewerAdState;
 use crate::stories::StoryRecord;
 use crate::stories::feed::{AuthorGroup, GroupStory, Position};
 use redis::{Script, Value};
@@ -35,17 +37,21 @@ pub struct TrayQuery<'a> {
     pub limit: usize,
     /// Also the muted authors with live stories.
     pub with_muted: bool,
+    /// Also the viewer's ad state, with their impressions since this time (ms).
+    pub ad_state_since_ms: Option<i64>,
 }
 
 /// One page of the tray, in feed order; muted authors and those on either side of a contact
 /// removal are left out of `items`.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub struct TrayPage {
     pub items: Vec<AuthorGroup>,
     /// Muted authors with live stories (when asked for), in no particular order.
     pub muted: Vec<AuthorGroup>,
     /// Whether more authors follow the page.
     pub more: bool,
+    /// The viewer's ad state (when asked for), or why it could not be read.
+    pub ad_state: Option<Result<ViewerAdState>>,
 }
 
 impl Store {
@@ -67,7 +73,16 @@ impl Store {
     /// One page of the viewer's tray: one script on the viewer's slot.
     pub async fn tray_page(&self, viewer: &str, query: TrayQuery<'_>, now_ms: i64) -> Result<TrayPage> {
         let mut keys: Vec<String> = self.keys.tray_index(viewer).into();
-        keys.extend([self.keys.seen(viewer), self.keys.muted(viewer), self.keys.contact_removals(viewer)]);
+        keys.extend([
+            self.keys.seen(viewer),
+            self.keys.muted(viewer),
+            self.keys.contact_removals(viewer),
+            self.keys.settings(viewer),
+            self.keys.ad_free(viewer),
+            self.keys.ad_hidden(viewer),
+            self.keys.ad_blocked(viewer),
+            self.keys.ad_impressions(viewer),
+        ]);
         keys.extend(self.keys.live_trays(viewer, now_ms, self.story_ttl_ms));
         let (section, score, author) = match query.after {
             None => ("", String::new(), ""),
@@ -82,11 +97,12 @@ impl Store {
             author,
             &query.limit.to_string(),
             if query.with_muted { "1" } else { "0" },
+            &query.ad_state_since_ms.map_or(String::new(), |ms| ms.to_string()),
         ];
         let mut batch = Batch::new();
         batch.add_script(&TRAY_INDEX, &keys, &args[..]);
         let answers = self.batch(batch).await?;
-        parse_page(answers.into_iter().next().unwrap_or(Value::Nil))
+        parse_page(viewer, answers.into_iter().next().unwrap_or(Value::Nil))
     }
 
     /// Takes stories that are gone (deleted, found missing by a page) out of the viewer's tray
@@ -110,16 +126,23 @@ impl Store {
 }
 
 /// The page script's answer: more (0|1), then the page's authors and the muted ones, each a
-/// string of lines "<author> <unseen 0|1> <stories>".
-fn parse_page(answer: Value) -> Result<TrayPage> {
-    let [more, items, muted]: [Value; 3] = decode::<Vec<Value>>(answer)?
+/// string of lines "<author> <unseen 0|1> <stories>", then the viewer's ad state (nil when not
+/// asked for, an error's text when it could not be read).
+fn parse_page(viewer: &str, answer: Value) -> Result<TrayPage> {
+    let [more, items, muted, ad_state]: [Value; 4] = decode::<Vec<Value>>(answer)?
         .try_into()
-        .map_err(|_| Error::Internal("tray page: three answers expected".into()))?;
+        .map_err(|_| Error::Internal("tray page: four answers expected".into()))?;
     let more: i64 = decode(more)?;
+    let ad_state = match ad_state {
+        Value::Nil => None,
+        Value::Array(read) => Some(parse_ad_state(viewer, read)),
+        error => Some(Err(Error::Internal(format!("ad state of {viewer}: {error:?}")))),
+    };
     Ok(TrayPage {
         items: parse_groups(&decode::<String>(items)?)?,
         muted: parse_groups(&decode::<String>(muted)?)?,
         more: more == 1,
+        ad_state,
     })
 }
 
@@ -189,15 +212,25 @@ mod tests {
         let s = |v: &str| Value::BulkString(v.as_bytes().to_vec());
         // Made by hand: `ids::new_story_id` keeps ids increasing within the process.
         let id = format!("{}.bob", ulid::Ulid::from_parts(1_764_000_000_123, 7));
-        let answer = Value::Array(vec![Value::Int(1), s(&format!("bob 1 {id} 1000 0\ncarol 0 ")), s("")]);
-        let page = parse_page(answer).unwrap();
+        let answer = Value::Array(vec![Value::Int(1), s(&format!("bob 1 {id} 1000 0\ncarol 0 ")), s(""), Value::Nil]);
+        let page = parse_page("v", answer).unwrap();
         assert!(page.more);
         assert_eq!(page.items.len(), 2);
         assert_eq!((page.items[0].latest_ms, page.items[0].unseen), (1_764_000_000_123, true));
         assert_eq!(page.items[0].stories[0].id, id);
         assert!(page.items[1].stories.is_empty());
         assert!(page.muted.is_empty());
-        assert!(parse_page(Value::Array(vec![Value::Int(0), s("bob")])).is_err());
-        assert!(parse_page(Value::Array(vec![Value::Int(0), s("bob"), s("")])).is_err());
+        assert!(page.ad_state.is_none());
+        assert!(parse_page("v", Value::Array(vec![Value::Int(0), s("bob"), s("")])).is_err());
+        assert!(parse_page("v", Value::Array(vec![Value::Int(0), s("bob"), s(""), Value::Nil])).is_err());
+        let broken = parse_page("v", Value::Array(vec![Value::Int(0), s(""), s(""), s("WRONGTYPE")])).unwrap();
+        assert!(matches!(broken.ad_state, Some(Err(_))));
+        let imps = Value::Array(vec![s("c1/t1"), s("1000"), s("c2/t2"), s("2000")]);
+        let state = vec![Value::Nil, Value::Int(1), Value::Array(vec![s("c3")]), Value::Array(vec![]), imps];
+        let read = parse_page("v", Value::Array(vec![Value::Int(0), s(""), s(""), Value::Array(state)])).unwrap();
+        let state = read.ad_state.unwrap().unwrap();
+        assert!(state.ad_free);
+        assert!(state.hidden_campaigns.contains("c3"));
+        assert_eq!(state.impressions, [("c1".to_owned(), 1000), ("c2".to_owned(), 2000)]);
     }
 }

@@ -5,7 +5,7 @@
 
 use super::{Store, decode};
 use crate::ads::token::AdToken;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::users::UserSettings;
 use redis::{Script, Value};
 use std::collections::HashSet;
@@ -24,6 +24,31 @@ pub struct ViewerAdState {
     pub blocked_advertisers: HashSet<String>,
     /// (campaign id, time in ms) of the impressions still inside the longest window.
     pub impressions: Vec<(String, i64)>,
+}
+
+/// The viewer's ad state as the tray page script reads it (see `scripts/tray_index.lua`):
+/// settings, ad-free (0|1), hidden campaigns, blocked advertisers, impressions as member, time
+/// pairs (members are "<campaign>/<token id>").
+pub(crate) fn parse_ad_state(viewer: &str, read: Vec<Value>) -> Result<ViewerAdState> {
+    let malformed = || Error::Internal(format!("ad state of {viewer}: five answers expected"));
+    let [settings, ad_free, hidden, blocked, impressions]: [Value; 5] = read.try_into().map_err(|_| malformed())?;
+    let ad_free: i64 = decode(ad_free)?;
+    let impressions: Vec<String> = decode(impressions)?;
+    let impressions = impressions
+        .chunks_exact(2)
+        .filter_map(|pair| {
+            let (campaign, _) = pair[0].split_once('/')?;
+            let at: f64 = pair[1].parse().ok()?;
+            Some((campaign.to_owned(), at as i64))
+        })
+        .collect();
+    Ok(ViewerAdState {
+        settings: super::users::parse_settings(viewer, decode(settings)?)?,
+        ad_free: ad_free == 1,
+        hidden_campaigns: decode(hidden)?,
+        blocked_advertisers: decode(blocked)?,
+        impressions,
+    })
 }
 
 /// The result of counting an impression on the viewer's side.
@@ -48,36 +73,6 @@ pub struct ImpressionCaps {
 }
 
 impl Store {
-    /// Everything about the viewer that ad selection uses, with `keep_ms` of impression history,
-    /// in one pipeline on the viewer's slot.
-    pub async fn viewer_ad_state(&self, viewer: &str, now_ms: i64, keep_ms: i64) -> Result<ViewerAdState> {
-        let imps = self.keys.ad_impressions(viewer);
-        let mut pipe = redis::pipe();
-        pipe.cmd("GET").arg(self.keys.settings(viewer));
-        pipe.cmd("EXISTS").arg(self.keys.ad_free(viewer));
-        pipe.cmd("SMEMBERS").arg(self.keys.ad_hidden(viewer));
-        pipe.cmd("SMEMBERS").arg(self.keys.ad_blocked(viewer));
-        pipe.cmd("ZRANGE")
-            .arg(&imps)
-            .arg(now_ms - keep_ms)
-            .arg("+inf")
-            .arg("BYSCORE")
-            .arg("WITHSCORES");
-        type Reply = (Option<String>, bool, HashSet<String>, HashSet<String>, Vec<(String, f64)>);
-        let (settings, ad_free, hidden, blocked, impressions): Reply = self.pipe(&pipe).await?;
-        let impressions = impressions
-            .into_iter()
-            .filter_map(|(member, at)| member.split_once('/').map(|(campaign, _)| (campaign.to_owned(), at as i64)))
-            .collect();
-        Ok(ViewerAdState {
-            settings: super::users::parse_settings(viewer, settings)?,
-            ad_free,
-            hidden_campaigns: hidden,
-            blocked_advertisers: blocked,
-            impressions,
-        })
-    }
-
     /// Counts an impression on the viewer's side, atomically with the cap checks.
     pub async fn count_viewer_impression(
         &self,

@@ -11,10 +11,13 @@
 --   5 ZSET story id -> expires_at: the stories the viewer has seen
 --   6 SET the authors the viewer muted
 --   7 ZSET "removed:<user>" / "removed-by:<user>" -> ms: contact removals (hide their stories)
---   8… the tray windows that may hold live entries
+--   8 STRING settings, 9 ad-free mark, 10 SET hidden campaigns, 11 SET blocked advertisers,
+--   12 ZSET impressions: the viewer's ad state, read with the page so that ads cost no round trip
+--   13… the tray windows that may hold live entries
 -- ARGV: 1 operation ("page", "seen", "forget"), 2 now (ms), then per operation:
 --   page:   3 removals since (ms), 4 cursor's section ("" none, "0" unseen, "1" seen),
---           5 cursor's negated newest time, 6 cursor's author, 7 limit, 8 "1" for the muted section
+--           5 cursor's negated newest time, 6 cursor's author, 7 limit, 8 "1" for the muted section,
+--           9 impressions since (ms) with the ad state, "" without it
 --   seen:   3 author, 4 story id
 --   forget: 3… author, story id pairs: stories that are gone (deleted)
 --
@@ -126,7 +129,7 @@ local arrived, arrived_authors = {}, {}
 -- One call for all windows, one to delete those that held lines: each redis.call costs about a
 -- microsecond, a visible share of a page.
 local windows, filled = {}, {}
-for i = 8, #KEYS do windows[#windows + 1] = KEYS[i] end
+for i = 13, #KEYS do windows[#windows + 1] = KEYS[i] end
 local raws = #windows > 0 and redis.call('MGET', unpack(windows)) or {}
 for w, raw in ipairs(raws) do
   if raw then
@@ -258,4 +261,21 @@ if with_muted then
     end
   end
 end
-return {more, table.concat(lines, '\n'), table.concat(muted_lines, '\n')}
+
+-- The viewer's ad state: settings, ad-free (0|1), hidden campaigns, blocked advertisers, the
+-- impressions since ARGV[9] as member, time pairs. Read under pcall: a broken one costs the page
+-- its ads (answered as the error's text), not the page.
+local ad_state = false
+if ARGV[9] ~= '' then
+  local ok, read = pcall(function()
+    return {
+      redis.call('GET', KEYS[8]),
+      redis.call('EXISTS', KEYS[9]),
+      redis.call('SMEMBERS', KEYS[10]),
+      redis.call('SMEMBERS', KEYS[11]),
+      redis.call('ZRANGE', KEYS[12], ARGV[9], '+inf', 'BYSCORE', 'WITHSCORES'),
+    }
+  end)
+  ad_state = ok and read or (type(read) == 'table' and read.err or tostring(read))
+end
+return {more, table.concat(lines, '\n'), table.concat(muted_lines, '\n'), ad_state}
