@@ -125,29 +125,53 @@ impl Store {
     }
 }
 
-/// The page script's answer: more (0|1), then the page's authors and the muted ones, each a
-/// string of lines "<author> <unseen 0|1> <stories>", then the viewer's ad state (nil when not
-/// asked for, an error's text when it could not be read).
+/// The page script's answer: more (0|1); the page's authors, their unseen flags (a string of
+/// 0|1, one per author) and their index entries (nil for none); the muted authors as a string of
+/// lines "<author> <unseen 0|1> <stories>"; the viewer's ad state (nil when not asked for, an
+/// error's text when it could not be read).
 fn parse_page(viewer: &str, answer: Value) -> Result<TrayPage> {
-    let [more, items, muted, ad_state]: [Value; 4] = decode::<Vec<Value>>(answer)?
+    let [more, authors, unseen, stories, muted, ad_state]: [Value; 6] = decode::<Vec<Value>>(answer)?
         .try_into()
-        .map_err(|_| Error::Internal("tray page: four answers expected".into()))?;
+        .map_err(|_| Error::Internal("tray page: six answers expected".into()))?;
     let more: i64 = decode(more)?;
+    let authors: Vec<String> = decode(authors)?;
+    let unseen: String = decode(unseen)?;
+    let stories: Vec<Option<String>> = decode(stories)?;
+    if unseen.len() != authors.len() || stories.len() != authors.len() {
+        return Err(Error::Internal("tray page: as many flags and entries as authors expected".into()));
+    }
+    let items = authors
+        .into_iter()
+        .zip(unseen.bytes())
+        .zip(stories)
+        .map(|((author, unseen), stories)| author_group(author, unseen == b'1', stories.as_deref().unwrap_or("")))
+        .collect();
     let ad_state = match ad_state {
         Value::Nil => None,
         Value::Array(read) => Some(parse_ad_state(viewer, read)),
         error => Some(Err(Error::Internal(format!("ad state of {viewer}: {error:?}")))),
     };
     Ok(TrayPage {
-        items: parse_groups(&decode::<String>(items)?)?,
+        items,
         muted: parse_groups(&decode::<String>(muted)?)?,
         more: more == 1,
         ad_state,
     })
 }
 
-/// Author groups from lines "<author> <unseen 0|1> <stories>"; an author's place in the order is
-/// their newest live story, which its id tells.
+/// An author's group from their index entry; their place in the order is their newest live story,
+/// which its id tells.
+fn author_group(author: String, unseen: bool, entry: &str) -> AuthorGroup {
+    let stories = parse_stories(entry);
+    AuthorGroup {
+        author,
+        unseen,
+        latest_ms: stories.iter().map(|s| crate::ids::created_ms(&s.id)).max().unwrap_or(0),
+        stories,
+    }
+}
+
+/// Author groups from lines "<author> <unseen 0|1> <stories>".
 fn parse_groups(lines: &str) -> Result<Vec<AuthorGroup>> {
     lines
         .split_terminator('\n')
@@ -156,13 +180,7 @@ fn parse_groups(lines: &str) -> Result<Vec<AuthorGroup>> {
             let (Some(author), Some(unseen), stories) = (parts.next(), parts.next(), parts.next().unwrap_or("")) else {
                 return Err(Error::Internal(format!("tray page: line {line:?}")));
             };
-            let stories = parse_stories(stories);
-            Ok(AuthorGroup {
-                author: author.to_owned(),
-                unseen: unseen == "1",
-                latest_ms: stories.iter().map(|s| crate::ids::created_ms(&s.id)).max().unwrap_or(0),
-                stories,
-            })
+            Ok(author_group(author.to_owned(), unseen == "1", stories))
         })
         .collect()
 }
@@ -210,24 +228,43 @@ mod tests {
     #[test]
     fn a_page_answer_is_read_in_order() {
         let s = |v: &str| Value::BulkString(v.as_bytes().to_vec());
+        let page = |authors: &[&str], unseen: &str, stories: Vec<Value>, muted: &str, ad_state: Value| {
+            let authors = Value::Array(authors.iter().map(|a| s(a)).collect());
+            let answer = Value::Array(vec![Value::Int(1), authors, s(unseen), Value::Array(stories), s(muted), ad_state]);
+            parse_page("v", answer)
+        };
         // Made by hand: `ids::new_story_id` keeps ids increasing within the process.
         let id = format!("{}.bob", ulid::Ulid::from_parts(1_764_000_000_123, 7));
-        let answer = Value::Array(vec![Value::Int(1), s(&format!("bob 1 {id} 1000 0\ncarol 0 ")), s(""), Value::Nil]);
-        let page = parse_page("v", answer).unwrap();
-        assert!(page.more);
-        assert_eq!(page.items.len(), 2);
-        assert_eq!((page.items[0].latest_ms, page.items[0].unseen), (1_764_000_000_123, true));
-        assert_eq!(page.items[0].stories[0].id, id);
-        assert!(page.items[1].stories.is_empty());
-        assert!(page.muted.is_empty());
-        assert!(page.ad_state.is_none());
-        assert!(parse_page("v", Value::Array(vec![Value::Int(0), s("bob"), s("")])).is_err());
-        assert!(parse_page("v", Value::Array(vec![Value::Int(0), s("bob"), s(""), Value::Nil])).is_err());
-        let broken = parse_page("v", Value::Array(vec![Value::Int(0), s(""), s(""), s("WRONGTYPE")])).unwrap();
+        let read = page(
+            &["bob", "carol"],
+            "10",
+            vec![s(&format!("{id} 1000 0")), Value::Nil],
+            "",
+            Value::Nil,
+        )
+        .unwrap();
+        assert!(read.more);
+        assert_eq!(read.items.len(), 2);
+        assert_eq!((read.items[0].latest_ms, read.items[0].unseen), (1_764_000_000_123, true));
+        assert_eq!(read.items[0].stories[0].id, id);
+        assert!(!read.items[1].unseen);
+        assert!(read.items[1].stories.is_empty());
+        assert!(read.muted.is_empty());
+        assert!(read.ad_state.is_none());
+        let muted = page(&[], "", vec![], &format!("dave 1 {id} 1000 1"), Value::Nil).unwrap();
+        assert_eq!((muted.muted[0].author.as_str(), muted.muted[0].unseen), ("dave", true));
+        assert!(muted.muted[0].stories[0].seen);
+
+        assert!(page(&["bob"], "", vec![Value::Nil], "", Value::Nil).is_err(), "a flag per author");
+        assert!(page(&["bob"], "1", vec![], "", Value::Nil).is_err(), "an entry per author");
+        assert!(page(&[], "", vec![], "bob", Value::Nil).is_err(), "a muted line without its flag");
+        assert!(parse_page("v", Value::Array(vec![Value::Int(0), s("")])).is_err());
+
+        let broken = page(&[], "", vec![], "", s("WRONGTYPE")).unwrap();
         assert!(matches!(broken.ad_state, Some(Err(_))));
         let imps = Value::Array(vec![s("c1/t1"), s("1000"), s("c2/t2"), s("2000")]);
         let state = vec![Value::Nil, Value::Int(1), Value::Array(vec![s("c3")]), Value::Array(vec![]), imps];
-        let read = parse_page("v", Value::Array(vec![Value::Int(0), s(""), s(""), Value::Array(state)])).unwrap();
+        let read = page(&[], "", vec![], "", Value::Array(state)).unwrap();
         let state = read.ad_state.unwrap().unwrap();
         assert!(state.ad_free);
         assert!(state.hidden_campaigns.contains("c3"));
