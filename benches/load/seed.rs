@@ -26,6 +26,8 @@ pub struct Population {
     pub stories: Vec<String>,
     /// Authors with 1,000 contacts, who post during the run.
     pub posters: Vec<String>,
+    /// Authors with 50 contacts (who have them back), who post during the run, many at once.
+    pub small_posters: Vec<String>,
     /// Viewers with 10, 100, 1,000 and 5,000 contacts, every one of whom has 2 live stories.
     pub contact_table: Vec<ContactTableRow>,
 }
@@ -42,6 +44,8 @@ pub struct Shape {
     pub stories_per_author: usize,
     pub posters: usize,
     pub poster_contacts: usize,
+    pub small_posters: usize,
+    pub small_poster_contacts: usize,
     pub advertisers: usize,
     pub campaigns_per_advertiser: usize,
 }
@@ -205,6 +209,15 @@ impl Api {
         for recipient in &recipients {
             lists.push((recipient.clone(), posters.clone()));
         }
+        // Posters with the contact list most users have, and their contacts.
+        let small_posters: Vec<String> = (0..shape.small_posters).map(|i| format!("small{i:03}")).collect();
+        let friends: Vec<String> = (0..shape.small_poster_contacts).map(|i| format!("friend{i:03}")).collect();
+        for poster in &small_posters {
+            lists.push((poster.clone(), friends.clone()));
+        }
+        for friend in &friends {
+            lists.push((friend.clone(), small_posters.clone()));
+        }
         self.set_all_contacts(lists).await?;
 
         let posts: Vec<(String, usize)> = authors
@@ -231,6 +244,7 @@ impl Api {
             viewers,
             stories,
             posters,
+            small_posters,
             contact_table,
         })
     }
