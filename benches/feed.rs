@@ -9,8 +9,9 @@ mod redis_support;
 use chrono::Utc;
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use statusd::config::Settings;
+use statusd::services::stories as service;
 use statusd::startup::build_state;
-use statusd::stories::{NewTextStory, service};
+use statusd::stories::NewTextStory;
 use std::hint::black_box;
 use std::time::Duration;
 

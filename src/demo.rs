@@ -8,8 +8,9 @@ use crate::advertisers::creatives::{CreativeFields, Decision, Review};
 use crate::config::Settings;
 use crate::error::Result;
 use crate::media::{MediaLimits, PipelineSpec};
+use crate::services::stories as service;
 use crate::startup::build_state;
-use crate::stories::{NewTextStory, StoryDraft, StoryKind, service};
+use crate::stories::{NewTextStory, StoryDraft, StoryKind};
 use chrono::Utc;
 
 pub const DEMO_USERS: [&str; 5] = ["alice", "bob", "carol", "dave", "erin"];

@@ -111,6 +111,6 @@ pub async fn unmute(state: State, user: User, path: web::Path<String>) -> Result
 #[utoipa::path(delete, path = "/v1/me", tag = "users", security(("user" = [])),
     responses((status = 204), (status = 401, body = Problem), (status = 503, body = Problem)))]
 pub async fn erase_me(state: State, user: User) -> Result<HttpResponse> {
-    crate::stories::service::erase_user(&state.store, &user.0, chrono::Utc::now()).await?;
+    crate::services::stories::erase_user(&state.store, &user.0, chrono::Utc::now()).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -1,3 +1,4 @@
 //! Use cases that compose the domain and the store: each function is one thing a client asks for.
 
 pub mod feed;
+pub mod stories;

@@ -1,7 +1,6 @@
 //! Stories: the record, what a client may post, who may see it. Plain Rust: no HTTP, no Redis.
 
 pub mod feed;
-pub mod service;
 
 use crate::error::{Error, FieldError, Result};
 use crate::users::Audience;

@@ -1,11 +1,11 @@
 //! Story use cases: each function is one thing a client asks for, written against the store.
 
-use super::{StoredMedia, Story, StoryCard, StoryDraft, StoryRecord, Viewer};
 use crate::config::Settings;
 use crate::error::{Error, Result};
 use crate::media::Processed;
 use crate::store::Store;
 use crate::store::stories::{MediaBytes, Rendition};
+use crate::stories::{StoredMedia, Story, StoryCard, StoryDraft, StoryRecord, Viewer};
 use chrono::{DateTime, Duration, SubsecRound, TimeZone, Utc};
 
 /// Posts a story: stores it, claims a live slot (or refuses past the limit) and fans it out to
