@@ -138,7 +138,9 @@ async fn seed_campaigns(state: &statusd::http::AppState) {
             ads_admin::create_campaign(store, &advertiser.id, campaign, now).await.unwrap();
         }
     }
-    statusd::ads::refresh::reload(store, &state.ads, &state.metrics).await.unwrap();
+    statusd::services::ads_refresh::reload(store, &state.ads, &state.metrics)
+        .await
+        .unwrap();
     assert_eq!(state.ads.index().len(), 200);
 }
 

@@ -2,12 +2,12 @@
 //! listener (port 0 in tests). Also the logging set-up: every line logged while a request is
 //! served carries its request id, which the response carries too (`X-Request-Id`).
 
-use crate::ads::service::AdServer;
 use crate::auth::UserTokens;
 use crate::config::Settings;
 use crate::http::wire::ProblemConnection;
 use crate::http::{self, AppState, problem};
 use crate::metrics::Metrics;
+use crate::services::ads::AdServer;
 use crate::store::Store;
 use actix_http::HttpService;
 use actix_http::KeepAlive;
@@ -88,7 +88,7 @@ impl Application {
         let listener = TcpListener::bind(&settings.listen).map_err(|e| format!("listen {}: {e}", settings.listen))?;
         let state = web::Data::new(build_state(settings)?);
         // Keeps this instance's campaign index current for as long as the runtime lives.
-        tokio::spawn(crate::ads::refresh::run(
+        tokio::spawn(crate::services::ads_refresh::run(
             state.store.clone(),
             state.ads.clone(),
             state.settings.clone(),

@@ -7,9 +7,7 @@
 //! carries them is part of its input.
 
 pub mod index;
-pub mod refresh;
 pub mod selectors;
-pub mod service;
 pub mod splice;
 pub mod token;
 

@@ -39,7 +39,7 @@ pub struct AppState {
     /// Bounds how many uploads are held in memory at once (`media.max_buffered_uploads`).
     pub upload_gate: Arc<Semaphore>,
     /// This instance's campaign index, selector and ad-token key.
-    pub ads: Arc<crate::ads::service::AdServer>,
+    pub ads: Arc<crate::services::ads::AdServer>,
     /// Set on SIGTERM: `/readyz` answers 503 and every answer closes its connection.
     pub draining: Arc<std::sync::atomic::AtomicBool>,
 }

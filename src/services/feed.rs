@@ -4,10 +4,10 @@
 //! order, and the viewer's ad state) and one read of the page's story cards: in proportion to the
 //! page, not to the viewer's contacts or live authors.
 
-use crate::ads::service::{self as ads, AdItem, AdServer};
 use crate::ads::splice::splice;
 use crate::error::Result;
 use crate::metrics::{AdSlotOutcome, Metrics};
+use crate::services::ads::{self as ads, AdItem, AdServer};
 use crate::store::Store;
 use crate::store::tray::{TrayPage, TrayQuery};
 use crate::store::viewer_ads::ViewerAdState;
@@ -282,7 +282,7 @@ fn author_item(loaded: LoadedGroup) -> Option<AuthorItem> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ads::service::{AdAdvertiser, AdCta};
+    use crate::services::ads::{AdAdvertiser, AdCta};
     use crate::stories::{StoredMedia, StoryCard, StoryKind, StoryRecord};
     use crate::users::{Audience, AudienceMode};
     use chrono::{DateTime, Duration};

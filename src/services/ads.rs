@@ -1,9 +1,9 @@
 //! Ad use cases: fill a feed page's slots, and the viewer's actions on an ad token.
 
-use super::index::CampaignIndex;
-use super::splice::Placement;
-use super::token::{AdToken, TokenKey, token_id};
-use super::{AdRequest, AdSelector, Exclusions, Match, selectors};
+use crate::ads::index::CampaignIndex;
+use crate::ads::splice::Placement;
+use crate::ads::token::{AdToken, TokenKey, token_id};
+use crate::ads::{AdRequest, AdSelector, Exclusions, Match, selectors};
 use crate::advertisers::creatives::{CreativeRecord, CreativeStatus};
 use crate::config::Settings;
 use crate::error::{Error, Result};

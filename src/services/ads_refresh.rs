@@ -3,8 +3,8 @@
 //! message was missed), and the whole index — spend, pacing, click-through estimates — is reloaded
 //! at least every `ads.stats_refresh_ms`.
 
-use super::index::{AdCard, CampaignIndex, IndexedCampaign};
-use super::service::AdServer;
+use super::ads::AdServer;
+use crate::ads::index::{AdCard, CampaignIndex, IndexedCampaign};
 use crate::advertisers::campaigns::{CampaignStatus, LoadedCampaign};
 use crate::config::Settings;
 use crate::error::Result;
