@@ -83,7 +83,7 @@ fn bench_pages(c: &mut Criterion) {
 async fn seed_campaigns(state: &statusd::http::AppState) {
     use statusd::advertisers::campaigns::{FrequencyCap, NewCampaign, Pacing, Targeting};
     use statusd::advertisers::creatives::{CreativeFields, Decision, Review};
-    use statusd::advertisers::service as ads_admin;
+    use statusd::services::advertisers as ads_admin;
     let store = &state.store;
     let now = Utc::now();
     let limits = statusd::media::MediaLimits {

@@ -2,7 +2,6 @@
 //! stories, and demo advertisers with approved creatives and running campaigns, so that a fresh
 //! install has a feed (with ads) to look at.
 
-use crate::advertisers;
 use crate::advertisers::campaigns::{FrequencyCap, NewCampaign, Pacing, Targeting};
 use crate::advertisers::creatives::{CreativeFields, Decision, Review};
 use crate::config::Settings;
@@ -113,7 +112,7 @@ async fn seed_advertiser(
     let store = &state.store;
     let now = Utc::now();
     store.delete_advertiser(id).await?;
-    let advertiser = advertisers::service::create_advertiser_with_id(store, id.into(), name.into(), now).await?;
+    let advertiser = crate::services::advertisers::create_advertiser_with_id(store, id.into(), name.into(), now).await?;
     let labels = &state.settings.ads.cta_labels;
     let mut creative_ids = Vec::new();
     for (n, (headline, label, url)) in creatives.iter().enumerate() {
@@ -126,12 +125,12 @@ async fn seed_advertiser(
         }
         .parse(labels)?;
         let image = crate::media::process(&demo_creative(colours, n), limits, &PipelineSpec::CREATIVE)?;
-        let creative = advertisers::service::create_creative(store, id, draft, image, now).await?;
+        let creative = crate::services::advertisers::create_creative(store, id, draft, image, now).await?;
         let approve = Review {
             decision: Decision::Approve,
             reason: None,
         };
-        advertisers::service::review(store, &creative.id, approve, now).await?;
+        crate::services::advertisers::review(store, &creative.id, approve, now).await?;
         creative_ids.push(creative.id);
     }
     let campaign = NewCampaign {
@@ -149,7 +148,7 @@ async fn seed_advertiser(
         },
         pacing: Pacing::Asap,
     };
-    advertisers::service::create_campaign(store, id, campaign, now).await?;
+    crate::services::advertisers::create_campaign(store, id, campaign, now).await?;
     Ok(advertiser.api_key.unwrap_or_default())
 }
 

@@ -4,7 +4,6 @@
 pub mod campaigns;
 pub mod creatives;
 pub mod reports;
-pub mod service;
 
 use crate::error::{Error, Result};
 use base64::Engine;

@@ -108,7 +108,7 @@ pub async fn creative_thumb(state: State, _user: User, id: web::Path<String>, re
 
 async fn creative_image(state: &State, id: &str, which: Rendition, req: &HttpRequest) -> Result<HttpResponse> {
     let creative = state.store.creative(id).await?.filter(|c| c.is_approved()).ok_or(Error::NotFound)?;
-    let (bytes, etag) = crate::advertisers::service::creative_media(&state.store, &creative, which).await?;
+    let (bytes, etag) = crate::services::advertisers::creative_media(&state.store, &creative, which).await?;
     Ok(super::media::image_reply(req, bytes, &etag, "private, max-age=3600".into()))
 }
 

@@ -79,7 +79,7 @@ impl FromRequest for Advertiser {
         Box::pin(async move {
             let token = token.ok_or(Error::Unauthorized)?;
             let state = state?;
-            Ok(Advertiser(crate::advertisers::service::authenticate(&state.store, &token).await?))
+            Ok(Advertiser(crate::services::advertisers::authenticate(&state.store, &token).await?))
         })
     }
 }

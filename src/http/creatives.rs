@@ -7,9 +7,10 @@ use super::media::{Part, image_reply, is_multipart, process_image, read_multipar
 use super::problem::Problem;
 use super::{PageQuery, State};
 use crate::advertisers::creatives::{Creative, CreativeFields, CreativeRecord, CreativeStatus, MAX_CTA_URL, Review};
-use crate::advertisers::{is_valid_id, service};
+use crate::advertisers::is_valid_id;
 use crate::error::{Error, FieldError, Result};
 use crate::media::PipelineSpec;
+use crate::services::advertisers as service;
 use crate::store::keys::Caller;
 use crate::store::stories::Rendition;
 use actix_web::http::StatusCode;

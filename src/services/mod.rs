@@ -2,5 +2,6 @@
 
 pub mod ads;
 pub mod ads_refresh;
+pub mod advertisers;
 pub mod feed;
 pub mod stories;

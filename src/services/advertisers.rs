@@ -2,10 +2,10 @@
 //! against the store. Another advertiser's creative or campaign is `NotFound`, exactly like a
 //! missing one.
 
-use super::campaigns::{CampaignPatch, CampaignRecord, CheckContext, NewCampaign};
-use super::creatives::{CreativeDraft, CreativeRecord, CreativeStatus, Review};
-use super::reports::{Report, ReportRange};
-use super::{AdvertiserRecord, AdvertiserWithKey, hash_api_key, is_valid_id, issue_api_key, looks_like_api_key, new_id};
+use crate::advertisers::campaigns::{CampaignPatch, CampaignRecord, CheckContext, NewCampaign};
+use crate::advertisers::creatives::{CreativeDraft, CreativeRecord, CreativeStatus, Review};
+use crate::advertisers::reports::{Report, ReportRange};
+use crate::advertisers::{AdvertiserRecord, AdvertiserWithKey, hash_api_key, is_valid_id, issue_api_key, looks_like_api_key, new_id};
 use crate::config::Settings;
 use crate::error::{Error, FieldError, Result};
 use crate::media::Processed;
