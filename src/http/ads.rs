@@ -107,7 +107,7 @@ pub async fn creative_thumb(state: State, _user: User, id: web::Path<String>, re
 }
 
 async fn creative_image(state: &State, id: &str, which: Rendition, req: &HttpRequest) -> Result<HttpResponse> {
-    let creative = state.store.creative(id).await?.filter(|c| c.is_approved()).ok_or(Error::NotFound)?;
+    let creative = crate::services::advertisers::approved_creative(&state.store, id).await?;
     let (bytes, etag) = crate::services::advertisers::creative_media(&state.store, &creative, which).await?;
     Ok(super::media::image_reply(req, bytes, &etag, "private, max-age=3600".into()))
 }
@@ -171,6 +171,6 @@ pub async fn admin_patch_user(
     body: JsonBody<UserEntitlementsPatch>,
 ) -> Result<web::Json<UserEntitlements>> {
     let id = parse_user_id("id", &id)?;
-    state.store.set_ad_free(&id, body.ad_free).await?;
+    crate::services::users::set_ad_free(&state.store, &id, body.ad_free).await?;
     Ok(web::Json(UserEntitlements { id, ad_free: body.ad_free }))
 }

@@ -5,7 +5,8 @@ use super::auth::User;
 use super::json::JsonBody;
 use super::problem::{self, Problem};
 use crate::error::Result;
-use crate::users::{SettingsLimits, SettingsPatch, UserSettings, parse_user_id, parse_user_list};
+use crate::services::users;
+use crate::users::{SettingsPatch, UserSettings, parse_user_id};
 use actix_web::{HttpResponse, web};
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
@@ -45,7 +46,7 @@ pub struct Contacts {
     responses((status = 200, body = Contacts), (status = 401, body = Problem), (status = 503, body = Problem)))]
 pub async fn get_contacts(state: State, user: User) -> Result<web::Json<Contacts>> {
     Ok(web::Json(Contacts {
-        contacts: state.store.contacts(&user.0).await?,
+        contacts: users::contacts(&state.store, &user.0).await?,
     }))
 }
 
@@ -55,14 +56,7 @@ pub async fn get_contacts(state: State, user: User) -> Result<web::Json<Contacts
         (status = 409, description = "`contacts_busy`: another replacement of this list is running", body = Problem),
         (status = 413, body = Problem), (status = 503, body = Problem)))]
 pub async fn put_contacts(state: State, user: User, body: JsonBody<Contacts>) -> Result<web::Json<Contacts>> {
-    let mut contacts = parse_user_list("contacts", &body.contacts, state.settings.users.max_contacts)?;
-    contacts.retain(|c| *c != user.0);
-    let wait = std::time::Duration::from_millis(state.settings.users.contacts_wait_ms);
-    state
-        .store
-        .set_contacts(&user.0, &contacts, Utc::now().timestamp_millis(), wait)
-        .await?;
-    contacts.sort();
+    let contacts = users::replace_contacts(&state.store, &state.settings, &user.0, &body.contacts, Utc::now()).await?;
     Ok(web::Json(Contacts { contacts }))
 }
 
@@ -70,21 +64,15 @@ pub async fn put_contacts(state: State, user: User, body: JsonBody<Contacts>) ->
 #[utoipa::path(get, path = "/v1/me/settings", tag = "users", security(("user" = [])),
     responses((status = 200, body = UserSettings), (status = 401, body = Problem)))]
 pub async fn get_settings(state: State, user: User) -> Result<web::Json<UserSettings>> {
-    Ok(web::Json(state.store.settings(&user.0).await?))
+    Ok(web::Json(users::settings(&state.store, &user.0).await?))
 }
 
 /// Changes some settings; answers with all of them.
 #[utoipa::path(patch, path = "/v1/me/settings", tag = "users", security(("user" = [])), request_body = SettingsPatch,
     responses((status = 200, body = UserSettings), (status = 400, body = Problem), (status = 401, body = Problem)))]
 pub async fn patch_settings(state: State, user: User, body: JsonBody<SettingsPatch>) -> Result<web::Json<UserSettings>> {
-    let current = state.store.settings(&user.0).await?;
-    let limits = SettingsLimits {
-        max_audience_users: state.settings.users.max_contacts,
-        max_interests: state.settings.users.max_interests,
-    };
-    let next = body.into_inner().apply(&current, &limits)?;
-    state.store.save_settings(&user.0, &next).await?;
-    Ok(web::Json(next))
+    let changed = users::change_settings(&state.store, &state.settings, &user.0, body.into_inner()).await?;
+    Ok(web::Json(changed))
 }
 
 /// Mutes an author: their stories move to the feed's `muted` section.
@@ -93,7 +81,7 @@ pub async fn patch_settings(state: State, user: User, body: JsonBody<SettingsPat
     responses((status = 204), (status = 400, body = Problem), (status = 401, body = Problem)))]
 pub async fn mute(state: State, user: User, path: web::Path<String>) -> Result<HttpResponse> {
     let author = parse_user_id("user_id", &path)?;
-    state.store.set_muted(&user.0, &author, true).await?;
+    users::set_muted(&state.store, &user.0, &author, true).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -103,7 +91,7 @@ pub async fn mute(state: State, user: User, path: web::Path<String>) -> Result<H
     responses((status = 204), (status = 400, body = Problem), (status = 401, body = Problem)))]
 pub async fn unmute(state: State, user: User, path: web::Path<String>) -> Result<HttpResponse> {
     let author = parse_user_id("user_id", &path)?;
-    state.store.set_muted(&user.0, &author, false).await?;
+    users::set_muted(&state.store, &user.0, &author, false).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -111,6 +99,6 @@ pub async fn unmute(state: State, user: User, path: web::Path<String>) -> Result
 #[utoipa::path(delete, path = "/v1/me", tag = "users", security(("user" = [])),
     responses((status = 204), (status = 401, body = Problem), (status = 503, body = Problem)))]
 pub async fn erase_me(state: State, user: User) -> Result<HttpResponse> {
-    crate::services::stories::erase_user(&state.store, &user.0, chrono::Utc::now()).await?;
+    crate::services::stories::erase_user(&state.store, &user.0, Utc::now()).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -112,6 +112,11 @@ pub async fn creative(store: &Store, id: &str) -> Result<CreativeRecord> {
     store.creative(id).await?.ok_or(Error::NotFound)
 }
 
+/// A creative viewers may be shown (approved), or `NotFound`.
+pub async fn approved_creative(store: &Store, id: &str) -> Result<CreativeRecord> {
+    Some(creative(store, id).await?).filter(|c| c.is_approved()).ok_or(Error::NotFound)
+}
+
 /// One of the advertiser's own creatives.
 pub async fn own_creative(store: &Store, advertiser: &str, id: &str) -> Result<CreativeRecord> {
     creative(store, id).await.and_then(|c| owned(c, |c| &c.advertiser, advertiser))

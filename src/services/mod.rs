@@ -5,3 +5,4 @@ pub mod ads_refresh;
 pub mod advertisers;
 pub mod feed;
 pub mod stories;
+pub mod users;
