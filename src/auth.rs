@@ -7,6 +7,15 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+/// Who is calling: a user, an advertiser (by id) or the operator. Records kept per caller (those of
+/// an `Idempotency-Key`) live under the caller's own tag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Caller<'a> {
+    User(&'a str),
+    Advertiser(&'a str),
+    Admin,
+}
+
 #[derive(Debug, Serialize, Deserialize)]
 struct Claims {
     sub: String,

@@ -1,9 +1,9 @@
 //! `Idempotency-Key` on creating POSTs, for every kind of caller.
 
 use super::AppState;
+use crate::auth::Caller;
 use crate::error::{Error, Result};
-use crate::store::keys::Caller;
-use crate::store::users::IdempotencyClaim;
+use crate::services::idempotency::{self, IdempotencyClaim};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse};
 use base64::Engine;
@@ -76,8 +76,6 @@ pub async fn idempotent(
     still_exists: impl AsyncFnOnce(&serde_json::Value) -> Result<bool>,
     create: impl std::future::Future<Output = Result<(StatusCode, serde_json::Value)>>,
 ) -> Result<HttpResponse> {
-    const CLAIM_MS: u64 = 60_000;
-    const KEEP_MS: u64 = 24 * 3600 * 1000;
     let Some(key) = req.headers().get("idempotency-key") else {
         let (status, body) = create.await?;
         return Ok(HttpResponse::build(status).json(body));
@@ -88,7 +86,7 @@ pub async fn idempotent(
         .filter(|k| (1..=255).contains(&k.len()) && k.bytes().all(|b| (b' '..=b'~').contains(&b)))
         .ok_or_else(|| Error::field("Idempotency-Key", "1-255 visible ASCII characters"))?;
     let hash = URL_SAFE_NO_PAD.encode(Sha256::digest(format!("{} {}\n{key}", req.method(), req.path())));
-    match state.store.idempotency_begin(caller, &hash, CLAIM_MS, KEEP_MS).await? {
+    match idempotency::begin(&state.store, caller, &hash).await? {
         IdempotencyClaim::InProgress => Err(Error::Conflict(
             "idempotency_in_progress",
             "a request with this Idempotency-Key is still running".into(),
@@ -124,11 +122,11 @@ pub async fn idempotent(
                     fingerprint: Some(fingerprint.0),
                 })
                 .map_err(|e| Error::Internal(e.to_string()))?;
-                state.store.idempotency_finish(caller, &hash, &stored, KEEP_MS).await?;
+                idempotency::finish(&state.store, caller, &hash, &stored).await?;
                 Ok(HttpResponse::build(status).json(body))
             }
             Err(e) => {
-                let _ = state.store.idempotency_release(caller, &hash).await;
+                let _ = idempotency::release(&state.store, caller, &hash).await;
                 Err(e)
             }
         },

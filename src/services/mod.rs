@@ -4,5 +4,6 @@ pub mod ads;
 pub mod ads_refresh;
 pub mod advertisers;
 pub mod feed;
+pub mod idempotency;
 pub mod stories;
 pub mod users;

@@ -1,10 +1,10 @@
 //! Advertisers in Redis: the record (with the SHA-256 of its API key) and the index from key hash
 //! to advertiser. Nothing here expires: advertisers, like creatives and campaigns, are durable.
 
-use super::keys::Caller;
 use super::{Batch, Store, from_json, to_json};
 use crate::advertisers::AdvertiserRecord;
 use crate::advertisers::creatives::CreativeStatus;
+use crate::auth::Caller;
 use crate::error::Result;
 
 impl Store {

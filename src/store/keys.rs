@@ -4,6 +4,8 @@
 //! a user's keys live under `{u:<id>}`, a story's under `{s:<id>}`. Scripts and transactions only
 //! ever touch one tag; reads that span users or stories go out as one pipeline per tag.
 
+use crate::auth::Caller;
+
 #[derive(Debug, Clone)]
 pub struct Keys {
     prefix: String,
@@ -242,14 +244,6 @@ impl Keys {
             self.ad_counted(user),
         ]
     }
-}
-
-/// Who an `Idempotency-Key` belongs to: its records live under the caller's own tag.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Caller<'a> {
-    User(&'a str),
-    Advertiser(&'a str),
-    Admin,
 }
 
 impl Keys {

@@ -4,6 +4,7 @@
 pub mod advertisers;
 pub mod campaigns;
 pub mod creatives;
+pub mod idempotency;
 pub mod keys;
 pub mod live;
 pub mod pubsub;

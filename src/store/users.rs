@@ -1,6 +1,5 @@
-//! Users in Redis: contacts, settings, muted authors, idempotency records.
+//! Users in Redis: contacts, settings, muted authors.
 
-use super::keys::Caller;
 use super::{Batch, Store, decode};
 use crate::error::{Error, Result};
 use crate::users::{ContactLog, UserSettings};
@@ -8,24 +7,12 @@ use redis::Script;
 use std::collections::HashSet;
 use std::sync::LazyLock;
 
-static IDEMPOTENCY_BEGIN: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("scripts/idempotency_begin.lua")));
 static RELEASE_LOCK: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("scripts/release_lock.lua")));
 /// How long a contact list lock lives at most: far longer than replacing 5,000 contacts takes,
 /// short enough that a crashed replacement does not hold the list up for long.
 const LOCK_MS: u64 = 10_000;
 /// How far apart a replacement tries to take the lock while it waits for another.
 const LOCK_RETRY: std::time::Duration = std::time::Duration::from_millis(25);
-
-/// What an `Idempotency-Key` found.
-#[derive(Debug, PartialEq)]
-pub enum IdempotencyClaim {
-    /// First use: this request goes ahead and must `finish` or `release` the key.
-    Claimed,
-    /// A request with this key is still running.
-    InProgress,
-    /// A request with this key already finished; this is what it answered.
-    Done(String),
-}
 
 /// A mark in a user's `contact_removals`: about the other user's list or the user's own.
 #[derive(Debug, Clone, Copy)]
@@ -52,8 +39,6 @@ pub(crate) fn parse_settings(user: &str, raw: Option<String>) -> Result<UserSett
         Some(json) => serde_json::from_str(&json).map_err(|e| Error::Internal(format!("settings of {user}: {e}"))),
     }
 }
-
-const IN_PROGRESS: &str = "\u{0}in-progress";
 
 /// From the answer of [`Store::add_contact_log_read`] about a story posted at `at_ms`: whether
 /// the user has the other on their contact list now and had then. Every replacement of a list logs
@@ -258,40 +243,6 @@ impl Store {
         let mut list: Vec<String> = self.query(redis::cmd("SMEMBERS").arg(self.keys.muted(user))).await?;
         list.sort();
         Ok(list)
-    }
-
-    pub async fn idempotency_begin(&self, caller: Caller<'_>, key_hash: &str, claim_ms: u64, keep_ms: u64) -> Result<IdempotencyClaim> {
-        let record = self.keys.idempotency_of(caller, key_hash);
-        let mut conn = self.conn();
-        let found: Option<String> = IDEMPOTENCY_BEGIN
-            .key(&record)
-            .key(self.keys.idempotency_index_of(caller))
-            .arg(IN_PROGRESS)
-            .arg(claim_ms)
-            .arg(keep_ms)
-            .arg(&record)
-            .invoke_async(&mut conn)
-            .await?;
-        Ok(match found {
-            None => IdempotencyClaim::Claimed,
-            Some(v) if v == IN_PROGRESS => IdempotencyClaim::InProgress,
-            Some(v) => IdempotencyClaim::Done(v),
-        })
-    }
-
-    pub async fn idempotency_finish(&self, caller: Caller<'_>, key_hash: &str, response: &str, keep_ms: u64) -> Result<()> {
-        self.query(
-            redis::cmd("SET")
-                .arg(self.keys.idempotency_of(caller, key_hash))
-                .arg(response)
-                .arg("PX")
-                .arg(keep_ms),
-        )
-        .await
-    }
-
-    pub async fn idempotency_release(&self, caller: Caller<'_>, key_hash: &str) -> Result<()> {
-        self.query(redis::cmd("DEL").arg(self.keys.idempotency_of(caller, key_hash))).await
     }
 
     /// Deletes every key of the user (their own tag only; their stories are deleted separately),
