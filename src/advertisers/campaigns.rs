@@ -7,6 +7,14 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+/// A campaign as read, with the version a later save must match.
+#[derive(Debug, Clone)]
+pub struct StoredCampaign {
+    pub record: CampaignRecord,
+    pub totals: CampaignTotals,
+    pub version: i64,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Pacing {

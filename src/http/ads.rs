@@ -6,8 +6,8 @@ use super::auth::{Admin, User};
 use super::json::JsonBody;
 use super::problem::Problem;
 use crate::error::{Error, Result};
+use crate::media::ImageSize;
 use crate::services::ads::{self as service, AdPreferences, ImpressionOutcome, WhyThisAd};
-use crate::store::stories::Rendition;
 use crate::users::parse_user_id;
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::Utc;
@@ -96,17 +96,17 @@ pub async fn why(state: State, user: User, token: web::Path<String>) -> Result<w
 #[utoipa::path(get, path = "/v1/ads/creatives/{id}/media", tag = "ads", operation_id = "ad_creative_media", security(("user" = [])),
     responses((status = 200, content_type = "image/jpeg", body = Vec<u8>), (status = 304), (status = 401, body = Problem), (status = 404, body = Problem)))]
 pub async fn creative_media(state: State, _user: User, id: web::Path<String>, req: HttpRequest) -> Result<HttpResponse> {
-    creative_image(&state, &id, Rendition::Full, &req).await
+    creative_image(&state, &id, ImageSize::Full, &req).await
 }
 
 /// An approved creative's thumbnail.
 #[utoipa::path(get, path = "/v1/ads/creatives/{id}/thumb", tag = "ads", operation_id = "ad_creative_thumb", security(("user" = [])),
     responses((status = 200, content_type = "image/jpeg", body = Vec<u8>), (status = 304), (status = 401, body = Problem), (status = 404, body = Problem)))]
 pub async fn creative_thumb(state: State, _user: User, id: web::Path<String>, req: HttpRequest) -> Result<HttpResponse> {
-    creative_image(&state, &id, Rendition::Thumb, &req).await
+    creative_image(&state, &id, ImageSize::Thumb, &req).await
 }
 
-async fn creative_image(state: &State, id: &str, which: Rendition, req: &HttpRequest) -> Result<HttpResponse> {
+async fn creative_image(state: &State, id: &str, which: ImageSize, req: &HttpRequest) -> Result<HttpResponse> {
     let creative = crate::services::advertisers::approved_creative(&state.store, id).await?;
     let (bytes, etag) = crate::services::advertisers::creative_media(&state.store, &creative, which).await?;
     Ok(super::media::image_reply(req, bytes, &etag, "private, max-age=3600".into()))

@@ -10,9 +10,9 @@ use crate::advertisers::creatives::{Creative, CreativeFields, CreativeRecord, Cr
 use crate::advertisers::is_valid_id;
 use crate::auth::Caller;
 use crate::error::{Error, FieldError, Result};
+use crate::media::ImageSize;
 use crate::media::PipelineSpec;
 use crate::services::advertisers as service;
-use crate::store::stories::Rendition;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use base64::Engine;
@@ -185,7 +185,7 @@ pub async fn get_creative(state: State, advertiser: Advertiser, id: web::Path<St
     Ok(web::Json(service::own_creative(&state.store, &advertiser.0.id, &id).await?.view()))
 }
 
-async fn own_image(state: &State, advertiser: &Advertiser, id: &str, which: Rendition, req: &HttpRequest) -> Result<HttpResponse> {
+async fn own_image(state: &State, advertiser: &Advertiser, id: &str, which: ImageSize, req: &HttpRequest) -> Result<HttpResponse> {
     let creative = service::own_creative(&state.store, &advertiser.0.id, id).await?;
     let (bytes, etag) = service::creative_media(&state.store, &creative, which).await?;
     Ok(image_reply(req, bytes, &etag, MEDIA_CACHE.into()))
@@ -195,14 +195,14 @@ async fn own_image(state: &State, advertiser: &Advertiser, id: &str, which: Rend
 #[utoipa::path(get, path = "/v1/creatives/{id}/media", tag = "creatives", security(("advertiser" = [])),
     responses((status = 200, content_type = "image/jpeg", body = Vec<u8>), (status = 304), (status = 401, body = Problem), (status = 404, body = Problem)))]
 pub async fn creative_media(state: State, advertiser: Advertiser, id: web::Path<String>, req: HttpRequest) -> Result<HttpResponse> {
-    own_image(&state, &advertiser, &id, Rendition::Full, &req).await
+    own_image(&state, &advertiser, &id, ImageSize::Full, &req).await
 }
 
 /// The creative's 270×480 thumbnail (own creatives only).
 #[utoipa::path(get, path = "/v1/creatives/{id}/thumb", tag = "creatives", security(("advertiser" = [])),
     responses((status = 200, content_type = "image/jpeg", body = Vec<u8>), (status = 304), (status = 401, body = Problem), (status = 404, body = Problem)))]
 pub async fn creative_thumb(state: State, advertiser: Advertiser, id: web::Path<String>, req: HttpRequest) -> Result<HttpResponse> {
-    own_image(&state, &advertiser, &id, Rendition::Thumb, &req).await
+    own_image(&state, &advertiser, &id, ImageSize::Thumb, &req).await
 }
 
 /// `?status` of the admin's creative list.
@@ -239,7 +239,7 @@ pub async fn admin_get_creative(state: State, _: Admin, id: web::Path<String>) -
     Ok(web::Json(service::creative(&state.store, &id).await?.view()))
 }
 
-async fn any_image(state: &State, id: &str, which: Rendition, req: &HttpRequest) -> Result<HttpResponse> {
+async fn any_image(state: &State, id: &str, which: ImageSize, req: &HttpRequest) -> Result<HttpResponse> {
     let creative = service::creative(&state.store, id).await?;
     let (bytes, etag) = service::creative_media(&state.store, &creative, which).await?;
     Ok(image_reply(req, bytes, &etag, MEDIA_CACHE.into()))
@@ -249,14 +249,14 @@ async fn any_image(state: &State, id: &str, which: Rendition, req: &HttpRequest)
 #[utoipa::path(get, path = "/v1/admin/creatives/{id}/media", tag = "creatives", security(("admin" = [])),
     responses((status = 200, content_type = "image/jpeg", body = Vec<u8>), (status = 304), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
 pub async fn admin_creative_media(state: State, _: Admin, id: web::Path<String>, req: HttpRequest) -> Result<HttpResponse> {
-    any_image(&state, &id, Rendition::Full, &req).await
+    any_image(&state, &id, ImageSize::Full, &req).await
 }
 
 /// Any creative's thumbnail, for review.
 #[utoipa::path(get, path = "/v1/admin/creatives/{id}/thumb", tag = "creatives", security(("admin" = [])),
     responses((status = 200, content_type = "image/jpeg", body = Vec<u8>), (status = 304), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
 pub async fn admin_creative_thumb(state: State, _: Admin, id: web::Path<String>, req: HttpRequest) -> Result<HttpResponse> {
-    any_image(&state, &id, Rendition::Thumb, &req).await
+    any_image(&state, &id, ImageSize::Thumb, &req).await
 }
 
 /// Approves or rejects (with a reason) a creative; only approved creatives serve. A decision may

@@ -10,9 +10,9 @@ use super::problem::Problem;
 use super::{AppState, PageQuery, State, read_json};
 use crate::auth::Caller;
 use crate::error::{Error, Result};
+use crate::media::ImageSize;
 use crate::media::{PipelineSpec, Processed};
 use crate::services::stories::{self as service, StoryRead};
-use crate::store::stories::Rendition;
 use crate::stories::{NewReaction, NewReport, NewTextStory, Story, StoryDraft, StoryKind, Viewer, parse_caption};
 use crate::users::Audience;
 use actix_web::http::StatusCode;
@@ -192,17 +192,17 @@ pub async fn delete_story(state: State, user: User, id: web::Path<String>) -> Re
 #[utoipa::path(get, path = "/v1/stories/{id}/media", tag = "stories", security(("user" = [])),
     responses((status = 200, content_type = "image/jpeg", body = Vec<u8>), (status = 304), (status = 401, body = Problem), (status = 404, body = Problem)))]
 pub async fn story_media(state: State, user: User, id: web::Path<String>, req: HttpRequest) -> Result<HttpResponse> {
-    image_response(&state, &user, &id, Rendition::Full, &req).await
+    image_response(&state, &user, &id, ImageSize::Full, &req).await
 }
 
 /// The story's thumbnail (JPEG).
 #[utoipa::path(get, path = "/v1/stories/{id}/thumb", tag = "stories", security(("user" = [])),
     responses((status = 200, content_type = "image/jpeg", body = Vec<u8>), (status = 304), (status = 401, body = Problem), (status = 404, body = Problem)))]
 pub async fn story_thumb(state: State, user: User, id: web::Path<String>, req: HttpRequest) -> Result<HttpResponse> {
-    image_response(&state, &user, &id, Rendition::Thumb, &req).await
+    image_response(&state, &user, &id, ImageSize::Thumb, &req).await
 }
 
-async fn image_response(state: &AppState, user: &User, id: &str, which: Rendition, req: &HttpRequest) -> Result<HttpResponse> {
+async fn image_response(state: &AppState, user: &User, id: &str, which: ImageSize, req: &HttpRequest) -> Result<HttpResponse> {
     let reply = service::media(&state.store, &user.0, id, which, Utc::now()).await?;
     let cache = format!("private, max-age={}", reply.max_age_secs);
     Ok(image_reply(req, reply.bytes, &reply.etag, cache))

@@ -56,6 +56,13 @@ pub enum Fit {
     Canvas,
 }
 
+/// Which of an image's stored sizes: the full image or its thumbnail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImageSize {
+    Full,
+    Thumb,
+}
+
 /// One encoded output image.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rendition {

@@ -2,17 +2,18 @@
 //! against the store. Another advertiser's creative or campaign is `NotFound`, exactly like a
 //! missing one.
 
+use crate::advertisers::campaigns::StoredCampaign;
 use crate::advertisers::campaigns::{CampaignPatch, CampaignRecord, CheckContext, NewCampaign};
 use crate::advertisers::creatives::{CreativeDraft, CreativeRecord, CreativeStatus, Review};
 use crate::advertisers::reports::{Report, ReportRange};
 use crate::advertisers::{AdvertiserRecord, AdvertiserWithKey, hash_api_key, is_valid_id, issue_api_key, looks_like_api_key, new_id};
 use crate::config::Settings;
 use crate::error::{Error, FieldError, Result};
+use crate::media::ImageSize;
 use crate::media::Processed;
 use crate::store::Store;
-use crate::store::campaigns::StoredCampaign;
 use crate::store::reports::{AdEvent, Recorded};
-use crate::store::stories::{MediaBytes, Rendition};
+use crate::store::stories::MediaBytes;
 use chrono::{DateTime, Utc};
 
 /// Creates an advertiser with a new API key; the key is in the answer and nowhere else.
@@ -169,11 +170,11 @@ pub async fn review(store: &Store, id: &str, review: Review, now: DateTime<Utc>)
 }
 
 /// Image bytes of a creative with their ETag.
-pub async fn creative_media(store: &Store, creative: &CreativeRecord, which: Rendition) -> Result<(Vec<u8>, String)> {
+pub async fn creative_media(store: &Store, creative: &CreativeRecord, which: ImageSize) -> Result<(Vec<u8>, String)> {
     let bytes = store.creative_media(&creative.id, which).await?.ok_or(Error::NotFound)?;
     let etag = match which {
-        Rendition::Full => creative.etag.clone(),
-        Rendition::Thumb => creative.thumb_etag.clone(),
+        ImageSize::Full => creative.etag.clone(),
+        ImageSize::Thumb => creative.thumb_etag.clone(),
     };
     Ok((bytes, etag))
 }

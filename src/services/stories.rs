@@ -2,9 +2,10 @@
 
 use crate::config::Settings;
 use crate::error::{Error, Result};
+use crate::media::ImageSize;
 use crate::media::Processed;
 use crate::store::Store;
-use crate::store::stories::{MediaBytes, Rendition};
+use crate::store::stories::MediaBytes;
 use crate::stories::{StoredMedia, Story, StoryCard, StoryDraft, StoryRecord, Viewer};
 use chrono::{DateTime, Duration, SubsecRound, TimeZone, Utc};
 
@@ -152,7 +153,7 @@ pub struct MediaReply {
     pub max_age_secs: i64,
 }
 
-pub async fn media(store: &Store, viewer: &str, id: &str, which: Rendition, now: DateTime<Utc>) -> Result<MediaReply> {
+pub async fn media(store: &Store, viewer: &str, id: &str, which: ImageSize, now: DateTime<Utc>) -> Result<MediaReply> {
     let story = visible(store, viewer, id, now).await?;
     let info = story.media.as_ref().ok_or(Error::NotFound)?;
     let bytes = store.media(id, which).await?.ok_or(Error::NotFound)?;
@@ -162,8 +163,8 @@ pub async fn media(store: &Store, viewer: &str, id: &str, which: Rendition, now:
         return Err(Error::NotFound);
     }
     let etag = match which {
-        Rendition::Full => info.etag.clone(),
-        Rendition::Thumb => info.thumb_etag.clone(),
+        ImageSize::Full => info.etag.clone(),
+        ImageSize::Thumb => info.thumb_etag.clone(),
     };
     Ok(MediaReply { bytes, etag, max_age_secs })
 }

@@ -5,7 +5,7 @@
 use super::creatives::IdPage;
 use super::{Batch, Store, by_id, decode};
 use super::{from_json, to_json};
-use crate::advertisers::campaigns::{CampaignRecord, CampaignTotals, LoadedCampaign, one_impression_micros};
+use crate::advertisers::campaigns::{CampaignRecord, CampaignTotals, LoadedCampaign, StoredCampaign, one_impression_micros};
 use crate::advertisers::reports::Granularity;
 use crate::error::Result;
 use chrono::{DateTime, Utc};
@@ -13,14 +13,6 @@ use redis::Script;
 use std::sync::LazyLock;
 
 static SAVE_CAMPAIGN: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("scripts/save_campaign.lua")));
-
-/// A campaign as read, with the version a later save must match.
-#[derive(Debug, Clone)]
-pub struct StoredCampaign {
-    pub record: CampaignRecord,
-    pub totals: CampaignTotals,
-    pub version: i64,
-}
 
 /// The hash fields read with a campaign, in this order.
 const FIELDS: [&str; 5] = ["record", "spent", "impressions", "clicks", "version"];

@@ -1,11 +1,12 @@
 //! Creatives in Redis: record and images under the creative's tag, listed in their advertiser's
 //! index and in the review queue of their state. Durable: nothing expires.
 
-use super::stories::{MediaBytes, Rendition};
+use super::stories::MediaBytes;
 use super::{Batch, Store};
 use super::{from_json, to_json};
 use crate::advertisers::creatives::{CreativeRecord, CreativeStatus};
 use crate::error::Result;
+use crate::media::ImageSize;
 
 /// One page of ids from an id-ordered index, and whether more follow.
 pub struct IdPage {
@@ -45,10 +46,10 @@ impl Store {
     }
 
     /// The image bytes of a creative (for its advertiser, the reviewer, and serving ads).
-    pub async fn creative_media(&self, id: &str, which: Rendition) -> Result<Option<Vec<u8>>> {
+    pub async fn creative_media(&self, id: &str, which: ImageSize) -> Result<Option<Vec<u8>>> {
         let key = match which {
-            Rendition::Full => self.keys.creative_media(id),
-            Rendition::Thumb => self.keys.creative_thumb(id),
+            ImageSize::Full => self.keys.creative_media(id),
+            ImageSize::Thumb => self.keys.creative_thumb(id),
         };
         self.query(redis::cmd("GET").arg(key)).await
     }

@@ -4,6 +4,7 @@
 use super::users::listed_now_and_at;
 use super::{Batch, Store, decode};
 use crate::error::{Error, Result};
+use crate::media::ImageSize;
 use crate::stories::{StoredMedia, Story, StoryCard, StoryRecord};
 use crate::users::Audience;
 use redis::Script;
@@ -16,13 +17,6 @@ static CLAIM_LIVE_SLOT: LazyLock<Script> = LazyLock::new(|| Script::new(include_
 pub struct MediaBytes {
     pub full: Vec<u8>,
     pub thumb: Vec<u8>,
-}
-
-/// Which rendition of a story's image.
-#[derive(Debug, Clone, Copy)]
-pub enum Rendition {
-    Full,
-    Thumb,
 }
 
 /// What a record holds besides its card: only statusd reads it.
@@ -252,10 +246,10 @@ impl Store {
         Ok(raw.as_deref().and_then(decode_record))
     }
 
-    pub async fn media(&self, id: &str, which: Rendition) -> Result<Option<Vec<u8>>> {
+    pub async fn media(&self, id: &str, which: ImageSize) -> Result<Option<Vec<u8>>> {
         let key = match which {
-            Rendition::Full => self.keys.story_media(id),
-            Rendition::Thumb => self.keys.story_thumb(id),
+            ImageSize::Full => self.keys.story_media(id),
+            ImageSize::Thumb => self.keys.story_thumb(id),
         };
         self.query(redis::cmd("GET").arg(key)).await
     }
