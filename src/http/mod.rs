@@ -92,6 +92,7 @@ pub fn routes(cfg: &mut web::ServiceConfig, settings: &crate::config::Settings) 
     feed::routes(cfg);
     stories::routes(cfg);
     ops::routes(cfg);
+    openapi::routes(cfg);
     ads::routes(cfg);
     users::routes(cfg, settings.user_list_body_limit());
     advertisers::routes(cfg);

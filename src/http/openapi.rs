@@ -3,9 +3,21 @@
 //! operation can answer (all `application/problem+json`), binary bodies, the feed item union with
 //! its discriminator, the configured enums, and `security: []` on the open operations.
 
+use super::State;
 use crate::config::Settings;
+use actix_web::{HttpResponse, web};
 use serde_json::{Map, Value, json};
 use utoipa::OpenApi;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/openapi.json").route(web::get().to(openapi)));
+}
+
+/// This document.
+#[utoipa::path(get, path = "/openapi.json", tag = "operations", responses((status = 200, content_type = "application/json", body = Object)))]
+pub async fn openapi(state: State) -> HttpResponse {
+    HttpResponse::Ok().json(document(&state.settings))
+}
 
 #[derive(OpenApi)]
 #[openapi(
@@ -14,7 +26,7 @@ use utoipa::OpenApi;
         super::ops::healthz,
         super::ops::readyz,
         super::ops::metrics,
-        super::ops::openapi,
+        openapi,
         super::users::get_contacts,
         super::users::put_contacts,
         super::users::get_settings,

@@ -1,9 +1,10 @@
-//! Operations: health, readiness, metrics, the OpenAPI document.
+//! Operations: health, readiness, metrics.
 
 use super::State;
 use super::auth::metrics_allowed;
 use super::problem::Problem;
 use crate::error::{Error, Result};
+use crate::services::ops;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -11,8 +12,7 @@ use utoipa::ToSchema;
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/healthz").route(web::get().to(healthz)))
         .service(web::resource("/readyz").route(web::get().to(readyz)))
-        .service(web::resource("/metrics").route(web::get().to(metrics)))
-        .service(web::resource("/openapi.json").route(web::get().to(openapi)));
+        .service(web::resource("/metrics").route(web::get().to(metrics)));
 }
 
 #[derive(Serialize, ToSchema)]
@@ -32,7 +32,7 @@ pub async fn readyz(state: State) -> Result<HttpResponse> {
     if state.draining.load(std::sync::atomic::Ordering::Relaxed) {
         return Err(Error::ShuttingDown);
     }
-    if !state.store.ping().await {
+    if !ops::store_answers(&state.store).await {
         return Err(Error::StoreUnavailable("ping failed".into()));
     }
     if !state.ads.is_loaded() {
@@ -48,16 +48,10 @@ pub async fn metrics(state: State, req: HttpRequest) -> Result<HttpResponse> {
         return Err(Error::Unauthorized);
     }
     // The live-story gauge is read from Redis now; while Redis is down it keeps its last value.
-    if let Ok(live) = state.store.live_stories(chrono::Utc::now().timestamp_millis()).await {
+    if let Ok(live) = ops::live_stories(&state.store, chrono::Utc::now()).await {
         state.metrics.live_stories.set(live);
     }
     Ok(HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .body(state.metrics.render()))
-}
-
-/// This document.
-#[utoipa::path(get, path = "/openapi.json", tag = "operations", responses((status = 200, content_type = "application/json", body = Object)))]
-pub async fn openapi(state: State) -> HttpResponse {
-    HttpResponse::Ok().json(super::openapi::document(&state.settings))
 }

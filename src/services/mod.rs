@@ -5,5 +5,6 @@ pub mod ads_refresh;
 pub mod advertisers;
 pub mod feed;
 pub mod idempotency;
+pub mod ops;
 pub mod stories;
 pub mod users;
