@@ -83,7 +83,7 @@ fn request(rng: &mut StdRng) -> AdRequest {
 }
 
 fn bench_decisions(c: &mut Criterion) {
-    let selector = by_name("auction", 100_000).unwrap();
+    let selector = by_name(statusd::config::SelectorName::Auction, 100_000);
     let mut group = c.benchmark_group("ad_decision");
     for n in [100, 10_000, 100_000] {
         let mut rng = StdRng::seed_from_u64(n as u64);

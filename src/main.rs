@@ -80,7 +80,7 @@ async fn serve(settings: Settings) -> Result<(), String> {
     tracing::info!(
         listen = %settings.listen,
         cluster = !settings.redis.cluster_nodes.is_empty(),
-        log_format = %settings.log.format,
+        log_format = ?settings.log.format,
         drain_secs = settings.http.drain_secs,
         shutdown_timeout_secs = settings.http.shutdown_timeout_secs,
         "starting statusd"

@@ -220,7 +220,7 @@ pub fn build_state(settings: Settings) -> Result<AppState, String> {
         metrics,
         media_gate: Arc::new(tokio::sync::Semaphore::new(settings.media.max_concurrent)),
         upload_gate: Arc::new(tokio::sync::Semaphore::new(settings.media.max_buffered_uploads)),
-        ads: Arc::new(AdServer::new(&settings)?),
+        ads: Arc::new(AdServer::new(&settings)),
         draining: Arc::new(AtomicBool::new(false)),
         settings: Arc::new(settings),
     })
@@ -326,14 +326,17 @@ impl std::fmt::Display for RouteOf<'_> {
 /// lose lines. Keep the guard until exit: dropping
 /// it writes what is left.
 pub fn init_tracing(settings: &Settings) -> Option<tracing_appender::non_blocking::WorkerGuard> {
-    LOG_EVERY_REQUEST.store(settings.log.requests == "all", std::sync::atomic::Ordering::Relaxed);
+    LOG_EVERY_REQUEST.store(
+        settings.log.requests == crate::config::RequestLines::All,
+        std::sync::atomic::Ordering::Relaxed,
+    );
     let filter =
         tracing_subscriber::EnvFilter::try_new(&settings.log.filter).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
         .lossy(false)
         .finish(std::io::stdout());
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer);
-    let installed = if settings.log.format == "json" {
+    let installed = if settings.log.format == crate::config::LogFormat::Json {
         builder.json().with_current_span(true).with_span_list(true).try_init()
     } else {
         builder.try_init()

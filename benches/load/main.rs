@@ -131,7 +131,10 @@ fn start_statusd(addr: SocketAddr, redis_url: &str) -> Server {
 
 /// `log.requests` of the measured statusd: `LOAD_LOG_REQUESTS`, or statusd's default.
 fn log_requests() -> String {
-    std::env::var("LOAD_LOG_REQUESTS").unwrap_or_else(|_| statusd::config::Settings::default().log.requests)
+    std::env::var("LOAD_LOG_REQUESTS").unwrap_or_else(|_| {
+        let default = serde_json::to_value(statusd::config::Settings::default().log.requests).expect("a label");
+        default.as_str().unwrap_or_default().to_owned()
+    })
 }
 
 fn start_floor(spec: &FloorSpec) -> Server {

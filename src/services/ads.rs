@@ -37,11 +37,10 @@ pub struct AdServer {
 }
 
 impl AdServer {
-    pub fn new(settings: &Settings) -> std::result::Result<AdServer, String> {
+    pub fn new(settings: &Settings) -> AdServer {
         let ads = &settings.ads;
-        let selector = selectors::by_name(&ads.selector, ads.reserve_cpm_micros)
-            .ok_or_else(|| format!("ads.selector: unknown selector {:?}", ads.selector))?;
-        Ok(AdServer {
+        let selector = selectors::by_name(ads.selector, ads.reserve_cpm_micros);
+        AdServer {
             index: RwLock::new(Arc::new(CampaignIndex::default())),
             loaded: AtomicBool::new(false),
             selector,
@@ -56,7 +55,7 @@ impl AdServer {
             token_ttl_ms: ads.token_ttl_secs as i64 * 1000,
             retention_days: settings.reports.retention_days,
             reports_to_review: ads.reports_to_review,
-        })
+        }
     }
 
     pub fn index(&self) -> Arc<CampaignIndex> {

@@ -136,12 +136,12 @@ async fn ad_free_and_selector_none_serve_no_ads(backend: Backend) {
     assert_eq!(r.status(), 200);
     feed_with_ads(&app, "v", 1).await;
 
-    let none = spawn_app_with(backend, |s| s.ads.selector = "none".into()).await;
+    let none = spawn_app_with(backend, |s| s.ads.selector = statusd::config::SelectorName::None).await;
     world(&none, "v", 4).await;
     running_campaign(&none, "Acme", json!({})).await;
     // The same data served with the auction selector shows the ad: the campaign is eligible.
     let mut auction_settings = none.settings.clone();
-    auction_settings.ads.selector = "auction".into();
+    auction_settings.ads.selector = statusd::config::SelectorName::Auction;
     let auction = crate::support::app::spawn_with_settings(backend, auction_settings).await;
     auction.wait_ready().await;
     feed_with_ads(&auction, "v", 1).await;

@@ -1,22 +1,19 @@
 //! The selectors, and the one place that maps a configured name to one.
 //!
 //! To add a selector: write `selectors/<name>.rs` with a type implementing `AdSelector`, declare
-//! the module below, and add one line to `by_name`.
+//! the module below, name it in `config::SelectorName`, and add one line to `by_name`.
 
 pub mod auction;
 pub mod none;
 pub mod random;
 
 use super::AdSelector;
+use crate::config::SelectorName;
 
-/// Every selector name `ads.selector` accepts.
-pub const NAMES: &[&str] = &["auction", "random", "none"];
-
-pub fn by_name(name: &str, reserve_cpm_micros: i64) -> Option<Box<dyn AdSelector>> {
+pub fn by_name(name: SelectorName, reserve_cpm_micros: i64) -> Box<dyn AdSelector> {
     match name {
-        "auction" => Some(Box::new(auction::Auction { reserve_cpm_micros })),
-        "random" => Some(Box::new(random::Random)),
-        "none" => Some(Box::new(none::NoAds)),
-        _ => None,
+        SelectorName::Auction => Box::new(auction::Auction { reserve_cpm_micros }),
+        SelectorName::Random => Box::new(random::Random),
+        SelectorName::None => Box::new(none::NoAds),
     }
 }
