@@ -12,7 +12,9 @@ pub mod splice;
 pub mod token;
 
 use index::CampaignIndex;
+use serde::Serialize;
 use std::collections::HashSet;
+use utoipa::ToSchema;
 
 /// The viewer's own ad interactions that rule campaigns out.
 #[derive(Debug, Clone, Default)]
@@ -91,4 +93,28 @@ pub trait AdSelector: Send + Sync {
 
     /// At most `request.slots` decisions, never two of one advertiser.
     fn select(&self, index: &CampaignIndex, request: &AdRequest, rng: &mut dyn rand::RngCore) -> Vec<Decision>;
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AdAdvertiser {
+    pub id: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AdCta {
+    pub label: String,
+    pub url: String,
+}
+
+/// An ad card in the feed.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AdItem {
+    pub token: String,
+    pub advertiser: AdAdvertiser,
+    pub headline: String,
+    pub media_url: String,
+    pub thumb_url: String,
+    pub cta: AdCta,
+    pub sponsored: bool,
 }

@@ -4,8 +4,9 @@ use super::auth::User;
 use super::problem::Problem;
 use super::{PageQuery, State};
 use crate::error::Result;
-use crate::services::feed::{self, Feed};
+use crate::services::feed;
 use crate::stories::feed::Position;
+use crate::stories::wire::Feed;
 use actix_web::{HttpResponse, web};
 use chrono::Utc;
 

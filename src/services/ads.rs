@@ -3,7 +3,7 @@
 use crate::ads::index::CampaignIndex;
 use crate::ads::splice::Placement;
 use crate::ads::token::{AdToken, TokenKey, token_id};
-use crate::ads::{AdRequest, AdSelector, Exclusions, Match, selectors};
+use crate::ads::{AdAdvertiser, AdCta, AdItem, AdRequest, AdSelector, Exclusions, Match, selectors};
 use crate::advertisers::creatives::{CreativeRecord, CreativeStatus};
 use crate::config::Settings;
 use crate::error::{Error, Result};
@@ -77,30 +77,6 @@ impl AdServer {
     pub fn pseudonym(&self, viewer: &str) -> String {
         self.tokens.pseudonym(viewer)
     }
-}
-
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct AdAdvertiser {
-    pub id: String,
-    pub name: String,
-}
-
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct AdCta {
-    pub label: String,
-    pub url: String,
-}
-
-/// An ad card in the feed.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct AdItem {
-    pub token: String,
-    pub advertiser: AdAdvertiser,
-    pub headline: String,
-    pub media_url: String,
-    pub thumb_url: String,
-    pub cta: AdCta,
-    pub sponsored: bool,
 }
 
 /// What the ads of one feed page are chosen from. It is read from Redis by the page's own tray

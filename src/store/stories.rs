@@ -5,10 +5,10 @@ use super::users::listed_now_and_at;
 use super::{Batch, Store, decode};
 use crate::error::{Error, Result};
 use crate::media::ImageSize;
-use crate::stories::{StoredMedia, Story, StoryCard, StoryRecord};
+use crate::stories::wire::{card_of, decode_gist, decode_record, encode_record};
+use crate::stories::{StoryCard, StoryRecord};
 use crate::users::Audience;
 use redis::Script;
-use serde::{Deserialize, Serialize};
 use std::sync::LazyLock;
 
 static CLAIM_LIVE_SLOT: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("scripts/claim_live_slot.lua")));
@@ -19,14 +19,6 @@ pub struct MediaBytes {
     pub thumb: Vec<u8>,
 }
 
-/// What a record holds besides its card: only statusd reads it.
-#[derive(Serialize, Deserialize)]
-struct Private {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    media: Option<StoredMedia>,
-    audience: Audience,
-}
-
 /// Whether a story posted at `posted_ms` to `audience` may be seen by `viewer`: the audience
 /// admits them, and viewer and author are each other's contacts now and were then, as the answers
 /// of [`Store::add_visibility_checks`] (both contact logs) tell.
@@ -35,75 +27,6 @@ fn visibility(answers: Vec<redis::Value>, viewer: &str, posted_ms: i64, audience
         .try_into()
         .map_err(|_| Error::Internal("visibility checks: two answers expected".into()))?;
     Ok(audience.admits(viewer) && listed_now_and_at(mine, posted_ms)? && listed_now_and_at(theirs, posted_ms)?)
-}
-
-/// A story record as stored: its card (what viewers are sent), a newline, then the rest as JSON
-/// (the image's etags and size, the audience). JSON escapes every newline inside a string, so the
-/// first one ends the card.
-fn encode_record(story: &StoryRecord) -> Result<String> {
-    let private = Private {
-        media: story.media.clone(),
-        audience: story.audience.clone(),
-    };
-    let private = serde_json::to_string(&private).map_err(|e| Error::Internal(e.to_string()))?;
-    Ok(format!("{}\n{private}", StoryCard::of(story).as_str()))
-}
-
-/// The record and its card; `None` if the value is not a record.
-fn decode_record(raw: &str) -> Option<(StoryRecord, StoryCard)> {
-    let (card, private) = raw.split_once('\n')?;
-    let view: Story = serde_json::from_str(card).ok()?;
-    let private: Private = serde_json::from_str(private).ok()?;
-    let record = StoryRecord {
-        id: view.id,
-        author: view.author,
-        kind: view.kind,
-        text: view.text,
-        background: view.background,
-        font: view.font,
-        caption: view.caption,
-        media: private.media,
-        created_at: view.created_at,
-        expires_at: view.expires_at,
-        audience: private.audience,
-    };
-    Some((record, StoryCard::from_stored(card.to_owned())))
-}
-
-/// What a read by id needs of a record to decide who may see it: its times and audience.
-struct Gist {
-    created_ms: i64,
-    expires_ms: i64,
-    audience: Audience,
-}
-
-/// The card's times, read without the rest.
-#[derive(Deserialize)]
-struct CardTimes {
-    #[serde(with = "crate::timestamp")]
-    created_at: chrono::DateTime<chrono::Utc>,
-    #[serde(with = "crate::timestamp")]
-    expires_at: chrono::DateTime<chrono::Utc>,
-}
-
-/// The gist and the card of a record, parsing no more of it than that.
-fn decode_gist(raw: String) -> Option<(Gist, StoryCard)> {
-    let end = raw.find('\n')?;
-    let times: CardTimes = serde_json::from_str(&raw[..end]).ok()?;
-    let private: Private = serde_json::from_str(&raw[end + 1..]).ok()?;
-    let gist = Gist {
-        created_ms: ms(times.created_at),
-        expires_ms: ms(times.expires_at),
-        audience: private.audience,
-    };
-    Some((gist, card_of(raw)?))
-}
-
-/// The card alone, as stored: no parsing.
-fn card_of(mut raw: String) -> Option<StoryCard> {
-    let end = raw.find('\n')?;
-    raw.truncate(end);
-    Some(StoryCard::from_stored(raw))
 }
 
 fn ms(t: chrono::DateTime<chrono::Utc>) -> i64 {
@@ -383,73 +306,5 @@ impl Store {
             batch.cmd(&reports, "HDEL").arg(&reports).arg(user);
         }
         self.batch(batch).await.map(drop)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::stories::StoryKind;
-    use crate::users::AudienceMode;
-
-    fn record(media: bool) -> StoryRecord {
-        let at = chrono::DateTime::from_timestamp_millis(1_764_000_000_123).unwrap();
-        StoryRecord {
-            id: "01KB0000000000000000000000.alice".into(),
-            author: "alice".into(),
-            kind: if media { StoryKind::Image } else { StoryKind::Text },
-            text: (!media).then(|| "two\nlines".into()),
-            background: (!media).then(|| "#000000".into()),
-            font: (!media).then_some(0),
-            caption: media.then(|| "a\ncaption".into()),
-            media: media.then(|| StoredMedia {
-                etag: "\"a\"".into(),
-                thumb_etag: "\"b\"".into(),
-                width: 1080,
-                height: 810,
-            }),
-            created_at: at,
-            expires_at: at + chrono::Duration::hours(24),
-            audience: Audience {
-                mode: AudienceMode::Only,
-                users: vec!["bob".into()],
-            },
-        }
-    }
-
-    #[test]
-    fn a_record_is_its_card_then_the_rest() {
-        for media in [false, true] {
-            let story = record(media);
-            let stored = encode_record(&story).unwrap();
-            let (card, rest) = stored.split_once('\n').unwrap();
-            assert_eq!(card, StoryCard::of(&story).as_str());
-            assert!(rest.contains("bob") && !card.contains("bob"), "the audience stays out of the card");
-            assert_eq!(decode_record(&stored), Some((story.clone(), StoryCard::of(&story))));
-            assert_eq!(card_of(stored), Some(StoryCard::of(&story)));
-        }
-    }
-
-    #[test]
-    fn a_gist_is_the_times_and_audience_of_a_record() {
-        for media in [false, true] {
-            let story = record(media);
-            let (gist, card) = decode_gist(encode_record(&story).unwrap()).unwrap();
-            assert_eq!((gist.created_ms, gist.expires_ms), (ms(story.created_at), ms(story.expires_at)));
-            assert_eq!((gist.audience, card), (story.audience.clone(), StoryCard::of(&story)));
-        }
-        assert!(decode_gist("{}\n{}".into()).is_none());
-    }
-
-    #[test]
-    fn what_is_not_a_record_is_not_read() {
-        // A record is its card, a line break, and the rest: a lone JSON object is not one.
-        let lone = serde_json::to_string(&record(true)).unwrap();
-        assert_eq!(decode_record(&lone), None);
-        assert_eq!(card_of(lone.clone()), None);
-        assert!(decode_gist(lone).is_none());
-        assert_eq!(decode_record("not a record"), None);
-        assert_eq!(decode_record("{}\n{}"), None);
-        assert_eq!(card_of("not a record".into()), None);
     }
 }

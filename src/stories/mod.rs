@@ -1,6 +1,9 @@
 //! Stories: the record, what a client may post, who may see it. Plain Rust: no HTTP, no Redis.
 
 pub mod feed;
+pub mod wire;
+
+pub use wire::StoryCard;
 
 use crate::error::{Error, FieldError, Result};
 use crate::users::Audience;
@@ -78,59 +81,6 @@ impl StoryRecord {
             view_count: None,
             reaction_count: None,
         }
-    }
-}
-
-/// A story as every viewer but its author sees it (a [`Story`] without `audience`, `seen` or
-/// counts), already written as JSON. It is written once, when the story is posted, and stored with
-/// the record, so that the feed and `GET /v1/stories/{id}` send it as it is: parsing forty records
-/// and writing them anew was a third of a feed page's CPU.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoryCard(String);
-
-impl StoryCard {
-    pub fn of(record: &StoryRecord) -> StoryCard {
-        // No user id is empty: this is the view of someone who is not the author.
-        StoryCard(serde_json::to_string(&record.view("")).unwrap_or_default())
-    }
-
-    /// A card as the store keeps it: the JSON that [`StoryCard::of`] wrote.
-    pub(crate) fn from_stored(json: String) -> StoryCard {
-        StoryCard(json)
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    pub fn into_string(self) -> String {
-        self.0
-    }
-
-    /// Whether this is the card of story `id` by `author`: a card starts with both (ids and user
-    /// ids need no escaping in JSON).
-    pub fn is_of(&self, id: &str, author: &str) -> bool {
-        self.0
-            .strip_prefix(r#"{"id":""#)
-            .and_then(|rest| rest.strip_prefix(id))
-            .and_then(|rest| rest.strip_prefix(r#"","author":""#))
-            .and_then(|rest| rest.strip_prefix(author))
-            .is_some_and(|rest| rest.starts_with("\","))
-    }
-
-    /// Appends the card with `"seen"` added, as the feed carries it: byte for byte what serde
-    /// writes for the [`Story`] with `seen` set.
-    pub fn write_seen(&self, seen: bool, out: &mut Vec<u8>) {
-        let open = self.0.strip_suffix('}').unwrap_or(&self.0);
-        out.extend_from_slice(open.as_bytes());
-        let seen = if seen { r#","seen":true}"# } else { r#","seen":false}"# };
-        out.extend_from_slice(seen.as_bytes());
-    }
-
-    /// The story the card shows, with `seen` set; `None` if the card is not a story's JSON.
-    pub fn to_story(&self, seen: bool) -> Option<Story> {
-        let story: Story = serde_json::from_str(&self.0).ok()?;
-        Some(Story { seen: Some(seen), ..story })
     }
 }
 
