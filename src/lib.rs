@@ -1,7 +1,9 @@
 //! statusd: ephemeral status stories with ad slots, on Redis.
 //!
-//! Layers: `http` (actix) → `services` (use cases) → domain (`stories`, `users`, `media`) →
-//! `store` (Redis).
+//! Layers, each importing only from those below it (docs/ARCHITECTURE.md): `http` (actix) →
+//! `services` (use cases) → `store` (Redis) → the domain: plain types and rules (`stories`,
+//! `users`, `advertisers`, `ads`, `media`) and the shared basics (`config`, `error`, `auth`, `ids`,
+//! `timestamp`, `metrics`).
 
 pub mod ads;
 pub mod advertisers;
