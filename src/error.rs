@@ -46,8 +46,6 @@ pub enum Error {
     InvalidImage(String),
     #[error("at most {0} live stories per author")]
     StoryLimitReached(u32),
-    #[error("too many requests")]
-    RateLimited,
     #[error("server busy: {0}")]
     Busy(String),
     /// SIGTERM was received: the instance is draining and will stop.

@@ -39,7 +39,7 @@ impl Error {
             Error::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Error::ImageTooLarge(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Error::InvalidImage(_) => StatusCode::BAD_REQUEST,
-            Error::StoryLimitReached(_) | Error::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            Error::StoryLimitReached(_) => StatusCode::TOO_MANY_REQUESTS,
             Error::Busy(_) | Error::StoreUnavailable(_) | Error::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
             Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -58,7 +58,6 @@ impl Error {
             Error::ImageTooLarge(_) => "image_too_large",
             Error::InvalidImage(_) => "invalid_image",
             Error::StoryLimitReached(_) => "story_limit_reached",
-            Error::RateLimited => "rate_limited",
             Error::Busy(_) => "busy",
             Error::StoreUnavailable(_) => "store_unavailable",
             Error::ShuttingDown => "shutting_down",

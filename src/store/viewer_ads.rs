@@ -164,11 +164,6 @@ impl Store {
         Ok(())
     }
 
-    pub async fn is_ad_free(&self, user: &str) -> Result<bool> {
-        let v: Value = self.query(redis::cmd("EXISTS").arg(self.keys.ad_free(user))).await?;
-        decode(v)
-    }
-
     /// Records a viewer's report of a creative; returns how many distinct viewers reported it
     /// since its last review.
     pub async fn add_creative_report(&self, creative: &str, viewer_pseudonym: &str, reason: &str) -> Result<u64> {
