@@ -19,5 +19,6 @@ pub mod services;
 pub mod startup;
 pub mod store;
 pub mod stories;
+pub mod telemetry;
 pub mod timestamp;
 pub mod users;

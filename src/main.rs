@@ -2,7 +2,8 @@
 
 use clap::{Parser, Subcommand};
 use statusd::config::Settings;
-use statusd::startup::{Application, init_tracing};
+use statusd::startup::Application;
+use statusd::telemetry::init_tracing;
 use std::path::PathBuf;
 use std::process::ExitCode;
 

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 /// A module's layer by its top-level name; everything not named is the domain or a shared basic.
 fn layer(top: &str) -> u8 {
     match top {
-        "main" | "startup" | "demo" => 4,
+        "main" | "startup" | "telemetry" | "demo" => 4,
         "http" => 3,
         "services" => 2,
         "store" => 1,

@@ -101,7 +101,7 @@ async fn a_master_stopped_under_traffic_fails_over_without_a_restart() {
     // statusd's error lines on stdout, so that a 500 shows its cause.
     let mut logs = app.settings.clone();
     logs.log.filter = "statusd=error".into();
-    let _log_writer = statusd::startup::init_tracing(&logs);
+    let _log_writer = statusd::telemetry::init_tracing(&logs);
     let (stop, running) = start_traffic(&app).await;
     let master = cluster.master_of(slot_of("u:bob"));
     cluster.stop_node(master);
