@@ -13,7 +13,7 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub http: HttpSettings,
     pub stories: StorySettings,
-    pub users: UserSettings,
+    pub users: UserLimits,
     pub media: MediaSettings,
     pub ads: AdSettings,
     pub log: LogSettings,
@@ -87,9 +87,11 @@ pub struct StorySettings {
     pub reactions: Vec<String>,
 }
 
+/// The `[users]` section: limits on what a user keeps (not their preferences, which are
+/// `users::UserSettings`).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
-pub struct UserSettings {
+pub struct UserLimits {
     pub max_contacts: usize,
     pub max_interests: usize,
     /// How long a replacement of a contact list waits for another replacement of the same list
@@ -218,7 +220,7 @@ impl Default for Settings {
             auth: AuthSettings::default(),
             http: HttpSettings::default(),
             stories: StorySettings::default(),
-            users: UserSettings::default(),
+            users: UserLimits::default(),
             media: MediaSettings::default(),
             ads: AdSettings::default(),
             log: LogSettings::default(),
@@ -265,9 +267,9 @@ impl Default for StorySettings {
     }
 }
 
-impl Default for UserSettings {
+impl Default for UserLimits {
     fn default() -> Self {
-        UserSettings {
+        UserLimits {
             max_contacts: 5_000,
             max_interests: 20,
             contacts_wait_ms: 1_000,
