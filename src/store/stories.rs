@@ -1,7 +1,7 @@
 //! Stories in Redis: records, media, the author's live list, fan-out into trays, views,
 //! reactions and reports. Every key of a story expires with it (PXAT = expires_at).
 
-use super::users::listed_now_and_at;
+use super::users::contact_log;
 use super::{Batch, Store, decode};
 use crate::error::{Error, Result};
 use crate::media::ImageSize;
@@ -19,14 +19,19 @@ pub struct MediaBytes {
     pub thumb: Vec<u8>,
 }
 
-/// Whether a story posted at `posted_ms` to `audience` may be seen by `viewer`: the audience
-/// admits them, and viewer and author are each other's contacts now and were then, as the answers
-/// of [`Store::add_visibility_checks`] (both contact logs) tell.
+/// Whether `viewer` may see a story posted at `posted_ms` to `audience` (the rule is
+/// `stories::may_see`), from the answers of [`Store::add_visibility_checks`]: both contact logs.
 fn visibility(answers: Vec<redis::Value>, viewer: &str, posted_ms: i64, audience: &Audience) -> Result<bool> {
     let [mine, theirs]: [redis::Value; 2] = answers
         .try_into()
         .map_err(|_| Error::Internal("visibility checks: two answers expected".into()))?;
-    Ok(audience.admits(viewer) && listed_now_and_at(mine, posted_ms)? && listed_now_and_at(theirs, posted_ms)?)
+    Ok(crate::stories::may_see(
+        audience,
+        viewer,
+        posted_ms,
+        &contact_log(mine)?,
+        &contact_log(theirs)?,
+    ))
 }
 
 fn ms(t: chrono::DateTime<chrono::Utc>) -> i64 {

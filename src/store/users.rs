@@ -40,15 +40,11 @@ pub(crate) fn parse_settings(user: &str, raw: Option<String>) -> Result<UserSett
     }
 }
 
-/// From the answer of [`Store::add_contact_log_read`] about a story posted at `at_ms`: whether
-/// the user has the other on their contact list now and had then. Every replacement of a list logs
-/// every contact on it, so a log that does not name the other means "not listed".
-pub(crate) fn listed_now_and_at(log: redis::Value, at_ms: i64) -> Result<bool> {
-    let log: Option<String> = decode(log)?;
-    Ok(log.is_some_and(|stored| {
-        let log = ContactLog::parse(&stored);
-        log.listed_now() == Some(true) && log.listed_at(at_ms, true)
-    }))
+/// A user's log of changes about another, from the answer of [`Store::add_contact_log_read`]
+/// (no log: empty).
+pub(crate) fn contact_log(answer: redis::Value) -> Result<ContactLog> {
+    let stored: Option<String> = decode(answer)?;
+    Ok(stored.map_or_else(ContactLog::default, |s| ContactLog::parse(&s)))
 }
 
 impl Store {
@@ -173,7 +169,7 @@ impl Store {
         Ok(())
     }
 
-    /// Adds the read [`listed_now_and_at`] needs: `user`'s log of changes about `other`.
+    /// Adds the read of `user`'s log of changes about `other` (see [`contact_log`]).
     pub(crate) fn add_contact_log_read(&self, batch: &mut Batch, user: &str, other: &str) {
         let log = self.keys.contact_log(user);
         batch.cmd(&log, "HGET").arg(&log).arg(other);

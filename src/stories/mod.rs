@@ -6,7 +6,7 @@ pub mod wire;
 pub use wire::StoryCard;
 
 use crate::error::{Error, FieldError, Result};
-use crate::users::Audience;
+use crate::users::{Audience, ContactLog};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -82,6 +82,13 @@ impl StoryRecord {
             reaction_count: None,
         }
     }
+}
+
+/// Who may see a story posted at `posted_ms` to `audience`: the audience admits the viewer, and
+/// viewer and author each have the other on their contact list now and had when it was posted,
+/// as their logs of changes about each other tell (the viewer's, then the author's).
+pub fn may_see(audience: &Audience, viewer: &str, posted_ms: i64, viewer_log: &ContactLog, author_log: &ContactLog) -> bool {
+    audience.admits(viewer) && viewer_log.listed_now_and_at(posted_ms) && author_log.listed_now_and_at(posted_ms)
 }
 
 /// A story as clients see it.
@@ -234,6 +241,33 @@ pub struct Viewer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_story_is_seen_by_contacts_on_both_sides_then_and_now_whom_its_audience_admits() {
+        use crate::users::AudienceMode;
+        let everyone = Audience::default();
+        let except_bob = Audience {
+            mode: AudienceMode::ContactsExcept,
+            users: vec!["bob".into()],
+        };
+        let listed_since = |ms: i64| ContactLog::default().record(ms, true, 0);
+        let (posted, before, after) = (1_000, 500, 1_500);
+        assert!(may_see(&everyone, "bob", posted, &listed_since(before), &listed_since(before)));
+        assert!(!may_see(&except_bob, "bob", posted, &listed_since(before), &listed_since(before)));
+        assert!(
+            !may_see(&everyone, "bob", posted, &ContactLog::default(), &listed_since(before)),
+            "no log: not listed"
+        );
+        assert!(
+            !may_see(&everyone, "bob", posted, &listed_since(before), &listed_since(after)),
+            "listed only after the post"
+        );
+        let taken_off = listed_since(before).record(after, false, 0);
+        assert!(
+            !may_see(&everyone, "bob", posted, &taken_off, &listed_since(before)),
+            "not listed now"
+        );
+    }
 
     fn text(t: &str) -> NewTextStory {
         NewTextStory {

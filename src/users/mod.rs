@@ -282,6 +282,12 @@ impl ContactLog {
         self
     }
 
+    /// Whether the other is on the list now and was at `at_ms`. Every replacement of a list logs
+    /// every contact on it, so a log without changes means "not listed".
+    pub fn listed_now_and_at(&self, at_ms: i64) -> bool {
+        self.listed_now() == Some(true) && self.listed_at(at_ms, true)
+    }
+
     /// Whether the other was on the list at `at_ms`, given whether they are on it now: as the last
     /// change up to then left it, or before the first change as that change found it.
     pub fn listed_at(&self, at_ms: i64, listed_now: bool) -> bool {
