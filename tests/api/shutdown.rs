@@ -83,7 +83,7 @@ async fn slow_post(
 #[tokio::test]
 async fn sigterm_under_load_finishes_what_was_accepted_and_refuses_the_rest() {
     let mut statusd = Statusd::start(&[
-        ("STATUSD_LOG__FILTER", "info,statusd::startup=debug"),
+        ("STATUSD_LOG__FILTER", "info,statusd::telemetry=debug"),
         ("STATUSD_HTTP__SHUTDOWN_TIMEOUT_SECS", "30"),
         ("STATUSD_HTTP__DRAIN_SECS", "2"),
         ("STATUSD_STORIES__MAX_ACTIVE_PER_AUTHOR", "100000"),
