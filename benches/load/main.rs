@@ -558,22 +558,26 @@ async fn feed_by_contacts(report: &mut String, config: &Config, api: &Api, p: &P
     );
 }
 
-async fn posting(report: &mut String, config: &Config, api: &Api, p: &Population, servers: &Servers, redis: &mut redis::Connection) {
-    eprintln!("posting to 1,000 contacts…");
-    let post = Side {
+/// Text stories posted by `posters` in turn, ten each, to statusd.
+fn text_posts(api: &Api, servers: &Servers, posters: &[String]) -> Side {
+    let requests = (0..posters.len() * 10)
+        .map(|i| {
+            let body = serde_json::json!({"text": seed::story_text(i), "background": "#43A047", "font": 1}).to_string();
+            Request::post_json("/v1/stories", &api.token(&posters[i % posters.len()]), &body)
+        })
+        .collect();
+    Side {
         name: "POST /v1/stories",
         addr: servers.statusd,
         pid: servers.statusd_pid,
-        requests: Arc::new(
-            (0..p.posters.len() * 10)
-                .map(|i| {
-                    let body = serde_json::json!({"text": seed::story_text(i), "background": "#43A047", "font": 1}).to_string();
-                    Request::post_json("/v1/stories", &api.token(&p.posters[i % p.posters.len()]), &body)
-                })
-                .collect(),
-        ),
+        requests: Arc::new(requests),
         expected: 201,
-    };
+    }
+}
+
+async fn posting(report: &mut String, config: &Config, api: &Api, p: &Population, servers: &Servers, redis: &mut redis::Connection) {
+    eprintln!("posting to 1,000 contacts…");
+    let post = text_posts(api, servers, &p.posters);
     let _ = writeln!(
         report,
         "\n### Posting a text story to 1,000 contacts\n\n| connections | stories | requests/s | p50 | p99 | server CPU per post | Redis CPU per post |\n|---:|---:|---:|---:|---:|---:|---:|"
@@ -611,20 +615,7 @@ async fn posting(report: &mut String, config: &Config, api: &Api, p: &Population
 
     // The common case: many users at once, each posting to the 50 contacts a typical list holds.
     eprintln!("posting to 50 contacts, {SMALL_POST_CONNECTIONS} at once…");
-    let small_post = Side {
-        name: "POST /v1/stories",
-        addr: servers.statusd,
-        pid: servers.statusd_pid,
-        requests: Arc::new(
-            (0..p.small_posters.len() * 10)
-                .map(|i| {
-                    let body = serde_json::json!({"text": seed::story_text(i), "background": "#43A047", "font": 1}).to_string();
-                    Request::post_json("/v1/stories", &api.token(&p.small_posters[i % p.small_posters.len()]), &body)
-                })
-                .collect(),
-        ),
-        expected: 201,
-    };
+    let small_post = text_posts(api, servers, &p.small_posters);
     let measured = measure(
         &small_post,
         &small_post.load(SMALL_POST_CONNECTIONS, config.round, MAX_SMALL_POSTS_PER_ROUND),

@@ -50,6 +50,13 @@ pub struct Shape {
     pub campaigns_per_advertiser: usize,
 }
 
+/// Contact lists by which each of `posters` lists every one of `contacts`, and each contact every
+/// poster.
+fn each_listing_the_other(posters: &[String], contacts: &[String]) -> Vec<(String, Vec<String>)> {
+    let theirs = posters.iter().map(|p| (p.clone(), contacts.to_vec()));
+    theirs.chain(contacts.iter().map(|c| (c.clone(), posters.to_vec()))).collect()
+}
+
 /// A text of the length of a typical text status.
 pub fn story_text(n: usize) -> String {
     format!("Morning run along the river, 10 km in 52 minutes. Coffee next! #{n}")
@@ -203,21 +210,11 @@ impl Api {
         // Posters and their 1,000 recipients.
         let posters: Vec<String> = (0..shape.posters).map(|i| format!("poster{i:03}")).collect();
         let recipients: Vec<String> = (0..shape.poster_contacts).map(|i| format!("recipient{i:05}")).collect();
-        for poster in &posters {
-            lists.push((poster.clone(), recipients.clone()));
-        }
-        for recipient in &recipients {
-            lists.push((recipient.clone(), posters.clone()));
-        }
+        lists.extend(each_listing_the_other(&posters, &recipients));
         // Posters with the contact list most users have, and their contacts.
         let small_posters: Vec<String> = (0..shape.small_posters).map(|i| format!("small{i:03}")).collect();
         let friends: Vec<String> = (0..shape.small_poster_contacts).map(|i| format!("friend{i:03}")).collect();
-        for poster in &small_posters {
-            lists.push((poster.clone(), friends.clone()));
-        }
-        for friend in &friends {
-            lists.push((friend.clone(), small_posters.clone()));
-        }
+        lists.extend(each_listing_the_other(&small_posters, &friends));
         self.set_all_contacts(lists).await?;
 
         let posts: Vec<(String, usize)> = authors
