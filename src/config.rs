@@ -1,6 +1,7 @@
 //! Settings: one typed struct, loaded from an optional TOML file and `STATUSD_<SECTION>__<KEY>`
 //! environment variables, validated once at start-up so that a bad value never reaches a handler.
 
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use std::path::Path;
 
@@ -35,27 +36,17 @@ pub struct RedisSettings {
     pub retry_after_secs: u64,
 }
 
-#[derive(Clone, Default, Deserialize)]
+/// Secrets are `SecretString`s: never printed, not even in debug output, and read only through
+/// `expose_secret` where they are used.
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
 pub struct AuthSettings {
     /// HS256 secret for user tokens. Required.
-    pub jwt_secret: Option<String>,
+    pub jwt_secret: Option<SecretString>,
     /// Bearer token for `/v1/admin/*`. Absent: admin endpoints answer 403.
-    pub admin_token: Option<String>,
+    pub admin_token: Option<SecretString>,
     /// Bearer token for `/metrics`. Absent: `/metrics` is open.
-    pub metrics_token: Option<String>,
-}
-
-// Secrets are never printed, not even in debug output.
-impl std::fmt::Debug for AuthSettings {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let set = |o: &Option<String>| if o.is_some() { "<set>" } else { "<unset>" };
-        f.debug_struct("AuthSettings")
-            .field("jwt_secret", &set(&self.jwt_secret))
-            .field("admin_token", &set(&self.admin_token))
-            .field("metrics_token", &set(&self.metrics_token))
-            .finish()
-    }
+    pub metrics_token: Option<SecretString>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -166,30 +157,19 @@ pub struct AdSettings {
     /// How long an ad token (impression, click, hide, report, why) stays valid.
     pub token_ttl_secs: u64,
     /// HMAC key of ad tokens. Unset: derived from `auth.jwt_secret`.
-    pub token_secret: Option<Secret>,
+    pub token_secret: Option<SecretString>,
     /// The whole index (spend, pacing, click-through estimates) is reloaded at least this often.
     pub stats_refresh_ms: u64,
     /// Reports from distinct viewers that send a creative back to review.
     pub reports_to_review: u32,
 }
 
-/// A secret setting: never printed, not even in debug output.
-#[derive(Clone, Deserialize)]
-#[serde(transparent)]
-pub struct Secret(pub String);
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("<redacted>")
-    }
-}
-
 impl AdSettings {
     /// The key ad tokens are signed with.
     pub fn token_key(&self, settings: &Settings) -> String {
         match &self.token_secret {
-            Some(secret) => secret.0.clone(),
-            None => format!("ad-tokens:{}", settings.auth.jwt_secret.as_deref().unwrap_or_default()),
+            Some(secret) => secret.expose_secret().to_owned(),
+            None => format!("ad-tokens:{}", settings.auth.jwt_secret.as_ref().map_or("", |s| s.expose_secret())),
         }
     }
 }
@@ -395,10 +375,10 @@ impl Settings {
         }
         match &self.auth.jwt_secret {
             None => return fail("auth.jwt_secret", "required (set STATUSD_AUTH__JWT_SECRET)"),
-            Some(s) if s.len() < 16 => return fail("auth.jwt_secret", "must be at least 16 bytes"),
+            Some(s) if s.expose_secret().len() < 16 => return fail("auth.jwt_secret", "must be at least 16 bytes"),
             _ => {}
         }
-        if matches!(&self.auth.admin_token, Some(t) if t.len() < 16) {
+        if matches!(&self.auth.admin_token, Some(t) if t.expose_secret().len() < 16) {
             return fail("auth.admin_token", "must be at least 16 bytes when set");
         }
         if self.redis.cluster_nodes.is_empty()
@@ -452,7 +432,7 @@ impl Settings {
         if self.ads.deadline_ms == 0 || self.ads.token_ttl_secs == 0 || self.ads.reports_to_review == 0 {
             return fail("ads.deadline_ms / ads.token_ttl_secs / ads.reports_to_review", "must be positive");
         }
-        if matches!(&self.ads.token_secret, Some(t) if t.0.len() < 16) {
+        if matches!(&self.ads.token_secret, Some(t) if t.expose_secret().len() < 16) {
             return fail("ads.token_secret", "must be at least 16 bytes when set");
         }
         if self.ads.interval == 0 {
@@ -465,5 +445,24 @@ impl Settings {
             return fail("reports.retention_days", "must be 1-3660");
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_never_appear_in_debug_output() {
+        let mut settings = Settings::default();
+        settings.auth.jwt_secret = Some("jwt-secret-0123456789".into());
+        settings.auth.admin_token = Some("admin-token-0123456789".into());
+        settings.auth.metrics_token = Some("metrics-token-0123456789".into());
+        settings.ads.token_secret = Some("ad-token-secret-0123456789".into());
+        let printed = format!("{settings:?}");
+        for secret in ["jwt-secret", "admin-token-", "metrics-token-", "ad-token-secret"] {
+            assert!(!printed.contains(secret), "{secret} printed in {printed}");
+        }
+        assert!(printed.contains("REDACTED"), "{printed}");
     }
 }

@@ -11,6 +11,7 @@ use prometheus::core::Collector;
 use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
+use strum::IntoEnumIterator;
 
 /// Latency buckets in seconds for HTTP requests and ad decisions: 0.5 ms to 10 s.
 pub const LATENCY_BUCKETS: &[f64] = &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
@@ -27,7 +28,8 @@ pub const AUTHORS_PER_PAGE_BUCKETS: &[f64] = &[0.0, 1.0, 2.0, 5.0, 10.0, 20.0, 5
 const METHODS: [&str; 8] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"];
 
 /// What happened to one ad slot of a feed page.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::AsRefStr, strum::EnumIter)]
+#[strum(serialize_all = "snake_case")]
 pub enum AdSlotOutcome {
     /// An ad was placed in the slot.
     Filled,
@@ -40,26 +42,9 @@ pub enum AdSlotOutcome {
     TimedOut,
 }
 
-impl AdSlotOutcome {
-    pub const ALL: [AdSlotOutcome; 4] = [
-        AdSlotOutcome::Filled,
-        AdSlotOutcome::Unfilled,
-        AdSlotOutcome::Suppressed,
-        AdSlotOutcome::TimedOut,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AdSlotOutcome::Filled => "filled",
-            AdSlotOutcome::Unfilled => "unfilled",
-            AdSlotOutcome::Suppressed => "suppressed",
-            AdSlotOutcome::TimedOut => "timed_out",
-        }
-    }
-}
-
 /// The shape of one request to Redis, the label of `statusd_redis_command_duration_seconds`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::AsRefStr, strum::EnumIter)]
+#[strum(serialize_all = "snake_case")]
 pub enum RedisOp {
     /// One plain command.
     Command,
@@ -71,21 +56,9 @@ pub enum RedisOp {
     Script,
 }
 
-impl RedisOp {
-    pub const ALL: [RedisOp; 4] = [RedisOp::Command, RedisOp::Pipeline, RedisOp::Transaction, RedisOp::Script];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RedisOp::Command => "command",
-            RedisOp::Pipeline => "pipeline",
-            RedisOp::Transaction => "transaction",
-            RedisOp::Script => "script",
-        }
-    }
-}
-
 /// Why a Redis request failed, the label of `statusd_redis_errors_total`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::AsRefStr, strum::EnumIter)]
+#[strum(serialize_all = "snake_case")]
 pub enum RedisErrorKind {
     /// No reply within the response timeout, or no connection within the connect timeout.
     Timeout,
@@ -98,26 +71,6 @@ pub enum RedisErrorKind {
     Server,
     /// Anything else: a reply the client could not parse, authentication, client configuration.
     Other,
-}
-
-impl RedisErrorKind {
-    pub const ALL: [RedisErrorKind; 5] = [
-        RedisErrorKind::Timeout,
-        RedisErrorKind::Io,
-        RedisErrorKind::Cluster,
-        RedisErrorKind::Server,
-        RedisErrorKind::Other,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RedisErrorKind::Timeout => "timeout",
-            RedisErrorKind::Io => "io",
-            RedisErrorKind::Cluster => "cluster",
-            RedisErrorKind::Server => "server",
-            RedisErrorKind::Other => "other",
-        }
-    }
 }
 
 /// Reasons an image is refused, the label of `statusd_media_rejected_total` (the problem `code`s
@@ -368,8 +321,8 @@ impl Metrics {
         for kind in ["text", "image"] {
             m.stories_created.with_label_values(&[kind]);
         }
-        for outcome in AdSlotOutcome::ALL {
-            m.ad_slots.with_label_values(&[outcome.as_str()]);
+        for outcome in AdSlotOutcome::iter() {
+            m.ad_slots.with_label_values(&[outcome.as_ref()]);
         }
         for status in AD_CAMPAIGN_STATUSES {
             m.ad_campaigns.with_label_values(&[status]);
@@ -377,11 +330,11 @@ impl Metrics {
         for billable in ["true", "false"] {
             m.ad_impressions.with_label_values(&[billable]);
         }
-        for op in RedisOp::ALL {
-            m.redis_duration.with_label_values(&[op.as_str()]);
+        for op in RedisOp::iter() {
+            m.redis_duration.with_label_values(&[op.as_ref()]);
         }
-        for kind in RedisErrorKind::ALL {
-            m.redis_errors.with_label_values(&[kind.as_str()]);
+        for kind in RedisErrorKind::iter() {
+            m.redis_errors.with_label_values(&[kind.as_ref()]);
         }
         for reason in MEDIA_REJECT_REASONS {
             m.media_rejected.with_label_values(&[reason]);
@@ -399,7 +352,7 @@ impl Metrics {
 
     /// Counts one ad slot of a feed page.
     pub fn ad_slot(&self, outcome: AdSlotOutcome) {
-        self.ad_slots.with_label_values(&[outcome.as_str()]).inc();
+        self.ad_slots.with_label_values(&[outcome.as_ref()]).inc();
     }
 
     /// Counts one impression (the first report of an ad token).
@@ -411,9 +364,9 @@ impl Metrics {
 
     /// Times one Redis round trip and counts its failure, if any.
     pub fn observe_redis(&self, op: RedisOp, seconds: f64, error: Option<RedisErrorKind>, reconnect: bool) {
-        self.redis_duration.with_label_values(&[op.as_str()]).observe(seconds);
+        self.redis_duration.with_label_values(&[op.as_ref()]).observe(seconds);
         if let Some(kind) = error {
-            self.redis_errors.with_label_values(&[kind.as_str()]).inc();
+            self.redis_errors.with_label_values(&[kind.as_ref()]).inc();
         }
         if reconnect {
             self.redis_reconnects.inc();

@@ -20,6 +20,7 @@ use actix_web::http::ConnectionType;
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::ErrorHandlers;
 use actix_web::{App, HttpMessage, web};
+use secrecy::ExposeSecret;
 use std::net::TcpListener;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -99,9 +100,9 @@ impl Application {
     pub fn serve(listener: TcpListener, state: web::Data<AppState>) -> Result<Application, String> {
         let port = listener.local_addr().map_err(|e| e.to_string())?.port();
         let settings = state.settings.clone();
-        problem::RETRY_AFTER_SECS.store(settings.redis.retry_after_secs, std::sync::atomic::Ordering::Relaxed);
         let json_limit = settings.http.json_limit_bytes;
         let request_lines = settings.log.requests;
+        let retry_after = problem::RetryAfter(settings.redis.retry_after_secs);
         let routes_settings = settings.clone();
         let draining = state.draining.clone();
         let state_draining = state.draining.clone();
@@ -123,6 +124,7 @@ impl Application {
                 let app = App::new()
                     .app_data(state.clone())
                     .app_data(request_lines)
+                    .app_data(retry_after)
                     .app_data(web::JsonConfig::default().limit(json_limit).error_handler(problem::json_error))
                     .app_data(web::QueryConfig::default().error_handler(problem::query_error))
                     .app_data(web::PathConfig::default().error_handler(problem::path_error))
@@ -213,9 +215,9 @@ pub fn build_state(settings: Settings) -> Result<AppState, String> {
     let store = Store::new(&settings.redis)?
         .with_story_ttl(settings.stories.ttl_secs)
         .instrumented(metrics.clone());
-    let secret = settings.auth.jwt_secret.clone().ok_or("auth.jwt_secret: required")?;
+    let secret = settings.auth.jwt_secret.as_ref().ok_or("auth.jwt_secret: required")?;
     Ok(AppState {
-        tokens: UserTokens::new(&secret),
+        tokens: UserTokens::new(secret.expose_secret()),
         store,
         metrics,
         media_gate: Arc::new(tokio::sync::Semaphore::new(settings.media.max_concurrent)),

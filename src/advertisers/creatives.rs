@@ -5,28 +5,13 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, strum::AsRefStr, strum::EnumString, strum::EnumIter)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum CreativeStatus {
     PendingReview,
     Approved,
     Rejected,
-}
-
-impl CreativeStatus {
-    pub const ALL: [CreativeStatus; 3] = [CreativeStatus::PendingReview, CreativeStatus::Approved, CreativeStatus::Rejected];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CreativeStatus::PendingReview => "pending_review",
-            CreativeStatus::Approved => "approved",
-            CreativeStatus::Rejected => "rejected",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<CreativeStatus> {
-        CreativeStatus::ALL.into_iter().find(|c| c.as_str() == s)
-    }
 }
 
 /// The call to action under a creative.

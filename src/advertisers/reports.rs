@@ -5,8 +5,9 @@ use chrono::{DateTime, Duration, NaiveDate, SecondsFormat, TimeZone, Timelike, U
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, strum::EnumString)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum Granularity {
     Hour,
     Day,
@@ -58,7 +59,8 @@ pub const MAX_HOUR_BUCKETS: usize = 92 * 24;
 pub const MAX_DAY_BUCKETS: usize = 366;
 pub const DEFAULT_RANGE_DAYS: i64 = 7;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::EnumString)]
+#[strum(serialize_all = "snake_case")]
 pub enum ReportFormat {
     Json,
     Csv,
@@ -71,6 +73,24 @@ pub struct ReportRange {
     pub to: DateTime<Utc>,
     pub granularity: Granularity,
     pub format: ReportFormat,
+}
+
+/// One of a closed set of words, `default` when absent.
+fn parse_choice<T: std::str::FromStr + Copy>(
+    field: &str,
+    value: Option<&str>,
+    default: T,
+    expected: &str,
+    errors: &mut Vec<FieldError>,
+) -> T {
+    match value.map(str::parse::<T>) {
+        None => default,
+        Some(Ok(choice)) => choice,
+        Some(Err(_)) => {
+            errors.push(FieldError::new(field, expected));
+            default
+        }
+    }
 }
 
 /// An RFC 3339 time, or a date (midnight UTC).
@@ -99,22 +119,8 @@ impl ReportRange {
         now: DateTime<Utc>,
     ) -> Result<ReportRange> {
         let mut errors = Vec::new();
-        let granularity = match granularity {
-            None | Some("day") => Granularity::Day,
-            Some("hour") => Granularity::Hour,
-            Some(_) => {
-                errors.push(FieldError::new("granularity", "hour or day"));
-                Granularity::Day
-            }
-        };
-        let format = match format {
-            None | Some("json") => ReportFormat::Json,
-            Some("csv") => ReportFormat::Csv,
-            Some(_) => {
-                errors.push(FieldError::new("format", "json or csv"));
-                ReportFormat::Json
-            }
-        };
+        let granularity = parse_choice("granularity", granularity, Granularity::Day, "hour or day", &mut errors);
+        let format = parse_choice("format", format, ReportFormat::Json, "json or csv", &mut errors);
         let to = match to {
             Some(t) => parse_time("to", t, &mut errors),
             None => Some(now),

@@ -8,6 +8,7 @@ use crate::error::Error;
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest};
 use futures_util::future::LocalBoxFuture;
+use secrecy::ExposeSecret;
 use std::future::{Ready, ready};
 
 fn bearer(req: &HttpRequest) -> Option<&str> {
@@ -51,7 +52,7 @@ impl FromRequest for Admin {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         ready((|| {
             let token = bearer(req).ok_or(Error::Unauthorized)?;
-            let Some(expected) = state(req)?.settings.auth.admin_token.as_deref() else {
+            let Some(expected) = state(req)?.settings.auth.admin_token.as_ref().map(|t| t.expose_secret()) else {
                 return Err(Error::Forbidden("admin_disabled", "no admin token is configured".into()));
             };
             if secrets_match(token, expected) {

@@ -224,7 +224,9 @@ pub async fn admin_list_creatives(
 ) -> Result<web::Json<Creatives>> {
     let status = match status.status.as_deref() {
         None => CreativeStatus::PendingReview,
-        Some(s) => CreativeStatus::parse(s).ok_or_else(|| Error::field("status", "pending_review, approved or rejected"))?,
+        Some(s) => s
+            .parse::<CreativeStatus>()
+            .map_err(|_| Error::field("status", "pending_review, approved or rejected"))?,
     };
     let limit = query.limit()?;
     let after = decode_cursor(query.cursor.as_deref())?;

@@ -6,6 +6,7 @@ use super::problem::Problem;
 use crate::error::{Error, Result};
 use crate::services::ops;
 use actix_web::{HttpRequest, HttpResponse, web};
+use secrecy::ExposeSecret;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -44,7 +45,7 @@ pub async fn readyz(state: State) -> Result<HttpResponse> {
 /// Prometheus text format.
 #[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, content_type = "text/plain", body = String), (status = 401, body = Problem)))]
 pub async fn metrics(state: State, req: HttpRequest) -> Result<HttpResponse> {
-    if !metrics_allowed(&req, state.settings.auth.metrics_token.as_deref()) {
+    if !metrics_allowed(&req, state.settings.auth.metrics_token.as_ref().map(|t| t.expose_secret())) {
         return Err(Error::Unauthorized);
     }
     // The live-story gauge is read from Redis now; while Redis is down it keeps its last value.

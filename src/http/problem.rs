@@ -22,8 +22,10 @@ pub struct Problem {
     pub errors: Option<Vec<FieldError>>,
 }
 
-/// Seconds a client should wait before retrying after a 503.
-pub static RETRY_AFTER_SECS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+/// Seconds a client should wait before retrying after a 503 (`redis.retry_after_secs`), app data
+/// read by [`ensure_problem`], which gives every 503 its `Retry-After`.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryAfter(pub u64);
 
 impl Error {
     pub fn status(&self) -> StatusCode {
@@ -99,7 +101,7 @@ impl ResponseError for Error {
     }
 }
 
-/// Builds a problem+json response; 503s carry `Retry-After`.
+/// Builds a problem+json response.
 fn problem_response(status: StatusCode, code: &str, detail: String, errors: Option<Vec<FieldError>>) -> HttpResponse {
     let problem = Problem {
         kind: format!("urn:statusd:problem:{code}"),
@@ -111,12 +113,6 @@ fn problem_response(status: StatusCode, code: &str, detail: String, errors: Opti
     };
     let mut response = HttpResponse::build(status);
     response.insert_header((header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json")));
-    if status == StatusCode::SERVICE_UNAVAILABLE {
-        response.insert_header((
-            header::RETRY_AFTER,
-            RETRY_AFTER_SECS.load(std::sync::atomic::Ordering::Relaxed).to_string(),
-        ));
-    }
     response.json(problem)
 }
 
@@ -161,11 +157,16 @@ fn allowed_methods(path: &str) -> Option<HeaderValue> {
 }
 
 /// Error responses that did not come from `Error` (actix's own 404/405, a panic caught by actix)
-/// are rewritten as problems too, so that no client ever sees an empty or HTML error.
+/// are rewritten as problems too, so that no client ever sees an empty or HTML error. Every 503
+/// gets its `Retry-After` here.
 pub fn ensure_problem<B: actix_web::body::MessageBody + 'static>(
-    res: actix_web::dev::ServiceResponse<B>,
+    mut res: actix_web::dev::ServiceResponse<B>,
 ) -> actix_web::Result<actix_web::middleware::ErrorHandlerResponse<B>> {
     use actix_web::middleware::ErrorHandlerResponse;
+    if res.status() == StatusCode::SERVICE_UNAVAILABLE {
+        let seconds = res.request().app_data::<RetryAfter>().map_or(1, |r| r.0);
+        res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    }
     let is_problem = res
         .headers()
         .get(header::CONTENT_TYPE)
@@ -188,7 +189,11 @@ pub fn ensure_problem<B: actix_web::body::MessageBody + 'static>(
         s if s.is_client_error() => problem_response(s, "bad_request", s.canonical_reason().unwrap_or("bad request").into(), None),
         s => {
             tracing::error!(status = %s, "error response without a problem body");
-            problem_response(s, "internal", "something went wrong on our side".into(), None)
+            let mut response = problem_response(s, "internal", "something went wrong on our side".into(), None);
+            if let Some(retry_after) = res.headers().get(header::RETRY_AFTER) {
+                response.headers_mut().insert(header::RETRY_AFTER, retry_after.clone());
+            }
+            response
         }
     };
     let (req, _) = res.into_parts();

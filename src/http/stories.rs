@@ -101,14 +101,7 @@ pub async fn create_story(state: State, user: User, req: HttpRequest, payload: w
         };
         let kind = draft.kind;
         let record = service::create(&state.store, &state.settings, &user.0, draft, media, Utc::now()).await?;
-        state
-            .metrics
-            .stories_created
-            .with_label_values(&[match kind {
-                StoryKind::Text => "text",
-                StoryKind::Image => "image",
-            }])
-            .inc();
+        state.metrics.stories_created.with_label_values(&[kind.as_ref()]).inc();
         Ok((
             StatusCode::CREATED,
             serde_json::to_value(record.view(&user.0)).map_err(|e| Error::Internal(e.to_string()))?,

@@ -315,14 +315,8 @@ async fn count_once(
     event: AdEvent<'_>,
     now_ms: i64,
 ) -> Result<bool> {
-    let name = match event {
-        AdEvent::Impression { .. } => "impression",
-        AdEvent::Click => "click",
-        AdEvent::Hide => "hide",
-        AdEvent::Report => "report",
-    };
     let first = store
-        .mark_ad_event_once(viewer, token_id(token), name, t.expires_ms, now_ms)
+        .mark_ad_event_once(viewer, token_id(token), event.as_ref(), t.expires_ms, now_ms)
         .await?;
     if first {
         store

@@ -191,7 +191,7 @@ async fn creative_errors(store: &Store, advertiser: &str, ids: &[String]) -> Res
             None => errors.push(FieldError::new(field, format!("{id:?} is not one of your creatives"))),
             Some(c) if !c.is_approved() => errors.push(FieldError::new(
                 field,
-                format!("{id:?} is {}; only approved creatives can run", c.status.as_str()),
+                format!("{id:?} is {}; only approved creatives can run", c.status.as_ref()),
             )),
             Some(_) => {}
         }

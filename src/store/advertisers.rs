@@ -6,6 +6,7 @@ use crate::advertisers::AdvertiserRecord;
 use crate::advertisers::creatives::CreativeStatus;
 use crate::auth::Caller;
 use crate::error::Result;
+use strum::IntoEnumIterator;
 
 impl Store {
     /// Stores a new advertiser, then indexes its key hash (so a key never points at nothing).
@@ -71,8 +72,8 @@ impl Store {
             batch.cmd(&keys[0], "DEL").arg(&keys[..]);
         }
         if !creatives.is_empty() {
-            for status in CreativeStatus::ALL {
-                let key = self.keys.creatives_in_review_state(status.as_str());
+            for status in CreativeStatus::iter() {
+                let key = self.keys.creatives_in_review_state(status.as_ref());
                 batch.cmd(&key, "ZREM").arg(&key).arg(&creatives);
             }
         }

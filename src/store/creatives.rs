@@ -7,6 +7,7 @@ use super::{from_json, to_json};
 use crate::advertisers::creatives::{CreativeRecord, CreativeStatus};
 use crate::error::Result;
 use crate::media::ImageSize;
+use strum::IntoEnumIterator;
 
 /// One page of ids from an id-ordered index, and whether more follow.
 pub struct IdPage {
@@ -30,7 +31,7 @@ impl Store {
         let mut batch = Batch::new();
         let own = self.keys.advertiser_creatives(&creative.advertiser);
         batch.cmd(&own, "ZADD").arg(&own).arg(0).arg(&creative.id);
-        let queue = self.keys.creatives_in_review_state(creative.status.as_str());
+        let queue = self.keys.creatives_in_review_state(creative.status.as_ref());
         batch.cmd(&queue, "ZADD").arg(&queue).arg(0).arg(&creative.id);
         self.batch(batch).await.map(drop)
     }
@@ -60,8 +61,8 @@ impl Store {
             .await?;
         let mut pipe = redis::pipe();
         pipe.atomic();
-        for status in CreativeStatus::ALL {
-            let key = self.keys.creatives_in_review_state(status.as_str());
+        for status in CreativeStatus::iter() {
+            let key = self.keys.creatives_in_review_state(status.as_ref());
             if status == creative.status {
                 pipe.zadd(key, &creative.id, 0).ignore();
             } else {
@@ -79,7 +80,7 @@ impl Store {
 
     /// A page of the creatives in one review state, oldest first (a queue), after the id `after`.
     pub async fn creative_ids_in_review_state(&self, status: CreativeStatus, after: Option<&str>, limit: usize) -> Result<IdPage> {
-        self.id_page(&self.keys.creatives_in_review_state(status.as_str()), after, limit, false)
+        self.id_page(&self.keys.creatives_in_review_state(status.as_ref()), after, limit, false)
             .await
     }
 

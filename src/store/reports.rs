@@ -18,7 +18,8 @@ use std::sync::LazyLock;
 static AD_EVENT: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("scripts/ad_event.lua")));
 
 /// Something a viewer did with an ad of a campaign.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::AsRefStr)]
+#[strum(serialize_all = "snake_case")]
 pub enum AdEvent<'a> {
     /// A billable impression at `price_micros` (> 0). `viewer` is a pseudonym of the viewer (never
     /// a user id): it only feeds the reach estimate.
