@@ -9,6 +9,7 @@ mod redis_support;
 use chrono::Utc;
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use statusd::config::Settings;
+use statusd::ids::UserId;
 use statusd::services::stories as service;
 use statusd::startup::build_state;
 use statusd::stories::NewTextStory;
@@ -27,15 +28,16 @@ fn settings(url: &str, prefix: &str) -> Settings {
 /// A viewer with `contacts` contacts, of whom `live` are mutual and posted 2 stories each.
 async fn seed(state: &statusd::http::AppState, contacts: usize, live: usize) {
     let store = &state.store;
-    let all: Vec<String> = (0..contacts).map(|i| format!("c{i}")).collect();
+    let viewer = UserId::parse("viewer").unwrap();
+    let all: Vec<UserId> = (0..contacts).map(|i| UserId::parse(&format!("c{i}")).unwrap()).collect();
     let wait = std::time::Duration::from_millis(state.settings.users.contacts_wait_ms);
     store
-        .set_contacts("viewer", &all, Utc::now().timestamp_millis(), wait)
+        .set_contacts(&viewer, &all, Utc::now().timestamp_millis(), wait)
         .await
         .unwrap();
     for author in all.iter().take(live) {
         store
-            .set_contacts(author, &["viewer".to_string()], Utc::now().timestamp_millis(), wait)
+            .set_contacts(author, std::slice::from_ref(&viewer), Utc::now().timestamp_millis(), wait)
             .await
             .unwrap();
         for n in 0..2 {
@@ -59,6 +61,7 @@ fn bench_pages(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let mut g = c.benchmark_group("feed_page");
     g.measurement_time(Duration::from_secs(3)).sample_size(30);
+    let viewer = UserId::parse("viewer").unwrap();
     for (contacts, live) in [(10, 10), (100, 20), (1000, 20), (5000, 20), (100, 100), (1000, 1000)] {
         let state = rt.block_on(async {
             let state = build_state(settings(&url, &format!("bench-{contacts}-{live}:"))).unwrap();
@@ -69,7 +72,7 @@ fn bench_pages(c: &mut Criterion) {
             BenchmarkId::new(format!("live_authors={live}"), format!("contacts={contacts}")),
             |b| {
                 b.to_async(&rt).iter(|| async {
-                    let page = statusd::services::feed::page(&state.store, &state.ads, &state.metrics, "viewer", None, 20, Utc::now());
+                    let page = statusd::services::feed::page(&state.store, &state.ads, &state.metrics, &viewer, None, 20, Utc::now());
                     black_box(page.await.unwrap())
                 })
             },

@@ -2,7 +2,7 @@
 //! configured secrets.
 
 use crate::error::{Error, Result};
-use crate::users::is_valid_user_id;
+use crate::ids::{USER_ID_RULE, UserId};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 /// an `Idempotency-Key`) live under the caller's own tag.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Caller<'a> {
-    User(&'a str),
+    User(&'a UserId),
     Advertiser(&'a str),
     Admin,
 }
@@ -32,7 +32,7 @@ pub struct UserTokens {
     validation: Validation,
     /// Tokens already verified, with their user and expiry: a client sends the same token with
     /// every request, and checking its signature again costs more than the rest of a small read.
-    verified: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, (String, i64)>>>,
+    verified: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, (UserId, i64)>>>,
 }
 
 /// Verified tokens remembered at most; the memory is cleared when full (a few hundred KB).
@@ -53,8 +53,8 @@ impl UserTokens {
 
     /// A token for `user` that expires `ttl_secs` from now.
     pub fn issue(&self, user: &str, ttl_secs: i64) -> Result<String> {
-        if !is_valid_user_id(user) {
-            return Err(Error::field("user", "a user id is 1-64 characters of A-Z, a-z, 0-9, _ and -"));
+        if UserId::parse(user).is_none() {
+            return Err(Error::field("user", USER_ID_RULE));
         }
         let now = chrono::Utc::now().timestamp();
         let claims = Claims {
@@ -66,7 +66,7 @@ impl UserTokens {
     }
 
     /// The user id of a valid token; `Unauthorized` for anything else.
-    pub fn verify(&self, token: &str) -> Result<String> {
+    pub fn verify(&self, token: &str) -> Result<UserId> {
         let now = chrono::Utc::now().timestamp();
         let still_valid = |exp: i64| now <= exp + self.validation.leeway as i64;
         if let Ok(verified) = self.verified.lock()
@@ -79,16 +79,14 @@ impl UserTokens {
             };
         }
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).map_err(|_| Error::Unauthorized)?;
-        if !is_valid_user_id(&data.claims.sub) {
-            return Err(Error::Unauthorized);
-        }
+        let user = UserId::parse(&data.claims.sub).ok_or(Error::Unauthorized)?;
         if let Ok(mut verified) = self.verified.lock() {
             if verified.len() >= VERIFIED_CAPACITY {
                 verified.clear();
             }
-            verified.insert(token.to_owned(), (data.claims.sub.clone(), data.claims.exp));
+            verified.insert(token.to_owned(), (user.clone(), data.claims.exp));
         }
-        Ok(data.claims.sub)
+        Ok(user)
     }
 }
 

@@ -335,7 +335,7 @@ impl Settings {
     /// audience): `http.json_limit_bytes`, or more when a list of `users.max_contacts` ids of the
     /// longest length needs more — a list the service accepts must also fit its body limit.
     pub fn user_list_body_limit(&self) -> usize {
-        let quoted_id = crate::users::MAX_USER_ID_LEN + 3; // "id",
+        let quoted_id = crate::ids::MAX_USER_ID_LEN + 3; // "id",
         let longest_list = self.users.max_contacts * quoted_id + 1024;
         self.http.json_limit_bytes.max(longest_list)
     }

@@ -6,6 +6,7 @@ use crate::advertisers::campaigns::{FrequencyCap, NewCampaign, Pacing, Targeting
 use crate::advertisers::creatives::{CreativeFields, Decision, Review};
 use crate::config::Settings;
 use crate::error::Result;
+use crate::ids::UserId;
 use crate::media::{MediaLimits, PipelineSpec};
 use crate::services::stories as service;
 use crate::startup::build_state;
@@ -55,14 +56,16 @@ pub async fn seed(settings: Settings) -> std::result::Result<Seeded, String> {
 async fn run(state: &crate::http::AppState) -> Result<Seeded> {
     let store = &state.store;
     // Start from a clean slate, so that running the demo twice shows the same feed.
-    for user in DEMO_USERS {
+    let users: Vec<UserId> = DEMO_USERS.iter().filter_map(|u| UserId::parse(u)).collect();
+    for user in &users {
         service::erase_user(store, user, Utc::now()).await?;
     }
-    for user in DEMO_USERS {
-        let others: Vec<String> = DEMO_USERS.iter().filter(|u| **u != user).map(|u| u.to_string()).collect();
+    for user in &users {
+        let others: Vec<UserId> = users.iter().filter(|u| *u != user).cloned().collect();
         let wait = std::time::Duration::from_millis(state.settings.users.contacts_wait_ms);
         store.set_contacts(user, &others, Utc::now().timestamp_millis(), wait).await?;
     }
+    let user = |name: &str| UserId::parse(name).ok_or_else(|| crate::error::Error::Internal(format!("demo user {name}")));
     for (author, text, background) in TEXTS {
         let draft = NewTextStory {
             text: text.into(),
@@ -71,7 +74,7 @@ async fn run(state: &crate::http::AppState) -> Result<Seeded> {
             audience: None,
         }
         .parse(700)?;
-        service::create(store, &state.settings, author, draft, None, Utc::now()).await?;
+        service::create(store, &state.settings, &user(author)?, draft, None, Utc::now()).await?;
     }
     let limits = MediaLimits {
         max_upload_bytes: usize::MAX,
@@ -87,7 +90,7 @@ async fn run(state: &crate::http::AppState) -> Result<Seeded> {
         caption: Some("Sunset at the lake 🌅".into()),
         audience: None,
     };
-    service::create(store, &state.settings, "bob", draft, Some(photo), Utc::now()).await?;
+    service::create(store, &state.settings, &user("bob")?, draft, Some(photo), Utc::now()).await?;
     let mut tokens: Vec<(String, String)> = DEMO_USERS
         .iter()
         .map(|u| Ok((u.to_string(), state.tokens.issue(u, 7 * 24 * 3600)?)))

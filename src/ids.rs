@@ -2,6 +2,7 @@
 //! still sort in the order they were created.
 
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 use std::sync::{LazyLock, Mutex};
 
 static GENERATOR: LazyLock<Mutex<ulid::Generator>> = LazyLock::new(|| Mutex::new(ulid::Generator::new()));
@@ -20,24 +21,174 @@ pub fn random_id() -> String {
     ulid::Ulid::from_parts(now_ms, rand::random::<u128>()).to_string()
 }
 
-/// A new story id: a new id, `.`, and the author. Whoever reads a story by id can then ask for the
-/// record and check both contact lists in one round trip, instead of waiting for the record to
-/// learn whose lists to check.
-pub fn new_story_id(now: DateTime<Utc>, author: &str) -> String {
-    format!("{}.{author}", new_id(now))
+/// A user: 1–64 characters of `[A-Za-z0-9_-]`, as the identity token carries them. Made only by
+/// [`UserId::parse`] at the edge (token, path, body) or from what the store holds, which was
+/// parsed on its way in.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(try_from = "String", into = "String")]
+#[schema(value_type = String)]
+pub struct UserId(String);
+
+/// The longest user id, in bytes.
+pub const MAX_USER_ID_LEN: usize = 64;
+
+impl UserId {
+    pub fn parse(id: &str) -> Option<UserId> {
+        is_plain_id(id).then(|| UserId(id.to_owned()))
+    }
+
+    /// An id read back from the store, which only ever holds parsed ids.
+    pub fn from_stored(id: String) -> UserId {
+        UserId(id)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
 }
 
-/// The author and creation time (ms) a story id names; `None` for anything that is not a story id.
-pub fn story_id_parts(id: &str) -> Option<(&str, i64)> {
-    let (time, author) = id.split_once('.')?;
-    let created_ms = ulid_ms(time)?;
-    crate::users::is_valid_user_id(author).then_some((author, created_ms))
+/// 1–64 characters of `[A-Za-z0-9_-]`: a user id, and the ids of advertisers, creatives and
+/// campaigns.
+pub fn is_plain_id(id: &str) -> bool {
+    (1..=MAX_USER_ID_LEN).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
-/// The creation time (ms) of an id made by [`new_id`] or [`new_story_id`]; 0 if it has none.
-pub fn created_ms(id: &str) -> i64 {
-    let time = id.split_once('.').map_or(id, |(time, _)| time);
-    ulid_ms(time).unwrap_or(0)
+impl TryFrom<String> for UserId {
+    type Error = &'static str;
+
+    fn try_from(id: String) -> Result<UserId, Self::Error> {
+        if is_plain_id(&id) { Ok(UserId(id)) } else { Err(USER_ID_RULE) }
+    }
+}
+
+impl From<UserId> for String {
+    fn from(id: UserId) -> String {
+        id.0
+    }
+}
+
+/// What a user id must be, as errors say it.
+pub const USER_ID_RULE: &str = "a user id is 1-64 characters of A-Z, a-z, 0-9, _ and -";
+
+impl std::fmt::Display for UserId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// For the key schema (`store::keys`), which names keys by id.
+impl AsRef<str> for UserId {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl AsRef<str> for StoryId {
+    fn as_ref(&self) -> &str {
+        &self.id
+    }
+}
+
+impl PartialEq<str> for UserId {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
+
+impl PartialEq<&str> for UserId {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
+/// Ids written out in tests; a bad one fails the test.
+#[cfg(test)]
+impl From<&str> for UserId {
+    fn from(id: &str) -> UserId {
+        UserId::parse(id).unwrap_or_else(|| panic!("not a user id: {id}"))
+    }
+}
+
+#[cfg(test)]
+impl From<&str> for StoryId {
+    fn from(id: &str) -> StoryId {
+        StoryId::parse(id).unwrap_or_else(|| panic!("not a story id: {id}"))
+    }
+}
+
+/// A story: a new id, `.`, and the author, so that whoever reads a story by id can ask for the
+/// record and check both contact lists in one round trip instead of waiting for the record to
+/// learn whose lists to check. Parsed once: the author and the creation time come with it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct StoryId {
+    id: String,
+    /// Where the author starts in `id`.
+    author_at: usize,
+    created_ms: i64,
+}
+
+impl StoryId {
+    pub fn new(now: DateTime<Utc>, author: &UserId) -> StoryId {
+        let time = new_id(now);
+        let created_ms = ulid_ms(&time).unwrap_or_else(|| now.timestamp_millis());
+        StoryId {
+            author_at: time.len() + 1,
+            id: format!("{time}.{author}"),
+            created_ms,
+        }
+    }
+
+    /// `None` for anything that is not a story id.
+    pub fn parse(id: &str) -> Option<StoryId> {
+        let (time, author) = id.split_once('.')?;
+        let created_ms = ulid_ms(time)?;
+        is_plain_id(author).then(|| StoryId {
+            id: id.to_owned(),
+            author_at: time.len() + 1,
+            created_ms,
+        })
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.id
+    }
+
+    pub fn author(&self) -> UserId {
+        UserId(self.author_as_written().to_owned())
+    }
+
+    /// The author's part of the id, for comparing bytes without making a [`UserId`].
+    pub fn author_as_written(&self) -> &str {
+        &self.id[self.author_at..]
+    }
+
+    /// Whether `user` wrote this story.
+    pub fn is_by(&self, user: &UserId) -> bool {
+        self.author_as_written() == user.0
+    }
+
+    pub fn created_ms(&self) -> i64 {
+        self.created_ms
+    }
+}
+
+impl std::fmt::Display for StoryId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.id)
+    }
+}
+
+impl Serialize for StoryId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.id)
+    }
+}
+
+impl<'de> Deserialize<'de> for StoryId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<StoryId, D::Error> {
+        let id = String::deserialize(d)?;
+        StoryId::parse(&id).ok_or_else(|| serde::de::Error::custom("not a story id"))
+    }
 }
 
 /// The time part of a ULID (its first 10 of 26 Crockford base32 characters), decoded without
@@ -74,6 +225,8 @@ fn crockford(b: u8) -> Option<u8> {
 
 #[cfg(test)]
 mod tests {
+    use super::{StoryId, UserId};
+
     #[test]
     fn random_ids_are_distinct_ulids_of_now() {
         let now_ms = chrono::Utc::now().timestamp_millis();
@@ -88,14 +241,30 @@ mod tests {
     #[test]
     fn story_ids_name_their_author_and_time() {
         let now = chrono::Utc::now();
-        let id = super::new_story_id(now, "alice_1-x");
-        assert_eq!(super::story_id_parts(&id), Some(("alice_1-x", now.timestamp_millis())));
-        assert_eq!(super::created_ms(&id), now.timestamp_millis());
+        let alice = UserId::parse("alice_1-x").unwrap();
+        let id = StoryId::new(now, &alice);
+        let parsed = StoryId::parse(id.as_str()).unwrap();
+        assert_eq!(parsed, id);
+        assert_eq!((parsed.author(), parsed.created_ms()), (alice.clone(), now.timestamp_millis()));
+        assert!(parsed.is_by(&alice) && !parsed.is_by(&UserId::parse("alice_1").unwrap()));
         let plain = super::new_id(now);
-        assert_eq!(super::story_id_parts(&plain), None, "an id without an author is no story id");
+        assert_eq!(StoryId::parse(&plain), None, "an id without an author is no story id");
         for bad in ["", ".", "x.alice", "01KB.", "01KBZZZZZZZZZZZZZZZZZZZZZZ.bad id"] {
-            assert_eq!(super::story_id_parts(bad), None, "{bad}");
+            assert_eq!(StoryId::parse(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn user_ids_are_checked_when_made() {
+        assert!(UserId::parse("alice_01-x").is_some());
+        for bad in ["", "al ice", "al/ice", &"a".repeat(65)] {
+            assert_eq!(UserId::parse(bad), None, "{bad}");
+            assert!(serde_json::from_value::<UserId>(serde_json::json!(bad)).is_err(), "{bad}");
+        }
+        assert_eq!(
+            serde_json::to_value(UserId::parse("bob").unwrap()).unwrap(),
+            serde_json::json!("bob")
+        );
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod ads;
 pub mod advertisers;
 pub mod auth;
 pub mod config;
+pub mod cursor;
 pub mod demo;
 pub mod error;
 pub mod http;

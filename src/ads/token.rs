@@ -3,6 +3,7 @@
 //! token is indistinguishable from a missing one.
 
 use super::Match;
+use crate::ids::UserId;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, Mac};
@@ -20,7 +21,7 @@ pub struct AdToken {
     pub advertiser_id: String,
     /// The user it was served to.
     #[serde(rename = "v")]
-    pub viewer: String,
+    pub viewer: UserId,
     #[serde(rename = "t")]
     pub served_ms: i64,
     #[serde(rename = "x")]
@@ -54,10 +55,10 @@ impl TokenKey {
     }
 
     /// A stable pseudonym of a user (a keyed hash): what selectors and reach counters see.
-    pub fn pseudonym(&self, user: &str) -> String {
+    pub fn pseudonym(&self, user: &UserId) -> String {
         let mut mac = self.mac();
         mac.update(b"viewer\0");
-        mac.update(user.as_bytes());
+        mac.update(user.as_str().as_bytes());
         hex::encode(&mac.finalize().into_bytes()[..12])
     }
 
@@ -70,14 +71,14 @@ impl TokenKey {
 
     /// The token if its signature is ours, it has not expired at `now_ms`, and it was served to
     /// `viewer`; None otherwise.
-    pub fn verify(&self, token: &str, viewer: &str, now_ms: i64) -> Option<AdToken> {
+    pub fn verify(&self, token: &str, viewer: &UserId, now_ms: i64) -> Option<AdToken> {
         let (payload, signature) = token.split_once('.')?;
         let signature = URL_SAFE_NO_PAD.decode(signature).ok()?;
         let mut mac = self.mac();
         mac.update(payload.as_bytes());
         mac.verify_slice(&signature).ok()?;
         let decoded: AdToken = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()?;
-        (decoded.expires_ms > now_ms && decoded.viewer == viewer).then_some(decoded)
+        (decoded.expires_ms > now_ms && decoded.viewer == *viewer).then_some(decoded)
     }
 }
 
@@ -90,12 +91,16 @@ pub fn token_id(token: &str) -> &str {
 mod tests {
     use super::*;
 
+    fn user(id: &str) -> UserId {
+        UserId::parse(id).unwrap()
+    }
+
     fn token() -> AdToken {
         AdToken {
             campaign_id: "c1".into(),
             creative_id: "cr1".into(),
             advertiser_id: "a1".into(),
-            viewer: "alice".into(),
+            viewer: user("alice"),
             served_ms: 1_000,
             expires_ms: 2_000,
             price_micros: 1_500,
@@ -111,17 +116,21 @@ mod tests {
     fn signed_expiring_and_bound_to_the_viewer() {
         let key = TokenKey::new(b"key-one");
         let signed = key.sign(&token());
-        assert_eq!(key.verify(&signed, "alice", 1_500), Some(token()));
-        assert_eq!(key.verify(&signed, "bob", 1_500), None, "foreign");
-        assert_eq!(key.verify(&signed, "alice", 2_000), None, "expired");
-        assert_eq!(TokenKey::new(b"key-two").verify(&signed, "alice", 1_500), None, "other key");
+        assert_eq!(key.verify(&signed, &user("alice"), 1_500), Some(token()));
+        assert_eq!(key.verify(&signed, &user("bob"), 1_500), None, "foreign");
+        assert_eq!(key.verify(&signed, &user("alice"), 2_000), None, "expired");
+        assert_eq!(TokenKey::new(b"key-two").verify(&signed, &user("alice"), 1_500), None, "other key");
         let (payload, sig) = signed.split_once('.').unwrap();
         let mut forged = token();
         forged.price_micros = 1;
         let forged_payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&forged).unwrap());
-        assert_eq!(key.verify(&format!("{forged_payload}.{sig}"), "alice", 1_500), None, "forged");
-        assert_eq!(key.verify(payload, "alice", 1_500), None);
-        assert_eq!(key.verify("", "alice", 1_500), None);
-        assert_eq!(key.verify("a.b.c", "alice", 1_500), None);
+        assert_eq!(
+            key.verify(&format!("{forged_payload}.{sig}"), &user("alice"), 1_500),
+            None,
+            "forged"
+        );
+        assert_eq!(key.verify(payload, &user("alice"), 1_500), None);
+        assert_eq!(key.verify("", &user("alice"), 1_500), None);
+        assert_eq!(key.verify("a.b.c", &user("alice"), 1_500), None);
     }
 }

@@ -116,7 +116,7 @@ pub fn looks_like_api_key(token: &str) -> bool {
 /// Ids of advertisers, creatives and campaigns: 1–64 characters of `[A-Za-z0-9_-]` (ULIDs when
 /// generated). Anything else in a path is simply not found.
 pub fn is_valid_id(id: &str) -> bool {
-    crate::users::is_valid_user_id(id)
+    crate::ids::is_plain_id(id)
 }
 
 /// A new id, sortable by creation time.

@@ -7,7 +7,7 @@ use super::json::JsonBody;
 use super::problem::Problem;
 use crate::error::{Error, Result};
 use crate::media::ImageSize;
-use crate::services::ads::{self as service, AdPreferences, ImpressionOutcome, WhyThisAd};
+use crate::services::ad_actions::{self as service, AdPreferences, ImpressionOutcome, WhyThisAd};
 use crate::users::parse_user_id;
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::Utc;
@@ -172,5 +172,8 @@ pub async fn admin_patch_user(
 ) -> Result<web::Json<UserEntitlements>> {
     let id = parse_user_id("id", &id)?;
     crate::services::users::set_ad_free(&state.store, &id, body.ad_free).await?;
-    Ok(web::Json(UserEntitlements { id, ad_free: body.ad_free }))
+    Ok(web::Json(UserEntitlements {
+        id: id.into(),
+        ad_free: body.ad_free,
+    }))
 }

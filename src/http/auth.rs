@@ -5,6 +5,7 @@ use super::State;
 use crate::advertisers::AdvertiserRecord;
 use crate::auth::secrets_match;
 use crate::error::Error;
+use crate::ids::UserId;
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest};
 use futures_util::future::LocalBoxFuture;
@@ -27,7 +28,7 @@ fn state(req: &HttpRequest) -> Result<&State, Error> {
 
 /// A mobile client, identified by the `sub` of a valid user token.
 #[derive(Debug, Clone)]
-pub struct User(pub String);
+pub struct User(pub UserId);
 
 impl FromRequest for User {
     type Error = Error;

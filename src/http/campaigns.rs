@@ -1,7 +1,6 @@
 //! `/v1/campaigns`: the advertiser's campaigns and their reports.
 
 use super::auth::Advertiser;
-use super::creatives::{decode_cursor, encode_cursor};
 use super::idempotency::{idempotent, never_deleted};
 use super::json::JsonBody;
 use super::problem::Problem;
@@ -10,6 +9,7 @@ use crate::advertisers::campaigns::StoredCampaign;
 use crate::advertisers::campaigns::{Campaign, CampaignPatch, NewCampaign};
 use crate::advertisers::reports::{Granularity, Report, ReportFormat, ReportRange};
 use crate::auth::Caller;
+use crate::cursor;
 use crate::error::{Error, Result};
 use crate::services::advertisers as service;
 use actix_web::http::{StatusCode, header};
@@ -66,11 +66,11 @@ pub async fn create_campaign(state: State, advertiser: Advertiser, req: HttpRequ
     responses((status = 200, body = Campaigns), (status = 400, body = Problem), (status = 401, body = Problem)))]
 pub async fn list_campaigns(state: State, advertiser: Advertiser, query: web::Query<PageQuery>) -> Result<web::Json<Campaigns>> {
     let limit = query.limit()?;
-    let after = decode_cursor(query.cursor.as_deref())?;
+    let after = query.cursor.as_deref().map(cursor::read_after_id).transpose()?;
     let found = service::list_campaigns(&state.store, &advertiser.0.id, after.as_deref(), limit).await?;
     Ok(web::Json(Campaigns {
         campaigns: found.items.iter().map(view).collect(),
-        next_cursor: found.next_after.as_deref().map(encode_cursor),
+        next_cursor: found.next_after.as_deref().map(cursor::after_id),
     }))
 }
 

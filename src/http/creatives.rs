@@ -7,16 +7,14 @@ use super::media::{Part, image_reply, is_multipart, process_image, read_multipar
 use super::problem::Problem;
 use super::{PageQuery, State};
 use crate::advertisers::creatives::{Creative, CreativeFields, CreativeRecord, CreativeStatus, MAX_CTA_URL, Review};
-use crate::advertisers::is_valid_id;
 use crate::auth::Caller;
+use crate::cursor;
 use crate::error::{Error, FieldError, Result};
 use crate::media::ImageSize;
 use crate::media::PipelineSpec;
 use crate::services::advertisers as service;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -40,25 +38,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 /// A creative's images never change, so they may be cached for a day (privately: they are the
 /// advertiser's until approved).
 const MEDIA_CACHE: &str = "private, max-age=86400";
-
-/// Opaque cursor of id-ordered lists: the last id of the previous page.
-pub(crate) fn encode_cursor(id: &str) -> String {
-    URL_SAFE_NO_PAD.encode(format!("id:{id}"))
-}
-
-pub(crate) fn decode_cursor(cursor: Option<&str>) -> Result<Option<String>> {
-    cursor
-        .map(|c| {
-            URL_SAFE_NO_PAD
-                .decode(c)
-                .ok()
-                .and_then(|b| String::from_utf8(b).ok())
-                .and_then(|s| s.strip_prefix("id:").map(str::to_owned))
-                .filter(|id| is_valid_id(id))
-                .ok_or_else(|| Error::field("cursor", "not a cursor this service issued"))
-        })
-        .transpose()
-}
 
 /// A creative upload as `multipart/form-data` (for the OpenAPI document).
 #[derive(ToSchema)]
@@ -86,7 +65,7 @@ pub struct Creatives {
 fn page(items: Vec<CreativeRecord>, next_after: Option<String>) -> Creatives {
     Creatives {
         creatives: items.iter().map(CreativeRecord::view).collect(),
-        next_cursor: next_after.as_deref().map(encode_cursor),
+        next_cursor: next_after.as_deref().map(cursor::after_id),
     }
 }
 
@@ -173,7 +152,7 @@ pub async fn create_creative(state: State, advertiser: Advertiser, req: HttpRequ
     responses((status = 200, body = Creatives), (status = 400, body = Problem), (status = 401, body = Problem)))]
 pub async fn list_creatives(state: State, advertiser: Advertiser, query: web::Query<PageQuery>) -> Result<web::Json<Creatives>> {
     let limit = query.limit()?;
-    let after = decode_cursor(query.cursor.as_deref())?;
+    let after = query.cursor.as_deref().map(cursor::read_after_id).transpose()?;
     let found = service::list_creatives(&state.store, &advertiser.0.id, after.as_deref(), limit).await?;
     Ok(web::Json(page(found.items, found.next_after)))
 }
@@ -229,7 +208,7 @@ pub async fn admin_list_creatives(
             .map_err(|_| Error::field("status", "pending_review, approved or rejected"))?,
     };
     let limit = query.limit()?;
-    let after = decode_cursor(query.cursor.as_deref())?;
+    let after = query.cursor.as_deref().map(cursor::read_after_id).transpose()?;
     let found = service::creatives_in_review_state(&state.store, status, after.as_deref(), limit).await?;
     Ok(web::Json(page(found.items, found.next_after)))
 }

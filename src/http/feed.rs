@@ -3,9 +3,9 @@
 use super::auth::User;
 use super::problem::Problem;
 use super::{PageQuery, State};
+use crate::cursor;
 use crate::error::Result;
 use crate::services::feed;
-use crate::stories::feed::Position;
 use crate::stories::wire::Feed;
 use actix_web::{HttpResponse, web};
 use chrono::Utc;
@@ -19,7 +19,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     responses((status = 200, body = Feed), (status = 400, body = Problem), (status = 401, body = Problem), (status = 503, body = Problem)))]
 pub async fn get_feed(state: State, user: User, page: web::Query<PageQuery>) -> Result<HttpResponse> {
     let limit = page.limit()?;
-    let cursor = page.cursor.as_deref().map(Position::decode).transpose()?;
+    let cursor = page.cursor.as_deref().map(cursor::read_feed).transpose()?;
     let feed = feed::page(
         &state.store,
         &state.ads,

@@ -9,7 +9,9 @@ use super::media::{Part, Parts, image_reply, process_image, read_multipart};
 use super::problem::Problem;
 use super::{AppState, PageQuery, State, read_json};
 use crate::auth::Caller;
+use crate::cursor;
 use crate::error::{Error, Result};
+use crate::ids::StoryId;
 use crate::media::ImageSize;
 use crate::media::{PipelineSpec, Processed};
 use crate::services::stories::{self as service, StoryRead};
@@ -18,8 +20,6 @@ use crate::users::Audience;
 use actix_web::http::StatusCode;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::Utc;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -81,8 +81,10 @@ pub async fn create_story(state: State, user: User, req: HttpRequest, payload: w
         ));
     };
     let still_exists = async |first: &serde_json::Value| {
-        let id = first["id"].as_str().unwrap_or_default();
-        match service::read(&state.store, &user.0, id, Utc::now()).await {
+        let Some(id) = first["id"].as_str().and_then(StoryId::parse) else {
+            return Ok(false);
+        };
+        match service::read(&state.store, &user.0, &id, Utc::now()).await {
             Ok(_) => Ok(true),
             Err(Error::NotFound) => Ok(false),
             Err(e) => Err(e),
@@ -104,7 +106,7 @@ pub async fn create_story(state: State, user: User, req: HttpRequest, payload: w
         state.metrics.stories_created.with_label_values(&[kind.as_ref()]).inc();
         Ok((
             StatusCode::CREATED,
-            serde_json::to_value(record.view(&user.0)).map_err(|e| Error::Internal(e.to_string()))?,
+            serde_json::to_value(record.shown_to(Some(&user.0))).map_err(|e| Error::Internal(e.to_string()))?,
         ))
     })
     .await
@@ -162,11 +164,16 @@ async fn image_story(state: &AppState, mut parts: Parts) -> Result<(StoryDraft, 
     ))
 }
 
+/// The story a path names; one that names none is simply not found.
+fn story_id(path: &str) -> Result<StoryId> {
+    StoryId::parse(path).ok_or(Error::NotFound)
+}
+
 /// A story the caller may see.
 #[utoipa::path(get, path = "/v1/stories/{id}", tag = "stories", security(("user" = [])),
     responses((status = 200, body = Story), (status = 401, body = Problem), (status = 404, body = Problem)))]
 pub async fn get_story(state: State, user: User, id: web::Path<String>) -> Result<HttpResponse> {
-    Ok(match service::read(&state.store, &user.0, &id, Utc::now()).await? {
+    Ok(match service::read(&state.store, &user.0, &story_id(&id)?, Utc::now()).await? {
         StoryRead::Own(story) => HttpResponse::Ok().json(story),
         StoryRead::Card(card) => HttpResponse::Ok().content_type("application/json").body(card.into_string()),
     })
@@ -176,7 +183,7 @@ pub async fn get_story(state: State, user: User, id: web::Path<String>) -> Resul
 #[utoipa::path(delete, path = "/v1/stories/{id}", tag = "stories", security(("user" = [])),
     responses((status = 204), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
 pub async fn delete_story(state: State, user: User, id: web::Path<String>) -> Result<HttpResponse> {
-    service::delete(&state.store, &user.0, &id, Utc::now()).await?;
+    service::delete(&state.store, &user.0, &story_id(&id)?, Utc::now()).await?;
     state.metrics.stories_deleted.inc();
     Ok(HttpResponse::NoContent().finish())
 }
@@ -196,7 +203,7 @@ pub async fn story_thumb(state: State, user: User, id: web::Path<String>, req: H
 }
 
 async fn image_response(state: &AppState, user: &User, id: &str, which: ImageSize, req: &HttpRequest) -> Result<HttpResponse> {
-    let reply = service::media(&state.store, &user.0, id, which, Utc::now()).await?;
+    let reply = service::media(&state.store, &user.0, &story_id(id)?, which, Utc::now()).await?;
     let cache = format!("private, max-age={}", reply.max_age_secs);
     Ok(image_reply(req, reply.bytes, &reply.etag, cache))
 }
@@ -205,7 +212,7 @@ async fn image_response(state: &AppState, user: &User, id: &str, which: ImageSiz
 #[utoipa::path(post, path = "/v1/stories/{id}/view", tag = "stories", security(("user" = [])),
     responses((status = 204), (status = 401, body = Problem), (status = 404, body = Problem)))]
 pub async fn view_story(state: State, user: User, id: web::Path<String>) -> Result<HttpResponse> {
-    service::view(&state.store, &user.0, &id, Utc::now()).await?;
+    service::mark_seen(&state.store, &user.0, &story_id(&id)?, Utc::now()).await?;
     state.metrics.story_views.inc();
     Ok(HttpResponse::NoContent().finish())
 }
@@ -221,19 +228,11 @@ pub struct Viewers {
     responses((status = 200, body = Viewers), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
 pub async fn story_viewers(state: State, user: User, id: web::Path<String>, page: web::Query<PageQuery>) -> Result<web::Json<Viewers>> {
     let limit = page.limit()?;
-    let offset = match &page.cursor {
-        None => 0,
-        Some(c) => URL_SAFE_NO_PAD
-            .decode(c)
-            .ok()
-            .and_then(|b| String::from_utf8(b).ok())
-            .and_then(|s| s.strip_prefix("v:").and_then(|n| n.parse::<usize>().ok()))
-            .ok_or_else(|| Error::field("cursor", "not a cursor this service issued"))?,
-    };
-    let (viewers, next) = service::viewers(&state.store, &user.0, &id, offset, limit, Utc::now()).await?;
+    let offset = page.cursor.as_deref().map(cursor::read_viewers).transpose()?.unwrap_or(0);
+    let (viewers, next) = service::viewers(&state.store, &user.0, &story_id(&id)?, offset, limit, Utc::now()).await?;
     Ok(web::Json(Viewers {
         viewers,
-        next_cursor: next.map(|n| URL_SAFE_NO_PAD.encode(format!("v:{n}"))),
+        next_cursor: next.map(cursor::viewers),
     }))
 }
 
@@ -241,7 +240,7 @@ pub async fn story_viewers(state: State, user: User, id: web::Path<String>, page
 #[utoipa::path(post, path = "/v1/stories/{id}/reactions", tag = "stories", security(("user" = [])), request_body = NewReaction,
     responses((status = 204), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
 pub async fn react(state: State, user: User, id: web::Path<String>, body: JsonBody<NewReaction>) -> Result<HttpResponse> {
-    service::react(&state.store, &state.settings, &user.0, &id, &body.emoji, Utc::now()).await?;
+    service::react(&state.store, &state.settings, &user.0, &story_id(&id)?, &body.emoji, Utc::now()).await?;
     state.metrics.story_reactions.inc();
     Ok(HttpResponse::NoContent().finish())
 }
@@ -251,7 +250,7 @@ pub async fn react(state: State, user: User, id: web::Path<String>, body: JsonBo
     responses((status = 204), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
 pub async fn report(state: State, user: User, id: web::Path<String>, body: JsonBody<NewReport>) -> Result<HttpResponse> {
     let reason = body.into_inner().parse()?;
-    service::report(&state.store, &user.0, &id, &reason, Utc::now()).await?;
+    service::report(&state.store, &user.0, &story_id(&id)?, &reason, Utc::now()).await?;
     state.metrics.story_reports.inc();
     Ok(HttpResponse::NoContent().finish())
 }

@@ -46,7 +46,11 @@ pub struct Contacts {
     responses((status = 200, body = Contacts), (status = 401, body = Problem), (status = 503, body = Problem)))]
 pub async fn get_contacts(state: State, user: User) -> Result<web::Json<Contacts>> {
     Ok(web::Json(Contacts {
-        contacts: users::contacts(&state.store, &user.0).await?,
+        contacts: users::contacts(&state.store, &user.0)
+            .await?
+            .into_iter()
+            .map(String::from)
+            .collect(),
     }))
 }
 
@@ -57,7 +61,9 @@ pub async fn get_contacts(state: State, user: User) -> Result<web::Json<Contacts
         (status = 413, body = Problem), (status = 503, body = Problem)))]
 pub async fn put_contacts(state: State, user: User, body: JsonBody<Contacts>) -> Result<web::Json<Contacts>> {
     let contacts = users::replace_contacts(&state.store, &state.settings, &user.0, &body.contacts, Utc::now()).await?;
-    Ok(web::Json(Contacts { contacts }))
+    Ok(web::Json(Contacts {
+        contacts: contacts.into_iter().map(String::from).collect(),
+    }))
 }
 
 /// The caller's settings.

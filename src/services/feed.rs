@@ -6,6 +6,7 @@
 
 use crate::ads::splice::splice;
 use crate::error::Result;
+use crate::ids::{StoryId, UserId};
 use crate::metrics::{AdSlotOutcome, Metrics};
 use crate::services::ads::{self as ads, AdServer};
 use crate::store::Store;
@@ -27,7 +28,7 @@ pub async fn page(
     store: &Store,
     ad_server: &AdServer,
     metrics: &Metrics,
-    viewer: &str,
+    viewer: &UserId,
     cursor: Option<&Position>,
     limit: usize,
     now: DateTime<Utc>,
@@ -89,7 +90,7 @@ struct LoadedPage {
 /// Reads a tray page and its cards. A story whose record is gone (deleted since it reached the
 /// tray) is forgotten by the tray index and the page read again, so that its author takes the
 /// place of their newest remaining story.
-async fn read_page(store: &Store, viewer: &str, mut query: TrayQuery<'_>, now_ms: i64) -> Result<LoadedPage> {
+async fn read_page(store: &Store, viewer: &UserId, mut query: TrayQuery<'_>, now_ms: i64) -> Result<LoadedPage> {
     let mut reads = 1;
     let mut ad_state = None;
     loop {
@@ -102,21 +103,23 @@ async fn read_page(store: &Store, viewer: &str, mut query: TrayQuery<'_>, now_ms
             page.ad_state = ad_state;
             return Ok(page);
         }
-        let gone: Vec<(&str, &str)> = gone.iter().map(|(a, id)| (a.as_str(), id.as_str())).collect();
         store.forget_in_tray(viewer, &gone, now_ms).await?;
         reads += 1;
     }
 }
 
 /// Reads the cards of a tray page's stories. Answers the page without the stories whose records
-/// are gone, and those stories as (author, id).
-async fn load_cards(store: &Store, tray: TrayPage) -> Result<(LoadedPage, Vec<(String, String)>)> {
-    let next_cursor = tray.more.then(|| tray.items.last().map(|g| g.position().encode())).flatten();
-    let ids: Vec<&str> = tray
+/// are gone, and those stories.
+async fn load_cards(store: &Store, tray: TrayPage) -> Result<(LoadedPage, Vec<StoryId>)> {
+    let next_cursor = tray
+        .more
+        .then(|| tray.items.last().map(|g| crate::cursor::feed(&g.position())))
+        .flatten();
+    let ids: Vec<&StoryId> = tray
         .items
         .iter()
         .chain(&tray.muted)
-        .flat_map(|g| g.stories.iter().map(|s| s.id.as_str()))
+        .flat_map(|g| g.stories.iter().map(|s| &s.id))
         .collect();
     let mut cards = store.cards(&ids).await?.into_iter();
     let mut gone = Vec::new();
@@ -125,14 +128,14 @@ async fn load_cards(store: &Store, tray: TrayPage) -> Result<(LoadedPage, Vec<(S
             .into_iter()
             .filter_map(|mut group| {
                 let mut loaded = Vec::with_capacity(group.stories.len());
-                let author = group.author.clone();
+                let author = &group.author;
                 group.stories.retain(|story| match cards.next().flatten() {
-                    Some(card) if card.is_of(&story.id, &author) => {
+                    Some(card) if story.id.is_by(author) && card.is_of(&story.id) => {
                         loaded.push(card);
                         true
                     }
                     _ => {
-                        gone.push((author.clone(), story.id.clone()));
+                        gone.push(story.id.clone());
                         false
                     }
                 });
@@ -154,7 +157,7 @@ async fn load_cards(store: &Store, tray: TrayPage) -> Result<(LoadedPage, Vec<(S
 /// The feed's item for an author group: `latest_at` is their newest story shown.
 fn author_item(loaded: LoadedGroup) -> Option<AuthorItem> {
     let LoadedGroup { group, cards } = loaded;
-    let latest_ms = group.stories.iter().map(|s| crate::ids::created_ms(&s.id)).max()?;
+    let latest_ms = group.stories.iter().map(|s| s.id.created_ms()).max()?;
     let stories: Vec<FeedStory> = group
         .stories
         .into_iter()
@@ -162,7 +165,7 @@ fn author_item(loaded: LoadedGroup) -> Option<AuthorItem> {
         .map(|(story, card)| FeedStory { card, seen: story.seen })
         .collect();
     Some(AuthorItem {
-        author: group.author,
+        author: group.author.into(),
         unseen: stories.iter().any(|s| !s.seen),
         latest_at: DateTime::from_timestamp_millis(latest_ms)?,
         stories,

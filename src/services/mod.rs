@@ -1,5 +1,6 @@
 //! Use cases that compose the domain and the store: each function is one thing a client asks for.
 
+pub mod ad_actions;
 pub mod ads;
 pub mod ads_refresh;
 pub mod advertisers;

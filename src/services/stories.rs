@@ -2,6 +2,7 @@
 
 use crate::config::Settings;
 use crate::error::{Error, Result};
+use crate::ids::{StoryId, UserId};
 use crate::media::ImageSize;
 use crate::media::Processed;
 use crate::store::Store;
@@ -15,7 +16,7 @@ use chrono::{DateTime, Duration, SubsecRound, TimeZone, Utc};
 pub async fn create(
     store: &Store,
     settings: &Settings,
-    author: &str,
+    author: &UserId,
     draft: StoryDraft,
     media: Option<Processed>,
     now: DateTime<Utc>,
@@ -28,7 +29,7 @@ pub async fn create(
     let record = stored?;
     let fanned_out = match mutual {
         Ok(mutual) => {
-            let admitted: Vec<String> = mutual.into_iter().filter(|c| c != author && record.audience.admits(c)).collect();
+            let admitted: Vec<UserId> = mutual.into_iter().filter(|c| c != author && record.audience.admits(c)).collect();
             store.fan_out(&record, &admitted).await
         }
         Err(e) => Err(e),
@@ -36,7 +37,7 @@ pub async fn create(
     if let Err(e) = fanned_out {
         // The post is answered with the error: take the story back rather than leave it half
         // delivered.
-        if let Err(cleanup) = store.delete_story(author, &record.id).await {
+        if let Err(cleanup) = store.delete_story(&record.id).await {
             tracing::warn!(error = %cleanup, story = %record.id, "a story whose fan-out failed was not deleted");
         }
         return Err(e);
@@ -48,7 +49,7 @@ pub async fn create(
 async fn store_and_claim(
     store: &Store,
     settings: &Settings,
-    author: &str,
+    author: &UserId,
     draft: StoryDraft,
     media: Option<Processed>,
     now: DateTime<Utc>,
@@ -60,11 +61,11 @@ async fn store_and_claim(
     // A story's time is its id's, to the millisecond, so that the feed can take it from the tray
     // entry. (Ids made within one millisecond stay in order, so an id's time may be a little past
     // `now`.)
-    let id = crate::ids::new_story_id(now, author);
-    let now = DateTime::from_timestamp_millis(crate::ids::created_ms(&id)).unwrap_or_else(|| now.trunc_subsecs(3));
+    let id = StoryId::new(now, author);
+    let now = DateTime::from_timestamp_millis(id.created_ms()).unwrap_or_else(|| now.trunc_subsecs(3));
     let record = StoryRecord {
         id,
-        author: author.to_owned(),
+        author: author.clone(),
         kind: draft.kind,
         text: draft.text,
         background: draft.background,
@@ -89,20 +90,20 @@ async fn store_and_claim(
         .claim_live_slot(&record, now.timestamp_millis(), settings.stories.max_active_per_author)
         .await?
     {
-        store.delete_story(author, &record.id).await?;
+        store.delete_story(&record.id).await?;
         return Err(Error::StoryLimitReached(settings.stories.max_active_per_author));
     }
     Ok(record)
 }
 
 /// The story if `viewer` may see it now; `NotFound` otherwise, expired or not.
-pub async fn visible(store: &Store, viewer: &str, id: &str, now: DateTime<Utc>) -> Result<StoryRecord> {
+pub async fn visible(store: &Store, viewer: &UserId, id: &StoryId, now: DateTime<Utc>) -> Result<StoryRecord> {
     let (story, _, may_view) = store
         .story_for_viewer(viewer, id)
         .await?
         .filter(|(s, _, _)| s.is_live(now))
         .ok_or(Error::NotFound)?;
-    if story.author == viewer || may_view {
+    if story.author == *viewer || may_view {
         Ok(story)
     } else {
         Err(Error::NotFound)
@@ -118,14 +119,15 @@ pub enum StoryRead {
 }
 
 /// The story `viewer` asked for by id, if they may see it now; `NotFound` otherwise.
-pub async fn read(store: &Store, viewer: &str, id: &str, now: DateTime<Utc>) -> Result<StoryRead> {
-    let (author, _) = crate::ids::story_id_parts(id).ok_or(Error::NotFound)?;
-    if author == viewer {
-        return Ok(StoryRead::Own(Box::new(visible(store, viewer, id, now).await?.view(viewer))));
+pub async fn read(store: &Store, viewer: &UserId, id: &StoryId, now: DateTime<Utc>) -> Result<StoryRead> {
+    if id.is_by(viewer) {
+        return Ok(StoryRead::Own(Box::new(
+            visible(store, viewer, id, now).await?.shown_to(Some(viewer)),
+        )));
     }
     // Someone else's, by the id: the card alone is read.
     store
-        .card_for_viewer(viewer, author, id, now.timestamp_millis())
+        .card_for_viewer(viewer, id, now.timestamp_millis())
         .await?
         .map(StoryRead::Card)
         .ok_or(Error::NotFound)
@@ -133,17 +135,17 @@ pub async fn read(store: &Store, viewer: &str, id: &str, now: DateTime<Utc>) -> 
 
 /// A story its author acts on: `NotFound` if the caller cannot see it, `Forbidden` if they can but
 /// did not write it.
-async fn authored(store: &Store, caller: &str, id: &str, now: DateTime<Utc>) -> Result<StoryRecord> {
+async fn own_story(store: &Store, caller: &UserId, id: &StoryId, now: DateTime<Utc>) -> Result<StoryRecord> {
     let story = visible(store, caller, id, now).await?;
-    if story.author != caller {
+    if story.author != *caller {
         return Err(Error::Forbidden("forbidden", "only the author may do this".into()));
     }
     Ok(story)
 }
 
-pub async fn delete(store: &Store, caller: &str, id: &str, now: DateTime<Utc>) -> Result<()> {
-    let story = authored(store, caller, id, now).await?;
-    store.delete_story(&story.author, &story.id).await
+pub async fn delete(store: &Store, caller: &UserId, id: &StoryId, now: DateTime<Utc>) -> Result<()> {
+    let story = own_story(store, caller, id, now).await?;
+    store.delete_story(&story.id).await
 }
 
 /// Image bytes for a visible story, with the ETag and how long the client may cache them.
@@ -153,7 +155,7 @@ pub struct MediaReply {
     pub max_age_secs: i64,
 }
 
-pub async fn media(store: &Store, viewer: &str, id: &str, which: ImageSize, now: DateTime<Utc>) -> Result<MediaReply> {
+pub async fn media(store: &Store, viewer: &UserId, id: &StoryId, which: ImageSize, now: DateTime<Utc>) -> Result<MediaReply> {
     let story = visible(store, viewer, id, now).await?;
     let info = story.media.as_ref().ok_or(Error::NotFound)?;
     let bytes = store.media(id, which).await?.ok_or(Error::NotFound)?;
@@ -169,21 +171,22 @@ pub async fn media(store: &Store, viewer: &str, id: &str, which: ImageSize, now:
     Ok(MediaReply { bytes, etag, max_age_secs })
 }
 
-pub async fn view(store: &Store, viewer: &str, id: &str, now: DateTime<Utc>) -> Result<()> {
+/// Marks the story seen by `viewer` (and lists them among its viewers with read receipts on).
+pub async fn mark_seen(store: &Store, viewer: &UserId, id: &StoryId, now: DateTime<Utc>) -> Result<()> {
     let story = visible(store, viewer, id, now).await?;
-    if story.author == viewer {
+    if story.author == *viewer {
         return Ok(());
     }
     let listed = store.settings(viewer).await?.read_receipts;
     store.record_view(&story, viewer, now.timestamp_millis(), listed).await
 }
 
-pub async fn react(store: &Store, settings: &Settings, viewer: &str, id: &str, emoji: &str, now: DateTime<Utc>) -> Result<()> {
+pub async fn react(store: &Store, settings: &Settings, viewer: &UserId, id: &StoryId, emoji: &str, now: DateTime<Utc>) -> Result<()> {
     if !settings.stories.reactions.iter().any(|e| e == emoji) {
         return Err(Error::field("emoji", format!("one of {}", settings.stories.reactions.join(" "))));
     }
     let story = visible(store, viewer, id, now).await?;
-    if story.author == viewer {
+    if story.author == *viewer {
         return Err(Error::Forbidden("forbidden", "authors do not react to their own stories".into()));
     }
     // Reacting implies having seen it.
@@ -192,9 +195,9 @@ pub async fn react(store: &Store, settings: &Settings, viewer: &str, id: &str, e
     store.set_reaction(&story, viewer, emoji).await
 }
 
-pub async fn report(store: &Store, reporter: &str, id: &str, reason: &str, now: DateTime<Utc>) -> Result<()> {
+pub async fn report(store: &Store, reporter: &UserId, id: &StoryId, reason: &str, now: DateTime<Utc>) -> Result<()> {
     let story = visible(store, reporter, id, now).await?;
-    if story.author == reporter {
+    if story.author == *reporter {
         return Err(Error::Forbidden("forbidden", "authors do not report their own stories".into()));
     }
     store.add_report(&story, reporter, reason).await
@@ -203,13 +206,13 @@ pub async fn report(store: &Store, reporter: &str, id: &str, reason: &str, now: 
 /// One page of viewers of the caller's story. Authors with read receipts off see none (403).
 pub async fn viewers(
     store: &Store,
-    caller: &str,
-    id: &str,
+    caller: &UserId,
+    id: &StoryId,
     offset: usize,
     limit: usize,
     now: DateTime<Utc>,
 ) -> Result<(Vec<Viewer>, Option<usize>)> {
-    let story = authored(store, caller, id, now).await?;
+    let story = own_story(store, caller, id, now).await?;
     if !store.settings(caller).await?.read_receipts {
         return Err(Error::Forbidden(
             "read_receipts_off",
@@ -222,7 +225,7 @@ pub async fn viewers(
         .into_iter()
         .take(limit)
         .map(|(user, at, reaction)| Viewer {
-            user,
+            user: user.to_string(),
             viewed_at: Utc.timestamp_millis_opt(at).single().unwrap_or(now),
             reaction,
         })
@@ -231,12 +234,12 @@ pub async fn viewers(
 }
 
 /// The caller's live stories, oldest first, with their counts.
-pub async fn mine(store: &Store, author: &str, now: DateTime<Utc>) -> Result<Vec<Story>> {
-    let ids = store.authored(author, now.timestamp_millis()).await?;
-    let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+pub async fn mine(store: &Store, author: &UserId, now: DateTime<Utc>) -> Result<Vec<Story>> {
+    let ids = store.live_story_ids(author, now.timestamp_millis()).await?;
+    let ids: Vec<&StoryId> = ids.iter().collect();
     let records = store.stories(&ids).await?;
     let records: Vec<StoryRecord> = records.into_iter().flatten().filter(|s| s.is_live(now)).collect();
-    let live_ids: Vec<String> = records.iter().map(|s| s.id.clone()).collect();
+    let live_ids: Vec<StoryId> = records.iter().map(|s| s.id.clone()).collect();
     let counts = store.story_counts(&live_ids).await?;
     Ok(records
         .iter()
@@ -244,17 +247,17 @@ pub async fn mine(store: &Store, author: &str, now: DateTime<Utc>) -> Result<Vec
         .map(|(s, (views, reactions))| Story {
             view_count: Some(views),
             reaction_count: Some(reactions),
-            ..s.view(author)
+            ..s.shown_to(Some(author))
         })
         .collect())
 }
 
 /// Erases everything held about a user: their stories and media, their views, reactions and
 /// reports on others' stories, their settings, contacts, trays and idempotency records.
-pub async fn erase_user(store: &Store, user: &str, now: DateTime<Utc>) -> Result<()> {
+pub async fn erase_user(store: &Store, user: &UserId, now: DateTime<Utc>) -> Result<()> {
     let now_ms = now.timestamp_millis();
-    for id in store.authored(user, now_ms).await? {
-        store.delete_story(user, &id).await?;
+    for id in store.live_story_ids(user, now_ms).await? {
+        store.delete_story(&id).await?;
     }
     let touched = store.touched(user, now_ms).await?;
     store.forget_viewer(user, &touched).await?;

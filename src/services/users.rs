@@ -2,13 +2,14 @@
 
 use crate::config::Settings;
 use crate::error::Result;
+use crate::ids::UserId;
 use crate::store::Store;
 use crate::users::{SettingsLimits, SettingsPatch, UserSettings, parse_user_list};
 use chrono::{DateTime, Utc};
 use std::time::Duration;
 
 /// The user's contact list, sorted.
-pub async fn contacts(store: &Store, user: &str) -> Result<Vec<String>> {
+pub async fn contacts(store: &Store, user: &UserId) -> Result<Vec<UserId>> {
     store.contacts(user).await
 }
 
@@ -18,10 +19,10 @@ pub async fn contacts(store: &Store, user: &str) -> Result<Vec<String>> {
 pub async fn replace_contacts(
     store: &Store,
     settings: &Settings,
-    user: &str,
+    user: &UserId,
     requested: &[String],
     now: DateTime<Utc>,
-) -> Result<Vec<String>> {
+) -> Result<Vec<UserId>> {
     let mut contacts = parse_user_list("contacts", requested, settings.users.max_contacts)?;
     contacts.retain(|c| c != user);
     let wait = Duration::from_millis(settings.users.contacts_wait_ms);
@@ -30,12 +31,12 @@ pub async fn replace_contacts(
     Ok(contacts)
 }
 
-pub async fn settings(store: &Store, user: &str) -> Result<UserSettings> {
+pub async fn settings(store: &Store, user: &UserId) -> Result<UserSettings> {
     store.settings(user).await
 }
 
 /// Applies `patch` to the user's settings; answers all of them.
-pub async fn change_settings(store: &Store, settings: &Settings, user: &str, patch: SettingsPatch) -> Result<UserSettings> {
+pub async fn change_settings(store: &Store, settings: &Settings, user: &UserId, patch: SettingsPatch) -> Result<UserSettings> {
     let current = store.settings(user).await?;
     let limits = SettingsLimits {
         max_audience_users: settings.users.max_contacts,
@@ -47,11 +48,11 @@ pub async fn change_settings(store: &Store, settings: &Settings, user: &str, pat
 }
 
 /// Mutes (or unmutes) `author` for `user`: their stories move to (or leave) the feed's `muted`.
-pub async fn set_muted(store: &Store, user: &str, author: &str, muted: bool) -> Result<()> {
+pub async fn set_muted(store: &Store, user: &UserId, author: &UserId, muted: bool) -> Result<()> {
     store.set_muted(user, author, muted).await
 }
 
 /// Grants or takes back a user's ad-free entitlement (admin).
-pub async fn set_ad_free(store: &Store, user: &str, ad_free: bool) -> Result<()> {
+pub async fn set_ad_free(store: &Store, user: &UserId, ad_free: bool) -> Result<()> {
     store.set_ad_free(user, ad_free).await
 }

@@ -35,15 +35,15 @@ impl Keys {
     }
 
     /// SET of the user ids on the user's contact list.
-    pub fn contacts(&self, user: &str) -> String {
-        self.user(user, "contacts")
+    pub fn contacts(&self, user: &(impl AsRef<str> + ?Sized)) -> String {
+        self.user(user.as_ref(), "contacts")
     }
     /// SET of the users who have this user on their contact list: the mirror of their lists,
     /// written by their replacements (see `store::users::set_contacts`), so that posting finds
     /// its mutual contacts on the author's slot with one SINTER instead of asking each contact's
     /// list.
-    pub fn listed_by(&self, user: &str) -> String {
-        self.user(user, "listed-by")
+    pub fn listed_by(&self, user: &(impl AsRef<str> + ?Sized)) -> String {
+        self.user(user.as_ref(), "listed-by")
     }
     /// HASH other user → "<ms><+|->,…": when this user put the other on their contact list (+)
     /// or took them off (-), within a story's lifetime and at least the last change, for everyone
@@ -51,80 +51,80 @@ impl Keys {
     /// whether the two are contacts now and were when a story was posted (see
     /// `users::ContactLog`): every replacement of the list logs every contact on it, so someone
     /// the log does not name is not on the list.
-    pub fn contact_log(&self, user: &str) -> String {
-        self.user(user, "contact-log")
+    pub fn contact_log(&self, user: &(impl AsRef<str> + ?Sized)) -> String {
+        self.user(user.as_ref(), "contact-log")
     }
     /// STRING held while the contact list is being replaced: one replacement at a time.
-    pub fn contacts_lock(&self, user: &str) -> String {
-        self.user(user, "contacts-lock")
+    pub fn contacts_lock(&self, user: &(impl AsRef<str> + ?Sized)) -> String {
+        self.user(user.as_ref(), "contacts-lock")
     }
     /// SET of the contacts whose `contact_removals` a replacement of the list is changing;
     /// left behind only by one that failed midway, for the next to finish (see
     /// `store::users::set_contacts`).
-    pub fn contacts_pending(&self, user: &str) -> String {
-        self.user(user, "contacts-pending")
+    pub fn contacts_pending(&self, user: &(impl AsRef<str> + ?Sized)) -> String {
+        self.user(user.as_ref(), "contacts-pending")
     }
     /// ZSET "<removal>:<other user>" → time (ms), kept for a story's lifetime: "removed-by:<other>"
     /// while the other has taken this user off their contact list, "removed:<other>" while this
     /// user has taken the other off their own (see `store::users::Removal`). Their stories already
     /// in this user's tray are hidden from this user while a mark is there. It lives on this
     /// user's slot, so that a feed page checks it with the tray instead of asking contact lists.
-    pub fn contact_removals(&self, user: &str) -> String {
-        self.user(user, "contact-removals")
+    pub fn contact_removals(&self, user: &(impl AsRef<str> + ?Sized)) -> String {
+        self.user(user.as_ref(), "contact-removals")
     }
     /// HASH of the user's settings (see `store::users`).
-    pub fn settings(&self, user: &str) -> String {
-        self.user(user, "settings")
+    pub fn settings(&self, user: &(impl AsRef<str> + ?Sized)) -> String {
+        self.user(user.as_ref(), "settings")
     }
     /// SET of the authors the user muted.
-    pub fn muted(&self, user: &str) -> String {
-        self.user(user, "muted")
+    pub fn muted(&self, user: &(impl AsRef<str> + ?Sized)) -> String {
+        self.user(user.as_ref(), "muted")
     }
     /// ZSET story id → expires_at (ms): the author's live stories.
-    pub fn authored(&self, user: &str) -> String {
-        self.user(user, "stories")
+    pub fn authored(&self, user: &(impl AsRef<str> + ?Sized)) -> String {
+        self.user(user.as_ref(), "stories")
     }
     /// STRING of lines "<expires_at ms> <author>/<story id>", in posting order: the stories fanned
     /// out to this viewer since the viewer last read the feed, that expire within tray window
     /// `window` (see [`tray_window`]). Posting appends to it; reading the feed takes its lines
     /// into the tray index and deletes it. It expires when its window ends, so that the entries of
     /// a viewer who does not read go with it, at most a window late.
-    pub fn tray(&self, user: &str, window: i64) -> String {
-        self.user(user, &format!("tray:{window}"))
+    pub fn tray(&self, user: &(impl AsRef<str> + ?Sized), window: i64) -> String {
+        self.user(user.as_ref(), &format!("tray:{window}"))
     }
     /// [`Keys::tray`] of each of `users` for one window (its name formatted once: posting builds
     /// a thousand of these).
-    pub fn trays(&self, users: &[String], window: i64) -> Vec<String> {
+    pub fn trays(&self, users: &[crate::ids::UserId], window: i64) -> Vec<String> {
         let what = format!("tray:{window}");
-        users.iter().map(|user| self.user(user, &what)).collect()
+        users.iter().map(|user| self.user(user.as_str(), &what)).collect()
     }
     /// Every tray window of `user` that may hold an entry live at `now_ms`, for stories that live
     /// `ttl_ms`: one window more than that lifetime reaches, for stories posted by an instance
     /// configured with a longer one.
-    pub fn live_trays(&self, user: &str, now_ms: i64, ttl_ms: i64) -> Vec<String> {
+    pub fn live_trays(&self, user: &(impl AsRef<str> + ?Sized), now_ms: i64, ttl_ms: i64) -> Vec<String> {
         (tray_window(now_ms)..=tray_window(now_ms + ttl_ms) + 1)
             .map(|window| self.tray(user, window))
             .collect()
     }
     /// The viewer's tray index (see `store::tray`): HASH author → their live stories in this
     /// tray, "<story id> <expires_at ms> <seen 0|1>", comma-separated, in posting order.
-    pub fn tray_stories(&self, user: &str) -> String {
-        self.user(user, "tray-stories")
+    pub fn tray_stories(&self, user: &(impl AsRef<str> + ?Sized)) -> String {
+        self.user(user.as_ref(), "tray-stories")
     }
     /// The tray index: ZSET author → −(newest story's created ms), for authors with an unseen story.
-    pub fn tray_unseen(&self, user: &str) -> String {
-        self.user(user, "tray-unseen")
+    pub fn tray_unseen(&self, user: &(impl AsRef<str> + ?Sized)) -> String {
+        self.user(user.as_ref(), "tray-unseen")
     }
     /// The tray index: ZSET author → −(newest story's created ms), for authors seen in full.
-    pub fn tray_seen(&self, user: &str) -> String {
-        self.user(user, "tray-seen")
+    pub fn tray_seen(&self, user: &(impl AsRef<str> + ?Sized)) -> String {
+        self.user(user.as_ref(), "tray-seen")
     }
     /// The tray index: ZSET author → when their first story in the tray expires (ms).
-    pub fn tray_due(&self, user: &str) -> String {
-        self.user(user, "tray-due")
+    pub fn tray_due(&self, user: &(impl AsRef<str> + ?Sized)) -> String {
+        self.user(user.as_ref(), "tray-due")
     }
     /// The four keys of the tray index, in the order `scripts/tray_index.lua` takes them.
-    pub fn tray_index(&self, user: &str) -> [String; 4] {
+    pub fn tray_index(&self, user: &(impl AsRef<str> + ?Sized)) -> [String; 4] {
         [
             self.tray_stories(user),
             self.tray_unseen(user),
@@ -133,71 +133,71 @@ impl Keys {
         ]
     }
     /// ZSET story id → expires_at (ms): stories this viewer has seen.
-    pub fn seen(&self, user: &str) -> String {
-        self.user(user, "seen")
+    pub fn seen(&self, user: &(impl AsRef<str> + ?Sized)) -> String {
+        self.user(user.as_ref(), "seen")
     }
     /// ZSET story id → expires_at (ms): stories this user viewed, reacted to or reported, so that
     /// erasing the user can find their traces on others' stories.
-    pub fn touched(&self, user: &str) -> String {
-        self.user(user, "touched")
+    pub fn touched(&self, user: &(impl AsRef<str> + ?Sized)) -> String {
+        self.user(user.as_ref(), "touched")
     }
     /// STRING: the stored response of one `Idempotency-Key` of this user.
-    pub fn idempotency(&self, user: &str, key_hash: &str) -> String {
-        self.user(user, &format!("idem:{key_hash}"))
+    pub fn idempotency(&self, user: &(impl AsRef<str> + ?Sized), key_hash: &str) -> String {
+        self.user(user.as_ref(), &format!("idem:{key_hash}"))
     }
     /// SET of this user's idempotency keys (so erasing the user finds them).
-    pub fn idempotency_index(&self, user: &str) -> String {
-        self.user(user, "idem")
+    pub fn idempotency_index(&self, user: &(impl AsRef<str> + ?Sized)) -> String {
+        self.user(user.as_ref(), "idem")
     }
 
     /// STRING present while the user is entitled to no ads (set by the admin).
-    pub fn ad_free(&self, user: &str) -> String {
-        self.user(user, "ads:free")
+    pub fn ad_free(&self, user: &(impl AsRef<str> + ?Sized)) -> String {
+        self.user(user.as_ref(), "ads:free")
     }
     /// SET of campaign ids the user hid.
-    pub fn ad_hidden(&self, user: &str) -> String {
-        self.user(user, "ads:hidden")
+    pub fn ad_hidden(&self, user: &(impl AsRef<str> + ?Sized)) -> String {
+        self.user(user.as_ref(), "ads:hidden")
     }
     /// SET of advertiser ids the user blocked.
-    pub fn ad_blocked(&self, user: &str) -> String {
-        self.user(user, "ads:blocked")
+    pub fn ad_blocked(&self, user: &(impl AsRef<str> + ?Sized)) -> String {
+        self.user(user.as_ref(), "ads:blocked")
     }
     /// ZSET "<campaign>/<token id>" → time (ms): the user's counted impressions, for caps.
-    pub fn ad_impressions(&self, user: &str) -> String {
-        self.user(user, "ads:impressions")
+    pub fn ad_impressions(&self, user: &(impl AsRef<str> + ?Sized)) -> String {
+        self.user(user.as_ref(), "ads:impressions")
     }
     /// ZSET advertiser id → time (ms) of the user's latest impression of theirs.
-    pub fn ad_recent(&self, user: &str) -> String {
-        self.user(user, "ads:recent")
+    pub fn ad_recent(&self, user: &(impl AsRef<str> + ?Sized)) -> String {
+        self.user(user.as_ref(), "ads:recent")
     }
     /// ZSET "<token id>:<event>" → token expiry (ms): token events already counted.
-    pub fn ad_counted(&self, user: &str) -> String {
-        self.user(user, "ads:counted")
+    pub fn ad_counted(&self, user: &(impl AsRef<str> + ?Sized)) -> String {
+        self.user(user.as_ref(), "ads:counted")
     }
 
     /// STRING: the story record (JSON).
-    pub fn story(&self, story: &str) -> String {
-        self.story_key(story, "story")
+    pub fn story(&self, story: &(impl AsRef<str> + ?Sized)) -> String {
+        self.story_key(story.as_ref(), "story")
     }
     /// STRING: the full-size image bytes.
-    pub fn story_media(&self, story: &str) -> String {
-        self.story_key(story, "media")
+    pub fn story_media(&self, story: &(impl AsRef<str> + ?Sized)) -> String {
+        self.story_key(story.as_ref(), "media")
     }
     /// STRING: the thumbnail bytes.
-    pub fn story_thumb(&self, story: &str) -> String {
-        self.story_key(story, "thumb")
+    pub fn story_thumb(&self, story: &(impl AsRef<str> + ?Sized)) -> String {
+        self.story_key(story.as_ref(), "thumb")
     }
     /// ZSET viewer → viewed_at (ms).
-    pub fn story_views(&self, story: &str) -> String {
-        self.story_key(story, "views")
+    pub fn story_views(&self, story: &(impl AsRef<str> + ?Sized)) -> String {
+        self.story_key(story.as_ref(), "views")
     }
     /// HASH viewer → emoji.
-    pub fn story_reactions(&self, story: &str) -> String {
-        self.story_key(story, "reactions")
+    pub fn story_reactions(&self, story: &(impl AsRef<str> + ?Sized)) -> String {
+        self.story_key(story.as_ref(), "reactions")
     }
     /// HASH reporter → reason.
-    pub fn story_reports(&self, story: &str) -> String {
-        self.story_key(story, "reports")
+    pub fn story_reports(&self, story: &(impl AsRef<str> + ?Sized)) -> String {
+        self.story_key(story.as_ref(), "reports")
     }
 
     /// HASH expiry minute → live stories expiring in it (see `store::live`): one per deployment.
@@ -206,7 +206,7 @@ impl Keys {
     }
 
     /// Every key that belongs to one story.
-    pub fn all_of_story(&self, story: &str) -> [String; 6] {
+    pub fn all_of_story(&self, story: &(impl AsRef<str> + ?Sized)) -> [String; 6] {
         [
             self.story(story),
             self.story_media(story),
@@ -218,7 +218,7 @@ impl Keys {
     }
 
     /// Every fixed-name key that belongs to one user.
-    pub fn all_of_user(&self, user: &str) -> Vec<String> {
+    pub fn all_of_user(&self, user: &(impl AsRef<str> + ?Sized)) -> Vec<String> {
         vec![
             self.contacts(user),
             self.listed_by(user),
@@ -401,7 +401,7 @@ mod tests {
         let k = Keys::new("t1:");
         let ttl_ms = 86_400_000;
         let now_ms = 1_764_000_000_000;
-        let users = ["bob".to_owned(), "carol".to_owned()];
+        let users = ["bob".into(), "carol".into()];
         assert_eq!(k.trays(&users, 7), [k.tray("bob", 7), k.tray("carol", 7)]);
         let live = k.live_trays("bob", now_ms, ttl_ms);
         assert_eq!(live.len(), 6, "{live:?}");
@@ -422,7 +422,7 @@ mod tests {
             assert_eq!(hash_tag(&key), "a:a1");
         }
         assert_eq!(hash_tag(&k.idempotency_of(Caller::Advertiser("a1"), "h")), "a:a1");
-        assert_eq!(hash_tag(&k.idempotency_of(Caller::User("u"), "h")), "u:u");
+        assert_eq!(hash_tag(&k.idempotency_of(Caller::User(&"u".into()), "h")), "u:u");
         for key in [k.creative("x"), k.creative_media("x"), k.creative_thumb("x")] {
             assert_eq!(hash_tag(&key), "cr:x");
         }

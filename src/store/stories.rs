@@ -4,6 +4,7 @@
 use super::users::contact_log;
 use super::{Batch, Store, decode};
 use crate::error::{Error, Result};
+use crate::ids::{StoryId, UserId};
 use crate::media::ImageSize;
 use crate::stories::wire::{card_of, decode_gist, decode_record, encode_record};
 use crate::stories::{StoryCard, StoryRecord};
@@ -21,7 +22,7 @@ pub struct MediaBytes {
 
 /// Whether `viewer` may see a story posted at `posted_ms` to `audience` (the rule is
 /// `stories::may_see`), from the answers of [`Store::add_visibility_checks`]: both contact logs.
-fn visibility(answers: Vec<redis::Value>, viewer: &str, posted_ms: i64, audience: &Audience) -> Result<bool> {
+fn visibility(answers: Vec<redis::Value>, viewer: &UserId, posted_ms: i64, audience: &Audience) -> Result<bool> {
     let [mine, theirs]: [redis::Value; 2] = answers
         .try_into()
         .map_err(|_| Error::Internal("visibility checks: two answers expected".into()))?;
@@ -32,6 +33,11 @@ fn visibility(answers: Vec<redis::Value>, viewer: &str, posted_ms: i64, audience
         &contact_log(mine)?,
         &contact_log(theirs)?,
     ))
+}
+
+/// Story ids as a sorted set of the store holds them (every member was a parsed id).
+fn story_ids(stored: Vec<String>) -> Vec<StoryId> {
+    stored.iter().filter_map(|id| StoryId::parse(id)).collect()
 }
 
 fn ms(t: chrono::DateTime<chrono::Utc>) -> i64 {
@@ -45,20 +51,20 @@ impl Store {
         let mut pipe = redis::pipe();
         pipe.atomic();
         pipe.cmd("SET")
-            .arg(self.keys.story(&story.id))
+            .arg(self.keys.story(story.id.as_str()))
             .arg(encode_record(story)?)
             .arg("PXAT")
             .arg(at)
             .ignore();
         if let Some(m) = media {
             pipe.cmd("SET")
-                .arg(self.keys.story_media(&story.id))
+                .arg(self.keys.story_media(story.id.as_str()))
                 .arg(&m.full)
                 .arg("PXAT")
                 .arg(at)
                 .ignore();
             pipe.cmd("SET")
-                .arg(self.keys.story_thumb(&story.id))
+                .arg(self.keys.story_thumb(story.id.as_str()))
                 .arg(&m.thumb)
                 .arg("PXAT")
                 .arg(at)
@@ -71,9 +77,9 @@ impl Store {
     pub async fn claim_live_slot(&self, story: &StoryRecord, now_ms: i64, max_live: u32) -> Result<bool> {
         let mut conn = self.conn();
         let added: i64 = CLAIM_LIVE_SLOT
-            .key(self.keys.authored(&story.author))
+            .key(self.keys.authored(story.author.as_str()))
             .arg(now_ms)
-            .arg(&story.id)
+            .arg(story.id.as_str())
             .arg(ms(story.expires_at))
             .arg(max_live)
             .invoke_async(&mut conn)
@@ -85,30 +91,30 @@ impl Store {
     }
 
     /// The author's live story ids, oldest first.
-    pub async fn authored(&self, author: &str, now_ms: i64) -> Result<Vec<String>> {
-        let key = self.keys.authored(author);
+    pub async fn live_story_ids(&self, author: &UserId, now_ms: i64) -> Result<Vec<StoryId>> {
+        let key = self.keys.authored(author.as_str());
         let mut pipe = redis::pipe();
         pipe.cmd("ZREMRANGEBYSCORE").arg(&key).arg("-inf").arg(now_ms).ignore();
         pipe.cmd("ZRANGE").arg(&key).arg(format!("({now_ms}")).arg("+inf").arg("BYSCORE");
         let (ids,): (Vec<String>,) = self.pipe(&pipe).await?;
-        Ok(ids)
+        Ok(story_ids(ids))
     }
 
     /// Story records by id (None for missing), in one batch.
-    pub async fn stories(&self, ids: &[&str]) -> Result<Vec<Option<StoryRecord>>> {
+    pub async fn stories(&self, ids: &[&StoryId]) -> Result<Vec<Option<StoryRecord>>> {
         self.records(ids, |raw| decode_record(&raw).map(|(record, _)| record)).await
     }
 
     /// Story cards by id (None for missing), in one batch: what a feed page needs, without
     /// parsing a record.
-    pub async fn cards(&self, ids: &[&str]) -> Result<Vec<Option<StoryCard>>> {
+    pub async fn cards(&self, ids: &[&StoryId]) -> Result<Vec<Option<StoryCard>>> {
         self.records(ids, card_of).await
     }
 
-    async fn records<T>(&self, ids: &[&str], read: impl Fn(String) -> Option<T>) -> Result<Vec<Option<T>>> {
+    async fn records<T>(&self, ids: &[&StoryId], read: impl Fn(String) -> Option<T>) -> Result<Vec<Option<T>>> {
         let mut batch = Batch::new();
         for id in ids {
-            batch.get(self.keys.story(id));
+            batch.get(self.keys.story(id.as_str()));
         }
         self.batch(batch)
             .await?
@@ -119,11 +125,9 @@ impl Store {
 
     /// The story (its record and card), and whether `viewer` may see it as far as contacts and
     /// audience go (`false` for the author's own), in one round trip: the id names its author.
-    pub async fn story_for_viewer(&self, viewer: &str, id: &str) -> Result<Option<(StoryRecord, StoryCard, bool)>> {
-        let Some((author, _)) = crate::ids::story_id_parts(id) else {
-            return Ok(None);
-        };
-        if author == viewer {
+    pub async fn story_for_viewer(&self, viewer: &UserId, id: &StoryId) -> Result<Option<(StoryRecord, StoryCard, bool)>> {
+        let author = id.author();
+        if author == *viewer {
             // One's own story: no contact logs to ask.
             return Ok(self
                 .story(id)
@@ -131,7 +135,7 @@ impl Store {
                 .filter(|(s, _)| s.author == author)
                 .map(|(s, c)| (s, c, false)));
         }
-        let (raw, checks) = self.raw_story_with_checks(viewer, author, id).await?;
+        let (raw, checks) = self.raw_story_with_checks(viewer, &author, id).await?;
         let Some((story, card)) = raw.as_deref().and_then(decode_record).filter(|(s, _)| s.author == author) else {
             return Ok(None);
         };
@@ -141,20 +145,20 @@ impl Store {
 
     /// The card of story `id` by `author` (whom the id names), if `viewer`, someone else, may see
     /// it now: what a read by id sends them, decided without parsing the whole record.
-    pub async fn card_for_viewer(&self, viewer: &str, author: &str, id: &str, now_ms: i64) -> Result<Option<StoryCard>> {
-        let (raw, checks) = self.raw_story_with_checks(viewer, author, id).await?;
+    pub async fn card_for_viewer(&self, viewer: &UserId, id: &StoryId, now_ms: i64) -> Result<Option<StoryCard>> {
+        let (raw, checks) = self.raw_story_with_checks(viewer, &id.author(), id).await?;
         let Some((gist, card)) = raw.and_then(decode_gist) else {
             return Ok(None);
         };
-        let may_view = card.is_of(id, author) && gist.expires_ms > now_ms && visibility(checks, viewer, gist.created_ms, &gist.audience)?;
+        let may_view = card.is_of(id) && gist.expires_ms > now_ms && visibility(checks, viewer, gist.created_ms, &gist.audience)?;
         Ok(may_view.then_some(card))
     }
 
     /// The stored record of story `id` and the answers of the visibility checks between `viewer`
     /// and `author`, in one round trip.
-    async fn raw_story_with_checks(&self, viewer: &str, author: &str, id: &str) -> Result<(Option<String>, Vec<redis::Value>)> {
+    async fn raw_story_with_checks(&self, viewer: &UserId, author: &UserId, id: &StoryId) -> Result<(Option<String>, Vec<redis::Value>)> {
         let mut batch = Batch::new();
-        batch.get(self.keys.story(id));
+        batch.get(self.keys.story(id.as_str()));
         self.add_visibility_checks(&mut batch, viewer, author);
         let mut answers = self.batch(batch).await?;
         let checks = answers.split_off(1);
@@ -163,49 +167,49 @@ impl Store {
 
     /// Adds the reads [`Store::visibility`] needs: each one's log of contact changes about the
     /// other.
-    fn add_visibility_checks(&self, batch: &mut Batch, viewer: &str, author: &str) {
+    fn add_visibility_checks(&self, batch: &mut Batch, viewer: &UserId, author: &UserId) {
         self.add_contact_log_read(batch, viewer, author);
         self.add_contact_log_read(batch, author, viewer);
     }
 
     /// The story's record and card.
-    pub async fn story(&self, id: &str) -> Result<Option<(StoryRecord, StoryCard)>> {
-        let raw: Option<String> = self.query(redis::cmd("GET").arg(self.keys.story(id))).await?;
+    pub async fn story(&self, id: &StoryId) -> Result<Option<(StoryRecord, StoryCard)>> {
+        let raw: Option<String> = self.query(redis::cmd("GET").arg(self.keys.story(id.as_str()))).await?;
         Ok(raw.as_deref().and_then(decode_record))
     }
 
-    pub async fn media(&self, id: &str, which: ImageSize) -> Result<Option<Vec<u8>>> {
+    pub async fn media(&self, id: &StoryId, which: ImageSize) -> Result<Option<Vec<u8>>> {
         let key = match which {
-            ImageSize::Full => self.keys.story_media(id),
-            ImageSize::Thumb => self.keys.story_thumb(id),
+            ImageSize::Full => self.keys.story_media(id.as_str()),
+            ImageSize::Thumb => self.keys.story_thumb(id.as_str()),
         };
         self.query(redis::cmd("GET").arg(key)).await
     }
 
     /// Records that `viewer` saw the story: in the viewer's seen set always, in the story's viewer
     /// list only when `listed` (read receipts on). Idempotent: the first view time is kept.
-    pub async fn record_view(&self, story: &StoryRecord, viewer: &str, now_ms: i64, listed: bool) -> Result<()> {
+    pub async fn record_view(&self, story: &StoryRecord, viewer: &UserId, now_ms: i64, listed: bool) -> Result<()> {
         let at = ms(story.expires_at);
         let mut batch = Batch::new();
-        for key in [self.keys.seen(viewer), self.keys.touched(viewer)] {
+        for key in [self.keys.seen(viewer.as_str()), self.keys.touched(viewer.as_str())] {
             batch.cmd(&key, "ZREMRANGEBYSCORE").arg(&key).arg("-inf").arg(now_ms);
-            batch.cmd(&key, "ZADD").arg(&key).arg(at).arg(&story.id);
+            batch.cmd(&key, "ZADD").arg(&key).arg(at).arg(story.id.as_str());
             batch.extend_expiry(&key, at);
         }
         self.add_seen_in_tray(&mut batch, viewer, story, now_ms);
         if listed {
-            let views = self.keys.story_views(&story.id);
-            batch.cmd(&views, "ZADD").arg(&views).arg("NX").arg(now_ms).arg(viewer);
+            let views = self.keys.story_views(story.id.as_str());
+            batch.cmd(&views, "ZADD").arg(&views).arg("NX").arg(now_ms).arg(viewer.as_str());
             batch.cmd(&views, "PEXPIREAT").arg(&views).arg(at);
         }
         self.batch(batch).await.map(drop)
     }
 
-    pub async fn set_reaction(&self, story: &StoryRecord, viewer: &str, emoji: &str) -> Result<()> {
-        let key = self.keys.story_reactions(&story.id);
+    pub async fn set_reaction(&self, story: &StoryRecord, viewer: &UserId, emoji: &str) -> Result<()> {
+        let key = self.keys.story_reactions(story.id.as_str());
         let mut pipe = redis::pipe();
         pipe.atomic()
-            .hset(&key, viewer, emoji)
+            .hset(&key, viewer.as_str(), emoji)
             .ignore()
             .cmd("PEXPIREAT")
             .arg(&key)
@@ -214,21 +218,21 @@ impl Store {
         self.pipe::<()>(&pipe).await
     }
 
-    pub async fn add_report(&self, story: &StoryRecord, reporter: &str, reason: &str) -> Result<()> {
+    pub async fn add_report(&self, story: &StoryRecord, reporter: &UserId, reason: &str) -> Result<()> {
         let at = ms(story.expires_at);
-        let key = self.keys.story_reports(&story.id);
-        let touched = self.keys.touched(reporter);
+        let key = self.keys.story_reports(story.id.as_str());
+        let touched = self.keys.touched(reporter.as_str());
         let mut batch = Batch::new();
-        batch.cmd(&key, "HSET").arg(&key).arg(reporter).arg(reason);
+        batch.cmd(&key, "HSET").arg(&key).arg(reporter.as_str()).arg(reason);
         batch.cmd(&key, "PEXPIREAT").arg(&key).arg(at);
-        batch.cmd(&touched, "ZADD").arg(&touched).arg(at).arg(&story.id);
+        batch.cmd(&touched, "ZADD").arg(&touched).arg(at).arg(story.id.as_str());
         batch.extend_expiry(&touched, at);
         self.batch(batch).await.map(drop)
     }
 
     /// One page of a story's viewers, most recent first: (viewer, viewed_at ms, reaction).
-    pub async fn viewers(&self, story: &str, offset: usize, limit: usize) -> Result<Vec<(String, i64, Option<String>)>> {
-        let key = self.keys.story_views(story);
+    pub async fn viewers(&self, story: &StoryId, offset: usize, limit: usize) -> Result<Vec<(UserId, i64, Option<String>)>> {
+        let key = self.keys.story_views(story.as_str());
         let stop = (offset + limit) as i64 - 1;
         let page: Vec<(String, f64)> = self
             .query(redis::cmd("ZRANGE").arg(&key).arg(offset).arg(stop).arg("REV").arg("WITHSCORES"))
@@ -238,18 +242,22 @@ impl Store {
         }
         let users: Vec<&str> = page.iter().map(|(u, _)| u.as_str()).collect();
         let reactions: Vec<Option<String>> = self
-            .query(redis::cmd("HMGET").arg(self.keys.story_reactions(story)).arg(&users))
+            .query(redis::cmd("HMGET").arg(self.keys.story_reactions(story.as_str())).arg(&users))
             .await?;
-        Ok(page.into_iter().zip(reactions).map(|((u, at), r)| (u, at as i64, r)).collect())
+        Ok(page
+            .into_iter()
+            .zip(reactions)
+            .map(|((u, at), r)| (UserId::from_stored(u), at as i64, r))
+            .collect())
     }
 
     /// (view count, reaction count) per story.
-    pub async fn story_counts(&self, ids: &[String]) -> Result<Vec<(u64, u64)>> {
+    pub async fn story_counts(&self, ids: &[StoryId]) -> Result<Vec<(u64, u64)>> {
         let mut batch = Batch::new();
         for id in ids {
-            let views = self.keys.story_views(id);
+            let views = self.keys.story_views(id.as_str());
             batch.cmd(&views, "ZCARD").arg(&views);
-            let reactions = self.keys.story_reactions(id);
+            let reactions = self.keys.story_reactions(id.as_str());
             batch.cmd(&reactions, "HLEN").arg(&reactions);
         }
         let values = self.batch(batch).await?;
@@ -262,12 +270,12 @@ impl Store {
     /// Deletes a story and everything under its tag, and removes it from its author's list.
     /// Trays are not touched: the feed page that finds the record gone takes it out of the
     /// viewer's tray index (see `services::feed`).
-    pub async fn delete_story(&self, author: &str, id: &str) -> Result<()> {
+    pub async fn delete_story(&self, id: &StoryId) -> Result<()> {
         let mut batch = Batch::new();
-        let authored = self.keys.authored(author);
-        batch.cmd(&authored, "ZSCORE").arg(&authored).arg(id);
-        batch.cmd(&authored, "ZREM").arg(&authored).arg(id);
-        let keys = self.keys.all_of_story(id);
+        let authored = self.keys.authored(id.author().as_str());
+        batch.cmd(&authored, "ZSCORE").arg(&authored).arg(id.as_str());
+        batch.cmd(&authored, "ZREM").arg(&authored).arg(id.as_str());
+        let keys = self.keys.all_of_story(id.as_str());
         batch.cmd(&keys[0], "DEL").arg(&keys[..]);
         let values = self.batch(batch).await?;
         // Only the request that took the story off its author's list uncounts it.
@@ -288,27 +296,29 @@ impl Store {
     }
 
     /// The stories a user viewed, reacted to or reported (still live).
-    pub async fn touched(&self, user: &str, now_ms: i64) -> Result<Vec<String>> {
-        self.query(
-            redis::cmd("ZRANGE")
-                .arg(self.keys.touched(user))
-                .arg(format!("({now_ms}"))
-                .arg("+inf")
-                .arg("BYSCORE"),
-        )
-        .await
+    pub async fn touched(&self, user: &UserId, now_ms: i64) -> Result<Vec<StoryId>> {
+        let ids: Vec<String> = self
+            .query(
+                redis::cmd("ZRANGE")
+                    .arg(self.keys.touched(user.as_str()))
+                    .arg(format!("({now_ms}"))
+                    .arg("+inf")
+                    .arg("BYSCORE"),
+            )
+            .await?;
+        Ok(story_ids(ids))
     }
 
     /// Removes a user's view, reaction and report from each of `stories`.
-    pub async fn forget_viewer(&self, user: &str, stories: &[String]) -> Result<()> {
+    pub async fn forget_viewer(&self, user: &UserId, stories: &[StoryId]) -> Result<()> {
         let mut batch = Batch::new();
         for id in stories {
-            let views = self.keys.story_views(id);
-            batch.cmd(&views, "ZREM").arg(&views).arg(user);
-            let reactions = self.keys.story_reactions(id);
-            batch.cmd(&reactions, "HDEL").arg(&reactions).arg(user);
-            let reports = self.keys.story_reports(id);
-            batch.cmd(&reports, "HDEL").arg(&reports).arg(user);
+            let views = self.keys.story_views(id.as_str());
+            batch.cmd(&views, "ZREM").arg(&views).arg(user.as_str());
+            let reactions = self.keys.story_reactions(id.as_str());
+            batch.cmd(&reactions, "HDEL").arg(&reactions).arg(user.as_str());
+            let reports = self.keys.story_reports(id.as_str());
+            batch.cmd(&reports, "HDEL").arg(&reports).arg(user.as_str());
         }
         self.batch(batch).await.map(drop)
     }

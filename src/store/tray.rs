@@ -12,6 +12,7 @@
 use super::viewer_ads::parse_ad_state;
 use super::{Batch, Store, decode, keys};
 use crate::error::{Error, Result};
+use crate::ids::{StoryId, UserId};
 use crate::store::viewer_ads::ViewerAdState;
 use crate::stories::StoryRecord;
 use crate::stories::feed::{AuthorGroup, GroupStory, Position};
@@ -56,7 +57,7 @@ pub struct TrayPage {
 
 impl Store {
     /// Puts the story into the tray of each of `viewers` (found eligible by the caller).
-    pub async fn fan_out(&self, story: &StoryRecord, viewers: &[String]) -> Result<()> {
+    pub async fn fan_out(&self, story: &StoryRecord, viewers: &[UserId]) -> Result<()> {
         // A script's keys must share a slot on a cluster: one viewer per run there; on a single
         // Redis, runs short enough not to hold the server up for long.
         let per_run = if self.is_cluster() { 1 } else { FAN_OUT_VIEWERS_PER_RUN };
@@ -71,7 +72,7 @@ impl Store {
     }
 
     /// One page of the viewer's tray: one script on the viewer's slot.
-    pub async fn tray_page(&self, viewer: &str, query: TrayQuery<'_>, now_ms: i64) -> Result<TrayPage> {
+    pub async fn tray_page(&self, viewer: &UserId, query: TrayQuery<'_>, now_ms: i64) -> Result<TrayPage> {
         let mut keys: Vec<String> = self.keys.tray_index(viewer).into();
         keys.extend([
             self.keys.seen(viewer),
@@ -107,21 +108,21 @@ impl Store {
 
     /// Takes stories that are gone (deleted, found missing by a page) out of the viewer's tray
     /// index, so that their authors take the place of their newest remaining story.
-    pub async fn forget_in_tray(&self, viewer: &str, gone: &[(&str, &str)], now_ms: i64) -> Result<()> {
+    pub async fn forget_in_tray(&self, viewer: &UserId, gone: &[StoryId], now_ms: i64) -> Result<()> {
         let mut args = vec!["forget".to_owned(), now_ms.to_string()];
-        for (author, id) in gone {
-            args.extend([(*author).to_owned(), (*id).to_owned()]);
+        for id in gone {
+            args.extend([id.author().to_string(), id.to_string()]);
         }
         let mut batch = Batch::new();
-        batch.add_script(&TRAY_INDEX, &self.keys.tray_index(viewer), args);
+        batch.add_script(&TRAY_INDEX, &self.keys.tray_index(viewer.as_str()), args);
         self.batch(batch).await.map(drop)
     }
 
     /// Adds to `batch` the marking of a story as seen in the viewer's tray index (which moves its
     /// author behind the unseen ones when it was their last unseen story).
-    pub(super) fn add_seen_in_tray(&self, batch: &mut Batch, viewer: &str, story: &StoryRecord, now_ms: i64) {
-        let args = ["seen", &now_ms.to_string(), &story.author, &story.id];
-        batch.add_script(&TRAY_INDEX, &self.keys.tray_index(viewer), &args[..]);
+    pub(super) fn add_seen_in_tray(&self, batch: &mut Batch, viewer: &UserId, story: &StoryRecord, now_ms: i64) {
+        let args = ["seen", &now_ms.to_string(), story.author.as_str(), story.id.as_str()];
+        batch.add_script(&TRAY_INDEX, &self.keys.tray_index(viewer.as_str()), &args[..]);
     }
 }
 
@@ -129,7 +130,7 @@ impl Store {
 /// 0|1, one per author) and their index entries (nil for none); the muted authors as a string of
 /// lines "<author> <unseen 0|1> <stories>"; the viewer's ad state (nil when not asked for, an
 /// error's text when it could not be read).
-fn parse_page(viewer: &str, answer: Value) -> Result<TrayPage> {
+fn parse_page(viewer: &UserId, answer: Value) -> Result<TrayPage> {
     let [more, authors, unseen, stories, muted, ad_state]: [Value; 6] = decode::<Vec<Value>>(answer)?
         .try_into()
         .map_err(|_| Error::Internal("tray page: six answers expected".into()))?;
@@ -164,9 +165,9 @@ fn parse_page(viewer: &str, answer: Value) -> Result<TrayPage> {
 fn author_group(author: String, unseen: bool, entry: &str) -> AuthorGroup {
     let stories = parse_stories(entry);
     AuthorGroup {
-        author,
+        author: UserId::from_stored(author),
         unseen,
-        latest_ms: stories.iter().map(|s| crate::ids::created_ms(&s.id)).max().unwrap_or(0),
+        latest_ms: stories.iter().map(|s| s.id.created_ms()).max().unwrap_or(0),
         stories,
     }
 }
@@ -191,13 +192,10 @@ fn parse_stories(entry: &str) -> Vec<GroupStory> {
         .split(',')
         .filter_map(|story| {
             let mut parts = story.split(' ');
-            let id = parts.next()?;
+            let id = StoryId::parse(parts.next()?)?;
             let _expires = parts.next()?;
             let seen = parts.next()?;
-            Some(GroupStory {
-                id: id.to_owned(),
-                seen: seen == "1",
-            })
+            Some(GroupStory { id, seen: seen == "1" })
         })
         .collect()
 }
@@ -208,16 +206,17 @@ mod tests {
 
     #[test]
     fn an_index_entry_is_its_stories_in_order() {
-        let stories = parse_stories("01A.bob 1000 1,01B.bob 2000 0");
+        let [a, b] = ["01KBA0000000000000000000AA.bob", "01KBA0000000000000000000AB.bob"];
+        let stories = parse_stories(&format!("{a} 1000 1,{b} 2000 0,not-a-story 3000 0"));
         assert_eq!(
             stories,
             [
                 GroupStory {
-                    id: "01A.bob".into(),
+                    id: StoryId::parse(a).unwrap(),
                     seen: true
                 },
                 GroupStory {
-                    id: "01B.bob".into(),
+                    id: StoryId::parse(b).unwrap(),
                     seen: false
                 }
             ]
@@ -231,9 +230,9 @@ mod tests {
         let page = |authors: &[&str], unseen: &str, stories: Vec<Value>, muted: &str, ad_state: Value| {
             let authors = Value::Array(authors.iter().map(|a| s(a)).collect());
             let answer = Value::Array(vec![Value::Int(1), authors, s(unseen), Value::Array(stories), s(muted), ad_state]);
-            parse_page("v", answer)
+            parse_page(&"v".into(), answer)
         };
-        // Made by hand: `ids::new_story_id` keeps ids increasing within the process.
+        // Made by hand: `StoryId::new` keeps ids increasing within the process.
         let id = format!("{}.bob", ulid::Ulid::from_parts(1_764_000_000_123, 7));
         let read = page(
             &["bob", "carol"],
@@ -246,7 +245,7 @@ mod tests {
         assert!(read.more);
         assert_eq!(read.items.len(), 2);
         assert_eq!((read.items[0].latest_ms, read.items[0].unseen), (1_764_000_000_123, true));
-        assert_eq!(read.items[0].stories[0].id, id);
+        assert_eq!(read.items[0].stories[0].id.as_str(), id);
         assert!(!read.items[1].unseen);
         assert!(read.items[1].stories.is_empty());
         assert!(read.muted.is_empty());
@@ -258,7 +257,7 @@ mod tests {
         assert!(page(&["bob"], "", vec![Value::Nil], "", Value::Nil).is_err(), "a flag per author");
         assert!(page(&["bob"], "1", vec![], "", Value::Nil).is_err(), "an entry per author");
         assert!(page(&[], "", vec![], "bob", Value::Nil).is_err(), "a muted line without its flag");
-        assert!(parse_page("v", Value::Array(vec![Value::Int(0), s("")])).is_err());
+        assert!(parse_page(&"v".into(), Value::Array(vec![Value::Int(0), s("")])).is_err());
 
         let broken = page(&[], "", vec![], "", s("WRONGTYPE")).unwrap();
         assert!(matches!(broken.ad_state, Some(Err(_))));

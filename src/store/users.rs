@@ -2,6 +2,7 @@
 
 use super::{Batch, Store, decode};
 use crate::error::{Error, Result};
+use crate::ids::UserId;
 use crate::users::{ContactLog, UserSettings};
 use redis::Script;
 use std::collections::HashSet;
@@ -33,11 +34,16 @@ impl Removal<'_> {
 }
 
 /// A user's settings as stored (the defaults when none are).
-pub(crate) fn parse_settings(user: &str, raw: Option<String>) -> Result<UserSettings> {
+pub(crate) fn parse_settings(user: &UserId, raw: Option<String>) -> Result<UserSettings> {
     match raw {
         None => Ok(UserSettings::default()),
         Some(json) => serde_json::from_str(&json).map_err(|e| Error::Internal(format!("settings of {user}: {e}"))),
     }
+}
+
+/// User ids as a set of the store holds them (every member was a parsed id).
+fn user_ids(stored: Vec<String>) -> Vec<UserId> {
+    stored.into_iter().map(UserId::from_stored).collect()
 }
 
 /// A user's log of changes about another, from the answer of [`Store::add_contact_log_read`]
@@ -49,15 +55,19 @@ pub(crate) fn contact_log(answer: redis::Value) -> Result<ContactLog> {
 
 impl Store {
     /// The users on `user`'s contact list who have `user` on theirs too.
-    pub async fn mutual_contacts(&self, user: &str) -> Result<Vec<String>> {
-        self.query(redis::cmd("SINTER").arg(self.keys.contacts(user)).arg(self.keys.listed_by(user)))
-            .await
+    pub async fn mutual_contacts(&self, user: &UserId) -> Result<Vec<UserId>> {
+        let user = user.as_str();
+        let mutual: Vec<String> = self
+            .query(redis::cmd("SINTER").arg(self.keys.contacts(user)).arg(self.keys.listed_by(user)))
+            .await?;
+        Ok(user_ids(mutual))
     }
 
-    pub async fn contacts(&self, user: &str) -> Result<Vec<String>> {
-        let mut list: Vec<String> = self.query(redis::cmd("SMEMBERS").arg(self.keys.contacts(user))).await?;
+    /// The user's contact list, sorted.
+    pub async fn contacts(&self, user: &UserId) -> Result<Vec<UserId>> {
+        let mut list: Vec<String> = self.query(redis::cmd("SMEMBERS").arg(self.keys.contacts(user.as_str()))).await?;
         list.sort();
-        Ok(list)
+        Ok(user_ids(list))
     }
 
     /// Replaces the contact list, one replacement of a list at a time (`Conflict` when another
@@ -69,11 +79,12 @@ impl Store {
     /// listed contact's `listed_by` holds the user, on their side last.
     /// Should a step fail, contacts see less, never more, and the next replacement finishes what
     /// this one left.
-    pub async fn set_contacts(&self, user: &str, contacts: &[String], now_ms: i64, wait: std::time::Duration) -> Result<()> {
-        let lock = self.keys.contacts_lock(user);
+    pub async fn set_contacts(&self, user: &UserId, contacts: &[UserId], now_ms: i64, wait: std::time::Duration) -> Result<()> {
+        let lock = self.keys.contacts_lock(user.as_str());
         let token = crate::ids::random_id();
         self.acquire(&lock, &token, wait).await?;
-        let replaced = self.replace_contacts(user, contacts, now_ms).await;
+        let contacts: Vec<&str> = contacts.iter().map(UserId::as_str).collect();
+        let replaced = self.replace_contacts(user.as_str(), &contacts, now_ms).await;
         if let Err(e) = self.release(&lock, &token).await {
             // It expires by itself.
             tracing::debug!(error = %e, "contact list lock not released");
@@ -81,12 +92,13 @@ impl Store {
         replaced
     }
 
-    async fn replace_contacts(&self, user: &str, contacts: &[String], now_ms: i64) -> Result<()> {
+    /// (Works on ids as the sets of the store hold them: a replacement compares thousands.)
+    async fn replace_contacts(&self, user: &str, contacts: &[&str], now_ms: i64) -> Result<()> {
         let (key, pending_key) = (self.keys.contacts(user), self.keys.contacts_pending(user));
         let mut pipe = redis::pipe();
         pipe.cmd("SMEMBERS").arg(&key).cmd("SMEMBERS").arg(&pending_key);
         let (old, pending): (HashSet<String>, HashSet<String>) = self.pipe(&pipe).await?;
-        let new: HashSet<&str> = contacts.iter().map(String::as_str).collect();
+        let new: HashSet<&str> = contacts.iter().copied().collect();
         // Contacts a replacement that failed midway was changing are changed again.
         let removed: Vec<&str> = old.union(&pending).map(String::as_str).filter(|c| !new.contains(c)).collect();
         let added: Vec<&str> = new.iter().copied().filter(|c| !old.contains(*c) || pending.contains(*c)).collect();
@@ -122,7 +134,8 @@ impl Store {
             self.unmark_removal(&mut theirs, contact, Removal::By(user));
         }
         // Every contact's, not only the added ones': each replacement rewrites the whole mirror,
-        // so that lists stored before the mirror existed join it with their next replacement.
+        // so that a mirror missing an entry (a restored backup, a step lost with its node) is
+        // whole again after the user's next replacement.
         for contact in &new {
             let listed_by = self.keys.listed_by(contact);
             theirs.cmd(&listed_by, "SADD").arg(&listed_by).arg(user);
@@ -164,15 +177,13 @@ impl Store {
         if !forgotten.is_empty() {
             batch.cmd(&key, "HDEL").arg(&key).arg(&forgotten);
         }
-        // Logs once expired a lifetime after their last change; they now live with the list.
-        batch.cmd(&key, "PERSIST").arg(&key);
         Ok(())
     }
 
     /// Adds the read of `user`'s log of changes about `other` (see [`contact_log`]).
-    pub(crate) fn add_contact_log_read(&self, batch: &mut Batch, user: &str, other: &str) {
+    pub(super) fn add_contact_log_read(&self, batch: &mut Batch, user: &UserId, other: &UserId) {
         let log = self.keys.contact_log(user);
-        batch.cmd(&log, "HGET").arg(&log).arg(other);
+        batch.cmd(&log, "HGET").arg(&log).arg(other.as_str());
     }
 
     /// Adds to `batch` the mark of `removal` in `user`'s contact removals, at `now_ms`; marks
@@ -220,33 +231,36 @@ impl Store {
         Ok(())
     }
 
-    pub async fn settings(&self, user: &str) -> Result<UserSettings> {
-        let raw: Option<String> = self.query(redis::cmd("GET").arg(self.keys.settings(user))).await?;
+    pub async fn settings(&self, user: &UserId) -> Result<UserSettings> {
+        let raw: Option<String> = self.query(redis::cmd("GET").arg(self.keys.settings(user.as_str()))).await?;
         parse_settings(user, raw)
     }
 
-    pub async fn save_settings(&self, user: &str, settings: &UserSettings) -> Result<()> {
+    pub async fn save_settings(&self, user: &UserId, settings: &UserSettings) -> Result<()> {
         let json = serde_json::to_string(settings).map_err(|e| Error::Internal(e.to_string()))?;
-        self.query(redis::cmd("SET").arg(self.keys.settings(user)).arg(json)).await
+        self.query(redis::cmd("SET").arg(self.keys.settings(user.as_str())).arg(json)).await
     }
 
-    pub async fn set_muted(&self, user: &str, author: &str, muted: bool) -> Result<()> {
+    pub async fn set_muted(&self, user: &UserId, author: &UserId, muted: bool) -> Result<()> {
         let cmd = if muted { "SADD" } else { "SREM" };
-        self.query(redis::cmd(cmd).arg(self.keys.muted(user)).arg(author)).await
+        self.query(redis::cmd(cmd).arg(self.keys.muted(user.as_str())).arg(author.as_str()))
+            .await
     }
 
-    pub async fn muted(&self, user: &str) -> Result<Vec<String>> {
-        let mut list: Vec<String> = self.query(redis::cmd("SMEMBERS").arg(self.keys.muted(user))).await?;
+    /// The authors the user muted, sorted.
+    pub async fn muted(&self, user: &UserId) -> Result<Vec<UserId>> {
+        let mut list: Vec<String> = self.query(redis::cmd("SMEMBERS").arg(self.keys.muted(user.as_str()))).await?;
         list.sort();
-        Ok(list)
+        Ok(user_ids(list))
     }
 
     /// Deletes every key of the user (their own tag only; their stories are deleted separately),
     /// having taken the user out of their contacts' `listed_by` first.
-    pub async fn delete_user_keys(&self, user: &str, now_ms: i64) -> Result<()> {
+    pub async fn delete_user_keys(&self, user_id: &UserId, now_ms: i64) -> Result<()> {
+        let user = user_id.as_str();
         let mut mirrors = Batch::new();
-        for contact in self.contacts(user).await? {
-            let listed_by = self.keys.listed_by(&contact);
+        for contact in self.contacts(user_id).await? {
+            let listed_by = self.keys.listed_by(contact.as_str());
             mirrors.cmd(&listed_by, "SREM").arg(&listed_by).arg(user);
         }
         self.batch(mirrors).await?;

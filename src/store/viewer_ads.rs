@@ -6,6 +6,7 @@
 use super::{Store, decode};
 use crate::ads::token::AdToken;
 use crate::error::{Error, Result};
+use crate::ids::UserId;
 use crate::users::UserSettings;
 use redis::{Script, Value};
 use std::collections::HashSet;
@@ -29,7 +30,7 @@ pub struct ViewerAdState {
 /// The viewer's ad state as the tray page script reads it (see `scripts/tray_index.lua`):
 /// settings, ad-free (0|1), hidden campaigns, blocked advertisers, impressions as member, time
 /// pairs (members are "<campaign>/<token id>").
-pub(crate) fn parse_ad_state(viewer: &str, read: Vec<Value>) -> Result<ViewerAdState> {
+pub(crate) fn parse_ad_state(viewer: &UserId, read: Vec<Value>) -> Result<ViewerAdState> {
     let malformed = || Error::Internal(format!("ad state of {viewer}: five answers expected"));
     let [settings, ad_free, hidden, blocked, impressions]: [Value; 5] = read.try_into().map_err(|_| malformed())?;
     let ad_free: i64 = decode(ad_free)?;
@@ -76,7 +77,7 @@ impl Store {
     /// Counts an impression on the viewer's side, atomically with the cap checks.
     pub async fn count_viewer_impression(
         &self,
-        viewer: &str,
+        viewer: &UserId,
         token_id: &str,
         token: &AdToken,
         caps: ImpressionCaps,
@@ -108,7 +109,7 @@ impl Store {
 
     /// Takes back an impression that the campaign could not pay for, so that it does not count
     /// towards the viewer's caps.
-    pub async fn uncount_viewer_impression(&self, viewer: &str, campaign: &str, token_id: &str) -> Result<()> {
+    pub async fn uncount_viewer_impression(&self, viewer: &UserId, campaign: &str, token_id: &str) -> Result<()> {
         self.query(
             redis::cmd("ZREM")
                 .arg(self.keys.ad_impressions(viewer))
@@ -118,7 +119,14 @@ impl Store {
     }
 
     /// Records `event` (click, hide, report) of a token; true the first time only.
-    pub async fn mark_ad_event_once(&self, viewer: &str, token_id: &str, event: &str, token_expires_ms: i64, now_ms: i64) -> Result<bool> {
+    pub async fn mark_ad_event_once(
+        &self,
+        viewer: &UserId,
+        token_id: &str,
+        event: &str,
+        token_expires_ms: i64,
+        now_ms: i64,
+    ) -> Result<bool> {
         let mut conn = self.conn();
         let first: i64 = ONCE
             .key(self.keys.ad_counted(viewer))
@@ -130,17 +138,17 @@ impl Store {
         Ok(first == 1)
     }
 
-    pub async fn hide_campaign(&self, viewer: &str, campaign: &str) -> Result<()> {
+    pub async fn hide_campaign(&self, viewer: &UserId, campaign: &str) -> Result<()> {
         self.query(redis::cmd("SADD").arg(self.keys.ad_hidden(viewer)).arg(campaign)).await
     }
 
-    pub async fn set_advertiser_blocked(&self, viewer: &str, advertiser: &str, blocked: bool) -> Result<()> {
+    pub async fn set_advertiser_blocked(&self, viewer: &UserId, advertiser: &str, blocked: bool) -> Result<()> {
         let cmd = if blocked { "SADD" } else { "SREM" };
         self.query(redis::cmd(cmd).arg(self.keys.ad_blocked(viewer)).arg(advertiser)).await
     }
 
     /// Blocked advertisers, sorted, and up to `limit` advertisers seen most recently first.
-    pub async fn ad_preferences(&self, viewer: &str, limit: usize) -> Result<(Vec<String>, Vec<String>)> {
+    pub async fn ad_preferences(&self, viewer: &UserId, limit: usize) -> Result<(Vec<String>, Vec<String>)> {
         let mut pipe = redis::pipe();
         pipe.cmd("SMEMBERS").arg(self.keys.ad_blocked(viewer));
         pipe.cmd("ZRANGE")
@@ -153,7 +161,7 @@ impl Store {
         Ok((blocked, recent))
     }
 
-    pub async fn set_ad_free(&self, user: &str, ad_free: bool) -> Result<()> {
+    pub async fn set_ad_free(&self, user: &UserId, ad_free: bool) -> Result<()> {
         let key = self.keys.ad_free(user);
         let cmd = if ad_free {
             redis::cmd("SET").arg(&key).arg(1).clone()

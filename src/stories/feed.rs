@@ -1,20 +1,18 @@
-//! The feed's order and its cursor. Plain Rust.
+//! The feed's order and the position a cursor holds (written by `cursor`). Plain Rust.
 //!
 //! Order: authors with an unseen story first, then the rest; each group newest first (by their
 //! newest live story); ties by author id, byte by byte, so that the order is total and a cursor
 //! can point into it. The tray index keeps authors in this order (see `store::tray`), so that a
 //! page reads what it shows.
 
-use crate::error::{Error, Result};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use crate::ids::{StoryId, UserId};
 use serde::{Deserialize, Serialize};
 
 /// An author's live stories for one viewer, oldest first (the order they are played), as the tray
 /// index holds them.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AuthorGroup {
-    pub author: String,
+    pub author: UserId,
     pub unseen: bool,
     /// When the author's newest live story was posted.
     pub latest_ms: i64,
@@ -24,7 +22,7 @@ pub struct AuthorGroup {
 /// One story of an author group.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GroupStory {
-    pub id: String,
+    pub id: StoryId,
     pub seen: bool,
 }
 
@@ -50,21 +48,7 @@ pub struct Position {
     #[serde(rename = "t")]
     pub latest_ms: i64,
     #[serde(rename = "a")]
-    pub author: String,
-}
-
-impl Position {
-    pub fn encode(&self) -> String {
-        URL_SAFE_NO_PAD.encode(serde_json::to_vec(self).unwrap_or_default())
-    }
-
-    pub fn decode(cursor: &str) -> Result<Position> {
-        URL_SAFE_NO_PAD
-            .decode(cursor)
-            .ok()
-            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-            .ok_or_else(|| Error::field("cursor", "not a cursor this service issued"))
-    }
+    pub author: UserId,
 }
 
 /// The muted section's order: newest first, then by author.
@@ -78,24 +62,10 @@ mod tests {
 
     fn group(author: &str, latest_ms: i64) -> AuthorGroup {
         AuthorGroup {
-            author: author.into(),
+            author: UserId::parse(author).unwrap(),
             unseen: false,
             latest_ms,
             stories: Vec::new(),
-        }
-    }
-
-    #[test]
-    fn a_cursor_is_a_position_and_nothing_else_decodes() {
-        let p = AuthorGroup {
-            unseen: true,
-            ..group("bob", 42)
-        }
-        .position();
-        assert_eq!(Position::decode(&p.encode()).unwrap(), p);
-        assert!(!p.seen);
-        for bad in ["garbage", "", "e30", "eyJzIjp0cnVlfQ"] {
-            assert!(Position::decode(bad).is_err(), "{bad}");
         }
     }
 

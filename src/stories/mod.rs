@@ -6,6 +6,7 @@ pub mod wire;
 pub use wire::StoryCard;
 
 use crate::error::{Error, FieldError, Result};
+use crate::ids::{StoryId, UserId};
 use crate::users::{Audience, ContactLog};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -31,8 +32,8 @@ pub struct StoredMedia {
 /// A story as stored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StoryRecord {
-    pub id: String,
-    pub author: String,
+    pub id: StoryId,
+    pub author: UserId,
     pub kind: StoryKind,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
@@ -61,13 +62,13 @@ impl StoryRecord {
         (self.expires_at - now).num_seconds().max(0)
     }
 
-    /// The client's view of the story; `audience` only for its author.
-    pub fn view(&self, caller: &str) -> Story {
+    /// The story as `caller` is shown it: `audience` only for its author, `None` for everyone else.
+    pub fn shown_to(&self, caller: Option<&UserId>) -> Story {
         let media_url = self.media.as_ref().map(|_| format!("/v1/stories/{}/media", self.id));
         let thumb_url = self.media.as_ref().map(|_| format!("/v1/stories/{}/thumb", self.id));
         Story {
-            id: self.id.clone(),
-            author: self.author.clone(),
+            id: self.id.to_string(),
+            author: self.author.to_string(),
             kind: self.kind,
             text: self.text.clone(),
             background: self.background.clone(),
@@ -77,7 +78,7 @@ impl StoryRecord {
             thumb_url,
             created_at: self.created_at,
             expires_at: self.expires_at,
-            audience: (self.author == caller).then(|| self.audience.clone()),
+            audience: (Some(&self.author) == caller).then(|| self.audience.clone()),
             seen: None,
             view_count: None,
             reaction_count: None,
@@ -88,7 +89,7 @@ impl StoryRecord {
 /// Who may see a story posted at `posted_ms` to `audience`: the audience admits the viewer, and
 /// viewer and author each have the other on their contact list now and had when it was posted,
 /// as their logs of changes about each other tell (the viewer's, then the author's).
-pub fn may_see(audience: &Audience, viewer: &str, posted_ms: i64, viewer_log: &ContactLog, author_log: &ContactLog) -> bool {
+pub fn may_see(audience: &Audience, viewer: &UserId, posted_ms: i64, viewer_log: &ContactLog, author_log: &ContactLog) -> bool {
     audience.admits(viewer) && viewer_log.listed_now_and_at(posted_ms) && author_log.listed_now_and_at(posted_ms)
 }
 
@@ -253,19 +254,31 @@ mod tests {
         };
         let listed_since = |ms: i64| ContactLog::default().record(ms, true, 0);
         let (posted, before, after) = (1_000, 500, 1_500);
-        assert!(may_see(&everyone, "bob", posted, &listed_since(before), &listed_since(before)));
-        assert!(!may_see(&except_bob, "bob", posted, &listed_since(before), &listed_since(before)));
+        assert!(may_see(
+            &everyone,
+            &"bob".into(),
+            posted,
+            &listed_since(before),
+            &listed_since(before)
+        ));
+        assert!(!may_see(
+            &except_bob,
+            &"bob".into(),
+            posted,
+            &listed_since(before),
+            &listed_since(before)
+        ));
         assert!(
-            !may_see(&everyone, "bob", posted, &ContactLog::default(), &listed_since(before)),
+            !may_see(&everyone, &"bob".into(), posted, &ContactLog::default(), &listed_since(before)),
             "no log: not listed"
         );
         assert!(
-            !may_see(&everyone, "bob", posted, &listed_since(before), &listed_since(after)),
+            !may_see(&everyone, &"bob".into(), posted, &listed_since(before), &listed_since(after)),
             "listed only after the post"
         );
         let taken_off = listed_since(before).record(after, false, 0);
         assert!(
-            !may_see(&everyone, "bob", posted, &taken_off, &listed_since(before)),
+            !may_see(&everyone, &"bob".into(), posted, &taken_off, &listed_since(before)),
             "not listed now"
         );
     }

@@ -6,6 +6,7 @@
 use super::{StoredMedia, Story, StoryRecord};
 use crate::ads::AdItem;
 use crate::error::{Error, Result};
+use crate::ids::{StoryId, UserId};
 use crate::users::Audience;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize, Serializer};
@@ -67,7 +68,7 @@ pub struct StoryCard(String);
 impl StoryCard {
     pub fn of(record: &StoryRecord) -> StoryCard {
         // No user id is empty: this is the view of someone who is not the author.
-        StoryCard(serde_json::to_string(&record.view("")).unwrap_or_default())
+        StoryCard(serde_json::to_string(&record.shown_to(None)).unwrap_or_default())
     }
 
     /// A card as the store keeps it: the JSON that [`StoryCard::of`] wrote.
@@ -83,14 +84,14 @@ impl StoryCard {
         self.0
     }
 
-    /// Whether this is the card of story `id` by `author`: a card starts with both (ids and user
-    /// ids need no escaping in JSON).
-    pub fn is_of(&self, id: &str, author: &str) -> bool {
+    /// Whether this is the card of story `id` by the author it names: a card starts with both
+    /// (ids and user ids need no escaping in JSON).
+    pub fn is_of(&self, id: &StoryId) -> bool {
         self.0
             .strip_prefix(r#"{"id":""#)
-            .and_then(|rest| rest.strip_prefix(id))
+            .and_then(|rest| rest.strip_prefix(id.as_str()))
             .and_then(|rest| rest.strip_prefix(r#"","author":""#))
-            .and_then(|rest| rest.strip_prefix(author))
+            .and_then(|rest| rest.strip_prefix(id.author_as_written()))
             .is_some_and(|rest| rest.starts_with("\","))
     }
 
@@ -136,8 +137,8 @@ pub fn decode_record(raw: &str) -> Option<(StoryRecord, StoryCard)> {
     let view: Story = serde_json::from_str(card).ok()?;
     let private: Private = serde_json::from_str(private).ok()?;
     let record = StoryRecord {
-        id: view.id,
-        author: view.author,
+        id: StoryId::parse(&view.id)?,
+        author: UserId::parse(&view.author)?,
         kind: view.kind,
         text: view.text,
         background: view.background,
@@ -258,10 +259,11 @@ mod tests {
     use crate::users::AudienceMode;
     use chrono::{DateTime, Duration, Utc};
 
-    fn record(id: &str, author: &str, media: bool, at: DateTime<Utc>) -> StoryRecord {
+    fn record(author: &str, media: bool, at: DateTime<Utc>) -> StoryRecord {
+        let author = UserId::parse(author).unwrap();
         StoryRecord {
-            id: id.into(),
-            author: author.into(),
+            id: StoryId::new(at, &author),
+            author,
             kind: if media { StoryKind::Image } else { StoryKind::Text },
             text: (!media).then(|| "Quotes \" and \\ and a\nnewline, é and 🙂".into()),
             background: (!media).then(|| "#075E54".into()),
@@ -277,7 +279,7 @@ mod tests {
             expires_at: at + Duration::hours(24),
             audience: Audience {
                 mode: AudienceMode::ContactsExcept,
-                users: vec!["mallory".into()],
+                users: vec![UserId::parse("mallory").unwrap()],
             },
         }
     }
@@ -333,14 +335,14 @@ mod tests {
                     author(
                         "alice",
                         &[
-                            (record("01A.alice", "alice", false, at), false),
-                            (record("01B.alice", "alice", true, at + Duration::seconds(1)), true),
+                            (record("alice", false, at), false),
+                            (record("alice", true, at + Duration::seconds(1)), true),
                         ],
                     ),
                     ad(),
-                    author("bob", &[(record("01C.bob", "bob", true, at), true)]),
+                    author("bob", &[(record("bob", true, at), true)]),
                 ],
-                muted: vec![author("carol", &[(record("01D.carol", "carol", false, at), false)])],
+                muted: vec![author("carol", &[(record("carol", false, at), false)])],
                 next_cursor: Some("eyJzIjp0cnVlfQ".into()),
             },
         ];
@@ -352,20 +354,25 @@ mod tests {
     #[test]
     fn a_card_is_the_story_a_viewer_sees() {
         let at = Utc::now();
-        let story = record("01A.alice", "alice", true, at);
+        let story = record("alice", true, at);
         let card = StoryCard::of(&story);
         let mut seen = Vec::new();
         card.write_seen(true, &mut seen);
         let expected = crate::stories::Story {
             seen: Some(true),
-            ..story.view("bob")
+            ..story.shown_to(Some(&UserId::parse("bob").unwrap()))
         };
         assert_eq!(String::from_utf8(seen).unwrap(), serde_json::to_string(&expected).unwrap());
         assert!(!card.as_str().contains("mallory"), "no audience on a card: {}", card.as_str());
-        assert!(card.is_of("01A.alice", "alice"));
-        assert!(!card.is_of("01A.alice", "alic"));
-        assert!(!card.is_of("01A.alic", "alice"));
-        assert!(!card.is_of("01A.alice", "bob"));
+        assert!(card.is_of(&story.id));
+        let time = story.id.as_str().split('.').next().unwrap();
+        for other in [
+            format!("{time}.alic"),
+            format!("{time}.bob"),
+            format!("{}.alice", crate::ids::new_id(at)),
+        ] {
+            assert!(!card.is_of(&StoryId::parse(&other).unwrap()), "{other}");
+        }
     }
 
     fn stored_record(media: bool) -> StoryRecord {

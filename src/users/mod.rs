@@ -1,51 +1,41 @@
 //! Users: ids, audiences, settings and the rules on them. Plain Rust: no HTTP, no Redis.
 
 use crate::error::{Error, FieldError, Result};
+use crate::ids::{USER_ID_RULE, UserId};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 pub mod countries;
 
-/// 1–64 characters of `[A-Za-z0-9_-]`, as the identity token carries them.
-/// The longest user id, in bytes.
-pub const MAX_USER_ID_LEN: usize = 64;
-
-pub fn is_valid_user_id(id: &str) -> bool {
-    (1..=MAX_USER_ID_LEN).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-}
-
 /// Checks a path parameter that names a user.
-pub fn parse_user_id(field: &str, id: &str) -> Result<String> {
-    if is_valid_user_id(id) {
-        Ok(id.to_owned())
-    } else {
-        Err(Error::field(field, "a user id is 1-64 characters of A-Z, a-z, 0-9, _ and -"))
-    }
+pub fn parse_user_id(field: &str, id: &str) -> Result<UserId> {
+    UserId::parse(id).ok_or_else(|| Error::field(field, USER_ID_RULE))
 }
 
-/// Checks a list of user ids; duplicates are dropped, order kept.
-pub fn parse_user_list(field: &str, ids: &[String], max: usize) -> Result<Vec<String>> {
+/// Checks a list of user ids, reporting every bad one; duplicates are dropped, order kept.
+pub fn parse_user_list(field: &str, ids: &[String], max: usize) -> Result<Vec<UserId>> {
     if ids.len() > max {
         return Err(Error::field(field, format!("at most {max} users")));
     }
     let mut errors = Vec::new();
-    let mut seen = std::collections::HashSet::new();
-    let mut out = Vec::with_capacity(ids.len());
+    let mut parsed = Vec::with_capacity(ids.len());
     for (i, id) in ids.iter().enumerate() {
-        if !is_valid_user_id(id) {
-            errors.push(FieldError::new(
-                format!("{field}[{i}]"),
-                "a user id is 1-64 characters of A-Z, a-z, 0-9, _ and -",
-            ));
-        } else if seen.insert(id.as_str()) {
-            out.push(id.clone());
+        match UserId::parse(id) {
+            Some(id) => parsed.push(id),
+            None => errors.push(FieldError::new(format!("{field}[{i}]"), USER_ID_RULE)),
         }
     }
     if errors.is_empty() {
-        Ok(out)
+        Ok(without_duplicates(parsed))
     } else {
         Err(Error::Validation(errors))
     }
+}
+
+/// The ids in their order, each once.
+fn without_duplicates(ids: Vec<UserId>) -> Vec<UserId> {
+    let mut seen = std::collections::HashSet::with_capacity(ids.len());
+    ids.into_iter().filter(|id| seen.insert(id.clone())).collect()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, Default)]
@@ -66,13 +56,16 @@ pub enum AudienceMode {
 pub struct Audience {
     pub mode: AudienceMode,
     #[serde(default)]
-    pub users: Vec<String>,
+    pub users: Vec<UserId>,
 }
 
 impl Audience {
     /// Validates and normalises (deduplicated users; none kept for `contacts`).
     pub fn parse(self, field: &str, max_users: usize) -> Result<Audience> {
-        let users = parse_user_list(&format!("{field}.users"), &self.users, max_users)?;
+        if self.users.len() > max_users {
+            return Err(Error::field(format!("{field}.users"), format!("at most {max_users} users")));
+        }
+        let users = without_duplicates(self.users);
         match self.mode {
             AudienceMode::Contacts => Ok(Audience {
                 mode: self.mode,
@@ -84,8 +77,8 @@ impl Audience {
     }
 
     /// Whether this audience admits `viewer`, a contact of the author.
-    pub fn admits(&self, viewer: &str) -> bool {
-        let listed = self.users.iter().any(|u| u == viewer);
+    pub fn admits(&self, viewer: &UserId) -> bool {
+        let listed = self.users.contains(viewer);
         match self.mode {
             AudienceMode::Contacts => true,
             AudienceMode::ContactsExcept => !listed,
@@ -320,30 +313,25 @@ mod tests {
     }
     use super::*;
 
-    #[test]
-    fn user_ids() {
-        assert!(is_valid_user_id("alice_01-x"));
-        assert!(!is_valid_user_id(""));
-        assert!(!is_valid_user_id(&"a".repeat(65)));
-        assert!(!is_valid_user_id("al ice"));
-        assert!(!is_valid_user_id("al/ice"));
+    fn user(id: &str) -> UserId {
+        UserId::parse(id).unwrap()
     }
 
     #[test]
     fn audiences_admit() {
         let except = Audience {
             mode: AudienceMode::ContactsExcept,
-            users: vec!["bob".into()],
+            users: vec![user("bob")],
         };
-        assert!(!except.admits("bob"));
-        assert!(except.admits("carol"));
+        assert!(!except.admits(&user("bob")));
+        assert!(except.admits(&user("carol")));
         let only = Audience {
             mode: AudienceMode::Only,
-            users: vec!["bob".into()],
+            users: vec![user("bob")],
         };
-        assert!(only.admits("bob"));
-        assert!(!only.admits("carol"));
-        assert!(Audience::default().admits("anyone"));
+        assert!(only.admits(&user("bob")));
+        assert!(!only.admits(&user("carol")));
+        assert!(Audience::default().admits(&user("anyone")));
     }
 
     #[test]

@@ -517,7 +517,7 @@ async fn a_story_time_is_its_id_time_even_when_posted_at_once(backend: Backend) 
         let created_ms = chrono::DateTime::parse_from_rfc3339(story["created_at"].as_str().unwrap())
             .unwrap()
             .timestamp_millis();
-        assert_eq!(created_ms, statusd::ids::created_ms(id), "{story}");
+        assert_eq!(created_ms, statusd::ids::StoryId::parse(id).unwrap().created_ms(), "{story}");
     }
 }
 

@@ -30,7 +30,7 @@ if event == 'impression' then
   local budget = tonumber(money[1]) or 0
   local daily = tonumber(money[2])
   local spent = tonumber(money[3]) or 0
-  -- Campaigns saved before `one_impression` was kept: this impression's price stands in.
+  -- A campaign hash without `one_impression`: this impression's price stands in.
   local one_impression = tonumber(money[4]) or price
   local today = 0
   if daily then
