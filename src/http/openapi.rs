@@ -94,6 +94,8 @@ pub fn document(settings: &Settings) -> Value {
         .into();
     feed_item_union(&mut doc);
     configured_limits(&mut doc, settings);
+    links(&mut doc);
+    request_examples(&mut doc, settings, chrono::Utc::now());
     for (path, item) in doc["paths"].as_object_mut().expect("paths").iter_mut() {
         for (_, operation) in item.as_object_mut().expect("path item").iter_mut() {
             finish_operation(path, operation);
@@ -255,6 +257,98 @@ fn configured_limits(doc: &mut Value, settings: &Settings) {
 }
 
 const USER_ID_PATTERN: &str = "^[A-Za-z0-9_-]{1,64}$";
+
+/// The ids one operation answers and others take, as OpenAPI links: what a client (or a stateful
+/// fuzzer) follows from a created story, creative, campaign or advertiser to its other operations.
+const LINKS: [(&str, &str, &str, &[&str]); 4] = [
+    (
+        "create_story",
+        "201",
+        "id",
+        &[
+            "get_story",
+            "delete_story",
+            "story_media",
+            "story_thumb",
+            "view_story",
+            "story_viewers",
+            "react",
+            "report",
+        ],
+    ),
+    (
+        "create_creative",
+        "201",
+        "id",
+        &["get_creative", "creative_media", "creative_thumb"],
+    ),
+    (
+        "create_campaign",
+        "201",
+        "id",
+        &["get_campaign", "patch_campaign", "campaign_report", "campaign_report_csv"],
+    ),
+    ("create_advertiser", "201", "id", &["get_advertiser", "rotate_api_key"]),
+];
+
+fn links(doc: &mut Value) {
+    for (from, status, field, targets) in LINKS {
+        let Some(response) = operation_mut(doc, from).map(|op| &mut op["responses"][status]) else {
+            continue;
+        };
+        response["links"] = targets
+            .iter()
+            .map(|target| {
+                let link = json!({ "operationId": target, "parameters": { "id": format!("$response.body#/{field}") } });
+                (target.to_string(), link)
+            })
+            .collect::<Map<_, _>>()
+            .into();
+    }
+}
+
+/// Request bodies that this instance accepts as they are, for the operations whose rules a body
+/// generated from the schema alone hardly ever meets: a campaign (its money and times must agree,
+/// and it starts from today) and an upload (whose image a client supplies).
+fn request_examples(doc: &mut Value, settings: &Settings, now: chrono::DateTime<chrono::Utc>) {
+    let today = now.date_naive().and_time(chrono::NaiveTime::MIN).and_utc();
+    let campaign = json!({
+        "name": "Winter coffee",
+        "creative_ids": ["01KB5Z8Q3T4V6W7X8Y9Z0A1B2C"],
+        "targeting": { "countries": ["DE"], "languages": ["de"], "interests": ["coffee"] },
+        "bid_cpm_micros": 2_500_000,
+        "budget_micros": 1_000_000_000,
+        "daily_budget_micros": 50_000_000,
+        "start_at": today.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        "end_at": (today + chrono::Duration::days(30)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        "frequency_cap": { "impressions": 3, "per_seconds": 86_400 },
+        "pacing": "even"
+    });
+    let creative = json!({
+        "image": "(the bytes of a JPEG, PNG or WebP image)",
+        "headline": "Fresh bread daily",
+        "cta_label": settings.ads.cta_labels.first(),
+        "cta_url": "https://bakery.example.com/"
+    });
+    for (id, media_type, example) in [
+        ("create_campaign", "application/json", campaign),
+        ("create_creative", "multipart/form-data", creative),
+    ] {
+        if let Some(op) = operation_mut(doc, id) {
+            op["requestBody"]["content"][media_type]["example"] = example;
+        }
+    }
+}
+
+/// The operation with this `operationId`.
+fn operation_mut<'a>(doc: &'a mut Value, id: &str) -> Option<&'a mut Value> {
+    doc["paths"]
+        .as_object_mut()?
+        .values_mut()
+        .filter_map(Value::as_object_mut)
+        .flat_map(|item| item.values_mut())
+        .find(|op| op["operationId"] == id)
+}
 
 #[cfg(test)]
 mod tests {

@@ -5,10 +5,15 @@ use crate::both_backends;
 use crate::support::advertising::campaign_body;
 use crate::support::app::{ADMIN_TOKEN, Backend, assert_problem, spawn_app};
 use crate::support::contract::SendChecked;
+use crate::support::images;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-both_backends!(every_json_body_error_names_its_field, a_405_says_what_is_allowed);
+both_backends!(
+    every_json_body_error_names_its_field,
+    a_405_says_what_is_allowed,
+    the_documents_examples_are_accepted_and_its_links_lead_somewhere
+);
 
 /// For each JSON endpoint a wrong type, a missing required field and an unknown enum value (where
 /// it has one): each is `400 validation_failed` naming the field's path, and nothing changes.
@@ -354,3 +359,57 @@ async fn protocol_errors_are_problems(backend: Backend) {
 }
 
 both_backends!(protocol_errors_are_problems);
+
+/// The request examples in /openapi.json are bodies the service takes as they are (with a real
+/// creative id and a real image where the example can only say what goes there), and each link
+/// names an operation of the document whose path takes the parameter it fills.
+async fn the_documents_examples_are_accepted_and_its_links_lead_somewhere(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let doc = app.get_json("/openapi.json", "").await;
+    let operation = |id: &str| {
+        doc["paths"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .flat_map(|(path, item)| item.as_object().unwrap().values().map(move |op| (path.clone(), op.clone())))
+            .find(|(_, op)| op["operationId"] == id)
+            .unwrap_or_else(|| panic!("no operation {id}"))
+    };
+    let (_, key) = app.create_advertiser("Acme").await;
+
+    let (_, upload) = operation("create_creative");
+    let example = &upload["requestBody"]["content"]["multipart/form-data"]["example"];
+    let fields: Vec<(&str, &str)> = ["headline", "cta_label", "cta_url"]
+        .into_iter()
+        .map(|field| (field, example[field].as_str().unwrap()))
+        .collect();
+    let r = app.upload_creative_parts(&key, Some(images::jpeg(540, 960)), &fields).await;
+    assert_eq!(r.status(), 201, "the creative example is accepted");
+    let creative = r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+    app.approve(&creative).await;
+
+    let (_, create) = operation("create_campaign");
+    let mut campaign = create["requestBody"]["content"]["application/json"]["example"].clone();
+    campaign["creative_ids"] = json!([creative]);
+    let r = app.post_campaign(&key, &campaign).await;
+    assert_eq!(r.status(), 201, "the campaign example is accepted: {}", r.text().await.unwrap());
+
+    let mut links = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for op in item.as_object().unwrap().values() {
+            for response in op["responses"].as_object().unwrap().values() {
+                for link in response["links"].as_object().into_iter().flat_map(|l| l.values()) {
+                    let (target_path, _) = operation(link["operationId"].as_str().unwrap());
+                    for parameter in link["parameters"].as_object().unwrap().keys() {
+                        assert!(
+                            target_path.contains(&format!("{{{parameter}}}")),
+                            "{path} → {target_path} {parameter}"
+                        );
+                    }
+                    links += 1;
+                }
+            }
+        }
+    }
+    assert!(links >= 4, "links from stories, creatives, campaigns and advertisers: {links}");
+}
