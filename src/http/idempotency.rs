@@ -93,7 +93,7 @@ pub async fn idempotent(
         )),
         IdempotencyClaim::Done(stored) => {
             let stored: StoredResponse = serde_json::from_str(&stored).map_err(|e| Error::Internal(e.to_string()))?;
-            if stored.fingerprint.as_ref().is_some_and(|f| *f != fingerprint.0) {
+            if stored.fingerprint != fingerprint.0 {
                 return Err(Error::IdempotencyKeyReused(
                     "this Idempotency-Key was used with another request body; use a new key for a new request".into(),
                 ));
@@ -119,7 +119,7 @@ pub async fn idempotent(
                 let stored = serde_json::to_string(&StoredResponse {
                     status: status.as_u16(),
                     body: kept,
-                    fingerprint: Some(fingerprint.0),
+                    fingerprint: fingerprint.0,
                 })
                 .map_err(|e| Error::Internal(e.to_string()))?;
                 idempotency::finish(&state.store, caller, &hash, &stored).await?;
@@ -138,14 +138,12 @@ pub async fn never_deleted(_: &serde_json::Value) -> Result<bool> {
     Ok(true)
 }
 
-/// The answer kept for replays. Records written before fingerprints were kept have none and
-/// replay for any body.
+/// The answer kept for replays, with the fingerprint of the request that got it.
 #[derive(Serialize, Deserialize)]
 struct StoredResponse {
     status: u16,
     body: serde_json::Value,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    fingerprint: Option<String>,
+    fingerprint: String,
 }
 
 #[cfg(test)]

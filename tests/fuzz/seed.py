@@ -85,7 +85,6 @@ def main():
     body, content_type = multipart({"caption": "A photo"}, {"media": ("photo.jpg", jpeg(640, 480, (200, 120, 40)))})
     photo = call("POST", "/v1/stories", tokens["bob"], body, content_type)["id"]
     own = call("POST", "/v1/stories", tokens["alice"], {"text": "Alice's own"})["id"]
-    spare = call("POST", "/v1/stories", tokens["alice"], {"text": "Alice's to delete"})["id"]
     call("POST", f"/v1/stories/{own}/view", tokens["bob"])
     call("POST", "/v1/stories", tokens["eraser"], {"text": "Gone soon"})
 
@@ -135,7 +134,6 @@ def main():
         "CAMPAIGN_ID": campaign,
         "CONTACT_STORY_ID": photo,
         "OWN_STORY_ID": own,
-        "SPARE_STORY_ID": spare,
         "AD_TOKEN": ad_token,
         "OTHER_USER_ID": "carol",
         "MUTED_USER_ID": "dave",
