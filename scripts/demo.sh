@@ -27,7 +27,14 @@ TOKEN="$(awk '$1 == "alice" { print $2 }' target/demo-tokens.tsv)"
 cat <<INFO
 
 statusd demo: users alice, bob, carol, dave and erin are each other's contacts and have live stories.
-Tokens for every demo user are in target/demo-tokens.tsv. Try alice's feed:
+Tokens for every demo user are in target/demo-tokens.tsv.
+
+Open the story viewer signed in as alice (the token is in the link's fragment, which the browser
+never sends; the page keeps it for the tab and drops it from the address bar):
+
+  http://$STATUSD_LISTEN/viewer/#token=$TOKEN
+
+Or read alice's feed with curl:
 
   curl -s -H "Authorization: Bearer $TOKEN" http://$STATUSD_LISTEN/v1/feed
 

@@ -12,6 +12,7 @@ pub mod json;
 pub mod media;
 pub mod openapi;
 pub mod ops;
+pub mod pages;
 pub mod problem;
 pub mod stories;
 pub mod users;
@@ -98,4 +99,5 @@ pub fn routes(cfg: &mut web::ServiceConfig, settings: &crate::config::Settings) 
     advertisers::routes(cfg);
     creatives::routes(cfg);
     campaigns::routes(cfg);
+    pages::routes(cfg);
 }

@@ -15,6 +15,7 @@ mod limits;
 mod media;
 mod observability;
 mod ops;
+mod pages;
 mod reports;
 mod shutdown;
 mod stories;

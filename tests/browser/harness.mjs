@@ -1,0 +1,147 @@
+// The browser test harness, for every page statusd serves (the viewer, and the pages to come):
+// a statusd on a Redis of its own, started by scripts/browser-tests.sh (its address in
+// STATUSD_BASE), helpers that seed it through the public API, and headless Chromium (Debian's
+// /usr/bin/chromium) driven by playwright-core.
+
+import { execFileSync } from "node:child_process";
+import { mkdirSync } from "node:fs";
+import { chromium } from "playwright-core";
+
+export const BASE = process.env.STATUSD_BASE;
+const ADMIN = process.env.STATUSD_ADMIN_TOKEN;
+const STATUSD = process.env.STATUSD_BIN;
+if (!BASE || !ADMIN || !STATUSD) throw new Error("run through scripts/browser-tests.sh");
+
+let counter = 0;
+/** A user id no other test uses, so that tests sharing one statusd do not see each other. */
+export function uniq(name) {
+  counter += 1;
+  return `${name}-${process.pid}-${counter}`;
+}
+
+/** A user token, from `statusd token` with the server's secret. */
+export function userToken(user) {
+  return execFileSync(STATUSD, ["token", "--user", user], { env: process.env }).toString().trim();
+}
+
+/** Calls the API; answers { status, body } (the body parsed when it is JSON). */
+export async function call(method, path, token, body) {
+  const headers = { Authorization: `Bearer ${token}` };
+  let payload = body;
+  if (body !== undefined && !(body instanceof FormData)) {
+    headers["Content-Type"] = "application/json";
+    payload = JSON.stringify(body);
+  }
+  const response = await fetch(BASE + path, { method, headers, body: payload });
+  const text = await response.text();
+  const type = response.headers.get("content-type") || "";
+  return { status: response.status, body: type.includes("json") && text ? JSON.parse(text) : text };
+}
+
+/** Like `call`, but a status other than 2xx fails the test with the answer. */
+export async function ok(method, path, token, body) {
+  const answer = await call(method, path, token, body);
+  if (answer.status < 200 || answer.status > 299) {
+    throw new Error(`${method} ${path}: ${answer.status} ${JSON.stringify(answer.body)}`);
+  }
+  return answer.body;
+}
+
+/** Users who all have each other as contacts; answers their tokens by name. */
+export async function friends(...users) {
+  const tokens = Object.fromEntries(users.map((u) => [u, userToken(u)]));
+  for (const user of users) {
+    await ok("PUT", "/v1/me/contacts", tokens[user], { contacts: users.filter((u) => u !== user) });
+  }
+  return tokens;
+}
+
+/** A JPEG of `width`×`height` in one colour, drawn by the browser itself. */
+export async function jpeg(browser, width, height, colour) {
+  const page = await browser.newPage();
+  const base64 = await page.evaluate(
+    async ([w, h, c]) => {
+      const canvas = new OffscreenCanvas(w, h);
+      const context = canvas.getContext("2d");
+      context.fillStyle = c;
+      context.fillRect(0, 0, w, h);
+      const bytes = new Uint8Array(await (await canvas.convertToBlob({ type: "image/jpeg" })).arrayBuffer());
+      let binary = "";
+      for (const b of bytes) binary += String.fromCharCode(b);
+      return btoa(binary);
+    },
+    [width, height, colour],
+  );
+  await page.close();
+  return Buffer.from(base64, "base64");
+}
+
+/** An advertiser with an approved creative and a campaign running for anyone; waits until
+ * `viewerToken`'s feed carries its ad. Answers { id, key, campaign, name }. */
+export async function runningCampaign(browser, viewerToken) {
+  const name = uniq("Shop");
+  const account = await ok("POST", "/v1/admin/advertisers", ADMIN, { name });
+  const form = new FormData();
+  form.append("image", new Blob([await jpeg(browser, 540, 960, "#c2410c")], { type: "image/jpeg" }), "ad.jpg");
+  form.append("headline", "Fresh bread daily");
+  form.append("cta_label", "Shop now");
+  form.append("cta_url", "https://bakery.example.com/");
+  const creative = await ok("POST", "/v1/creatives", account.api_key, form);
+  await ok("POST", `/v1/admin/creatives/${creative.id}/review`, ADMIN, { decision: "approve" });
+  const now = Date.now();
+  const campaign = await ok("POST", "/v1/campaigns", account.api_key, {
+    name: "Bread",
+    creative_ids: [creative.id],
+    bid_cpm_micros: 5_000_000,
+    budget_micros: 1_000_000_000,
+    start_at: new Date(now - 3_600_000).toISOString(),
+    end_at: new Date(now + 30 * 86_400_000).toISOString(),
+    frequency_cap: { impressions: 1000, per_seconds: 60 },
+    pacing: "asap",
+  });
+  await eventually(async () => {
+    const feed = await ok("GET", "/v1/feed?limit=20", viewerToken);
+    return feed.items.some((item) => item.type === "ad" && item.ad.advertiser.id === account.id);
+  }, "the campaign's ad in the feed");
+  return { id: account.id, key: account.api_key, campaign: campaign.id, name };
+}
+
+/** Waits (up to 10 s) for `check` to answer true. */
+export async function eventually(check, what) {
+  const deadline = Date.now() + 10_000;
+  while (Date.now() < deadline) {
+    if (await check()) return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+export function launch() {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+    args: ["--no-sandbox", "--disable-dev-shm-usage"],
+  });
+}
+
+/** A phone-sized page (390×844) signed in to `path` (a page of statusd) with `token`, through
+ * the sign-in link's fragment. */
+export async function signedIn(browser, path, token, viewport = { width: 390, height: 844 }) {
+  const page = await browser.newPage({ viewport });
+  const dialogs = [];
+  page.on("dialog", (dialog) => {
+    dialogs.push(dialog.message());
+    dialog.dismiss();
+  });
+  page.dialogs = dialogs;
+  await page.goto(`${BASE}${path}#token=${encodeURIComponent(token)}`);
+  return page;
+}
+
+/** Saves a screenshot: under target/screenshots/, or under docs/ (which the README shows) when
+ * STATUSD_SCREENSHOTS=docs, so that a test run does not change the repository unasked. */
+export async function screenshot(page, name) {
+  const dir = process.env.STATUSD_SCREENSHOTS === "docs" ? "../../docs/" : "../../target/screenshots/";
+  const url = new URL(dir, import.meta.url);
+  mkdirSync(url, { recursive: true });
+  await page.screenshot({ path: new URL(`${name}.png`, url).pathname });
+}
