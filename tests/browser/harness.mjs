@@ -76,9 +76,14 @@ export async function jpeg(browser, width, height, colour) {
   return Buffer.from(base64, "base64");
 }
 
-/** An advertiser with an approved creative and a campaign running for anyone; waits until
+/** The campaigns the harness started, as [key, id]. */
+const running = [];
+
+/** An advertiser with an approved creative and a campaign running for anyone, the only one
+ * running (those of earlier tests are paused first, so that this one gets the slot); waits until
  * `viewerToken`'s feed carries its ad. Answers { id, key, campaign, name }. */
 export async function runningCampaign(browser, viewerToken) {
+  for (const [key, id] of running.splice(0)) await ok("PATCH", `/v1/campaigns/${id}`, key, { status: "paused" });
   const name = uniq("Shop");
   const account = await ok("POST", "/v1/admin/advertisers", ADMIN, { name });
   const form = new FormData();
@@ -99,6 +104,7 @@ export async function runningCampaign(browser, viewerToken) {
     frequency_cap: { impressions: 1000, per_seconds: 60 },
     pacing: "asap",
   });
+  running.push([account.api_key, campaign.id]);
   await eventually(async () => {
     const feed = await ok("GET", "/v1/feed?limit=20", viewerToken);
     return feed.items.some((item) => item.type === "ad" && item.ad.advertiser.id === account.id);

@@ -41,6 +41,10 @@ test("alice taps through bob's stories, which turn seen in the tray and in the A
   await page.locator("#stage .text-story", { hasText: "Morning run" }).waitFor();
   await page.locator("#tap-next").click();
   await page.locator("#stage .text-story", { hasText: "Coffee time" }).waitFor();
+  await page.keyboard.press("ArrowLeft");
+  await page.locator("#stage .text-story", { hasText: "Morning run" }).waitFor();
+  await page.keyboard.press("ArrowRight");
+  await page.locator("#stage .text-story", { hasText: "Coffee time" }).waitFor();
   await page.keyboard.press("Escape");
   await page.locator(`#tray li[data-author="${bob}"].seen`).waitFor();
 
@@ -68,6 +72,20 @@ test("an ad card shows between authors, its impression reaches the report, and h
     return report.total.impressions >= 1;
   }, "the impression in the campaign's report");
 
+  // The advertiser's site, answered here: the machine may have no way out.
+  await page.context().route("https://bakery.example.com/**", (route) => route.fulfill({ body: "The bakery" }));
+  const [popup] = await Promise.all([page.waitForEvent("popup"), page.locator("#player-foot .cta").click()]);
+  assert.equal(popup.url(), "https://bakery.example.com/", "the CTA opens the advertiser's URL");
+  await popup.close();
+  await eventually(async () => {
+    const report = await ok("GET", `/v1/campaigns/${shop.campaign}/report`, shop.key);
+    return report.total.clicks >= 1;
+  }, "the click in the campaign's report");
+
+  await page.locator("#ad-menu-open").click();
+  await page.locator('[data-ad-action="why"]').click();
+  await page.locator("#sheet-list li", { hasText: "never chosen by what you post" }).waitFor();
+  await page.locator("#sheet-close").click();
   await page.locator("#ad-menu-open").click();
   await page.locator('[data-ad-action="hide"]').click();
   await page.locator("#toast", { hasText: "Ad hidden" }).waitFor();
@@ -85,16 +103,50 @@ test("blocking an advertiser from the card's menu removes its ads", async () => 
   await page.locator(`#tray li[data-author="${bob}"]`).waitFor();
   await openAuthor(page, await page.locator("#tray li").first().getAttribute("data-author"));
   await tapToAd(page);
-  // Several shops may advertise to alice: block the one on screen.
-  const shown = (await page.locator("#player-who").textContent()).replace("Sponsored", "");
+  assert.equal(await page.locator("#player-who").textContent(), `${shop.name}Sponsored`);
   await page.locator("#ad-menu-open").click();
   await page.locator('[data-ad-action="block"]').click();
-  await page.locator("#toast", { hasText: "is blocked" }).waitFor();
+  await page.locator("#toast", { hasText: `${shop.name} is blocked` }).waitFor();
+  assert.equal(await page.locator("#player-who .sponsored").count(), 0, "the card is gone");
   const preferences = await ok("GET", "/v1/me/ad-preferences", tokens[alice]);
-  assert.ok(preferences.blocked_advertisers.some((a) => a.name === shown), `${shown} is blocked`);
+  assert.deepEqual(preferences.blocked_advertisers.map((a) => a.id), [shop.id]);
   const feed = await ok("GET", "/v1/feed", tokens[alice]);
-  assert.ok(!feed.items.some((i) => i.type === "ad" && i.ad.advertiser.name === shown), "no more of its ads");
-  assert.ok(shop.id, "the shop was set up");
+  assert.ok(!feed.items.some((i) => i.type === "ad" && i.ad.advertiser.id === shop.id), "no more of its ads");
+});
+
+test("further pages of the tray load as the user scrolls; muted authors are apart", async () => {
+  const alice = uniq("alice");
+  const authors = Array.from({ length: 22 }, () => uniq("friend"));
+  const tokens = await friends(alice, ...authors);
+  for (const author of authors) await ok("POST", "/v1/stories", tokens[author], { text: `Hi from ${author}` });
+  const muted = authors[0];
+  await ok("PUT", `/v1/me/muted/${muted}`, tokens[alice]);
+  const page = await signedIn(browser, "/viewer/", tokens[alice]);
+  await page.locator("#tray li").first().waitFor();
+  assert.equal(await page.locator("#tray li").count(), 20, "one page first");
+  await page.locator("#tray-more").scrollIntoViewIfNeeded();
+  await eventually(async () => (await page.locator("#tray li").count()) === 21, "the second page");
+  assert.equal(await page.locator(`#tray li[data-author="${muted}"]`).count(), 0);
+  assert.equal(await page.locator(`#muted li[data-author="${muted}"]`).count(), 1);
+});
+
+test("reactions from the player, and who viewed one's own status", async () => {
+  const [alice, bob] = [uniq("alice"), uniq("bob")];
+  const tokens = await friends(alice, bob);
+  const story = await ok("POST", "/v1/stories", tokens[alice], { text: "Guess where I am" });
+  const bobs = await signedIn(browser, "/viewer/", tokens[bob]);
+  await bobs.locator(`#tray li[data-author="${alice}"]`).waitFor();
+  await openAuthor(bobs, alice);
+  const reaction = bobs.locator("#player-foot .reaction").first();
+  const emoji = await reaction.textContent();
+  await reaction.click();
+  await bobs.locator("#toast", { hasText: "You reacted" }).waitFor();
+  const { viewers } = await ok("GET", `/v1/stories/${story.id}/viewers`, tokens[alice]);
+  assert.deepEqual(viewers.map((v) => [v.user, v.reaction]), [[bob, emoji]]);
+
+  const page = await signedIn(browser, "/viewer/", tokens[alice]);
+  await page.locator("#mine li", { hasText: "Guess where I am" }).click();
+  await page.locator("#sheet-list li", { hasText: `${bob} ${emoji}` }).waitFor();
 });
 
 test("a story whose text is markup shows as text and runs nothing", async () => {
