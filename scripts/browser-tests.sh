@@ -37,7 +37,7 @@ ready() { python3 -c 'import sys, urllib.request; urllib.request.urlopen(sys.arg
 for _ in $(seq 200); do ready "$STATUSD_BASE/readyz" >/dev/null 2>&1 && break; sleep 0.05; done
 
 status=0
-(cd tests/browser && node --test --test-concurrency=1 ./*.test.mjs) || status=$?
+(cd tests/browser && node --test --test-concurrency=1 ${STATUSD_BROWSER_TESTS:-./*.test.mjs}) || status=$?
 if [ "$status" -ne 0 ]; then
   echo "statusd's log:" && tail -40 "$WORK/statusd.log"
 fi

@@ -23,6 +23,7 @@ export STATUSD_LISTEN="${STATUSD_LISTEN:-127.0.0.1:8080}"
 cargo build --release --locked
 ./target/release/statusd seed-demo > target/demo-tokens.tsv
 TOKEN="$(awk '$1 == "alice" { print $2 }' target/demo-tokens.tsv)"
+ACME_KEY="$(awk '$1 == "advertiser:acme" { print $2 }' target/demo-tokens.tsv)"
 
 cat <<INFO
 
@@ -33,6 +34,11 @@ Open the story viewer signed in as alice (the token is in the link's fragment, w
 never sends; the page keeps it for the tab and drops it from the address bar):
 
   http://$STATUSD_LISTEN/viewer/#token=$TOKEN
+
+Open the advertiser console and sign in with Acme Coffee's API key:
+
+  http://$STATUSD_LISTEN/console/
+  $ACME_KEY
 
 Or read alice's feed with curl:
 

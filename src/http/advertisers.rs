@@ -1,7 +1,8 @@
-//! `/v1/admin/advertisers`: the admin creates advertiser accounts and issues their API keys.
+//! `/v1/admin/advertisers`: the admin creates advertiser accounts and issues their API keys;
+//! `/v1/advertiser`: an advertiser reads their own account.
 
 use super::State;
-use super::auth::Admin;
+use super::auth::{Admin, Advertiser as AdvertiserCaller};
 use super::idempotency::{idempotent, never_deleted};
 use super::json::JsonBody;
 use super::problem::Problem;
@@ -16,7 +17,15 @@ use chrono::Utc;
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/v1/admin/advertisers").route(web::post().to(create_advertiser)))
         .service(web::resource("/v1/admin/advertisers/{id}").route(web::get().to(get_advertiser)))
-        .service(web::resource("/v1/admin/advertisers/{id}/api-key").route(web::post().to(rotate_api_key)));
+        .service(web::resource("/v1/admin/advertisers/{id}/api-key").route(web::post().to(rotate_api_key)))
+        .service(web::resource("/v1/advertiser").route(web::get().to(own_account)));
+}
+
+/// The caller's own advertiser account (never its key): what the console shows as its name.
+#[utoipa::path(get, path = "/v1/advertiser", tag = "advertisers", security(("advertiser" = [])),
+    responses((status = 200, body = Advertiser), (status = 401, body = Problem)))]
+pub async fn own_account(advertiser: AdvertiserCaller) -> web::Json<Advertiser> {
+    web::Json(advertiser.0.view())
 }
 
 /// Creates an advertiser account. The API key is in this answer only: it is stored as a hash, so a

@@ -48,6 +48,7 @@ pub async fn openapi(state: State) -> HttpResponse {
         super::advertisers::create_advertiser,
         super::advertisers::get_advertiser,
         super::advertisers::rotate_api_key,
+        super::advertisers::own_account,
         super::creatives::create_creative,
         super::creatives::list_creatives,
         super::creatives::get_creative,

@@ -1,4 +1,5 @@
-//! The browser pages statusd serves itself: `/viewer/` (the story viewer). Their files are in
+//! The browser pages statusd serves itself: `/viewer/` (the story viewer) and `/console/` (the
+//! advertiser console), with the chart library under `/vendor/`. Their files are in
 //! `web/` and built into the binary, so that a page never depends on anything downloaded at build
 //! or run time. The pages are clients of the public API only; they are not part of the API, and
 //! not in the OpenAPI document.
@@ -11,29 +12,37 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
 use sha2::{Digest, Sha256};
 
-/// A file of a page: its path under the page, its bytes and its content type.
+/// A file of a page: the path it is served at, its bytes and its content type.
 struct Asset {
     path: &'static str,
     bytes: &'static [u8],
     content_type: &'static str,
 }
 
-const VIEWER: &[Asset] = &[
-    Asset {
-        path: "",
-        bytes: include_bytes!("../../web/viewer/index.html"),
-        content_type: "text/html; charset=utf-8",
-    },
-    Asset {
-        path: "viewer.js",
-        bytes: include_bytes!("../../web/viewer/viewer.js"),
-        content_type: "text/javascript; charset=utf-8",
-    },
-    Asset {
-        path: "viewer.css",
-        bytes: include_bytes!("../../web/viewer/viewer.css"),
-        content_type: "text/css; charset=utf-8",
-    },
+macro_rules! asset {
+    ($path:literal, $file:literal, $content_type:expr) => {
+        Asset {
+            path: $path,
+            bytes: include_bytes!(concat!("../../web/", $file)),
+            content_type: $content_type,
+        }
+    };
+}
+
+const HTML: &str = "text/html; charset=utf-8";
+const JS: &str = "text/javascript; charset=utf-8";
+const CSS: &str = "text/css; charset=utf-8";
+
+const ASSETS: &[Asset] = &[
+    asset!("/viewer/", "viewer/index.html", HTML),
+    asset!("/viewer/viewer.js", "viewer/viewer.js", JS),
+    asset!("/viewer/viewer.css", "viewer/viewer.css", CSS),
+    asset!("/console/", "console/index.html", HTML),
+    asset!("/console/console.js", "console/console.js", JS),
+    asset!("/console/console.css", "console/console.css", CSS),
+    asset!("/vendor/uplot/uPlot.iife.min.js", "vendor/uplot/uPlot.iife.min.js", JS),
+    asset!("/vendor/uplot/uPlot.min.css", "vendor/uplot/uPlot.min.css", CSS),
+    asset!("/vendor/uplot/LICENSE", "vendor/uplot/LICENSE", "text/plain; charset=utf-8"),
 ];
 
 /// Images are the API's, read with the bearer token and shown as blob URLs.
@@ -41,19 +50,22 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; st
      img-src 'self' blob:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/viewer", web::get().to(to_viewer))
-        .route("/viewer/{file:.*}", web::get().to(viewer));
+    for page in ["viewer", "console"] {
+        cfg.route(&format!("/{page}"), web::get().to(move || to_page(page)))
+            .route(&format!("/{page}/{{file:.*}}"), web::get().to(file));
+    }
+    cfg.route("/vendor/{file:.*}", web::get().to(file));
 }
 
 /// `/viewer` is `/viewer/`, so that the page's relative links resolve under it.
-async fn to_viewer() -> HttpResponse {
+async fn to_page(page: &'static str) -> HttpResponse {
     HttpResponse::PermanentRedirect()
-        .insert_header((header::LOCATION, "/viewer/"))
+        .insert_header((header::LOCATION, format!("/{page}/")))
         .finish()
 }
 
-async fn viewer(req: HttpRequest, file: web::Path<String>) -> Result<HttpResponse, Error> {
-    let asset = VIEWER.iter().find(|a| a.path == file.as_str()).ok_or(Error::NotFound)?;
+async fn file(req: HttpRequest) -> Result<HttpResponse, Error> {
+    let asset = ASSETS.iter().find(|a| a.path == req.path()).ok_or(Error::NotFound)?;
     let etag = format!("\"{}\"", hex::encode(&Sha256::digest(asset.bytes)[..8]));
     let fresh = req
         .headers()
@@ -75,10 +87,19 @@ async fn viewer(req: HttpRequest, file: web::Path<String>) -> Result<HttpRespons
 
 #[cfg(test)]
 mod tests {
-    /// The viewer stays small: a phone on a slow network loads all of it.
+    fn size_of(page: &str) -> usize {
+        super::ASSETS
+            .iter()
+            .filter(|a| a.path.starts_with(page))
+            .map(|a| a.bytes.len())
+            .sum()
+    }
+
+    /// The pages stay small: a phone on a slow network loads all of them.
     #[test]
-    fn the_viewer_is_well_under_200_kb() {
-        let total: usize = super::VIEWER.iter().map(|a| a.bytes.len()).sum();
-        assert!(total < 100 * 1024, "{total} bytes");
+    fn the_pages_are_small() {
+        assert!(size_of("/viewer/") < 100 * 1024, "viewer: {} bytes", size_of("/viewer/"));
+        let console = size_of("/console/") + size_of("/vendor/uplot/");
+        assert!(console < 200 * 1024, "console with its chart library: {console} bytes");
     }
 }

@@ -9,6 +9,7 @@ both_backends!(
     bad_advertiser_input_changes_nothing,
     keys_open_advertiser_endpoints_only,
     rotating_a_key_retires_the_old_one,
+    an_advertiser_reads_their_own_account,
     idempotent_creation_never_stores_the_key,
     seed_demo_creates_advertisers_with_running_campaigns,
 );
@@ -283,4 +284,23 @@ async fn seed_demo_creates_advertisers_with_running_campaigns(backend: Backend) 
     assert_eq!(feed.status(), 200);
     let feed: Value = feed.json().await.unwrap();
     assert!(!crate::support::app::authors(&feed["items"]).is_empty(), "{feed}");
+}
+
+/// `GET /v1/advertiser`: the caller's own account, by its key, never the key; nobody else's.
+async fn an_advertiser_reads_their_own_account(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (id, key) = app.create_advertiser("Acme Coffee").await;
+    let (other, _) = app.create_advertiser("Bright Books").await;
+    let own = app.get_json_as(&key, "/v1/advertiser").await;
+    assert_eq!((own["id"].as_str(), own["name"].as_str()), (Some(id.as_str()), Some("Acme Coffee")));
+    assert!(own.get("api_key").is_none(), "{own}");
+    assert_ne!(own["id"], other.as_str());
+    for bearer in [app.token("alice"), ADMIN_TOKEN.to_owned(), String::new()] {
+        let r = app
+            .as_advertiser(Method::GET, "/v1/advertiser", &bearer)
+            .send_checked()
+            .await
+            .unwrap();
+        assert_problem(r, 401, "unauthorized").await;
+    }
 }

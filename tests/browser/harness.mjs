@@ -76,16 +76,50 @@ export async function jpeg(browser, width, height, colour) {
   return Buffer.from(base64, "base64");
 }
 
-/** The campaigns the harness started, as [key, id]. */
-const running = [];
+/** The API keys of the advertisers the harness made. */
+const keys = [];
+
+/** A new advertiser account; answers { id, key, name }. */
+export async function advertiser(name = uniq("Shop")) {
+  const account = await ok("POST", "/v1/admin/advertisers", ADMIN, { name });
+  keys.push(account.api_key);
+  return { id: account.id, key: account.api_key, name };
+}
+
+/** Approves a creative, as the operator's review would. */
+export function approve(creativeId) {
+  return ok("POST", `/v1/admin/creatives/${creativeId}/review`, ADMIN, { decision: "approve" });
+}
+
+/** The console, phone-sized unless told, signed in with an advertiser's API key through its
+ * sign-in form (a key never goes in a URL). */
+export async function console_(browser, key, viewport = { width: 390, height: 844 }) {
+  const page = await browser.newPage({ viewport, acceptDownloads: true });
+  await page.goto(`${BASE}/console/`);
+  await page.locator("#signin-key").fill(key);
+  await page.locator("#signin-form button[type=submit]").click();
+  await page.locator("#console").waitFor();
+  return page;
+}
+
+/** Pauses every campaign of every advertiser this test file made (through the API or a page).
+ * Each file runs in a process of its own: each calls this when it ends (`after`), so that no
+ * campaign of one file competes for the next file's ad slots. */
+export async function pauseAll() {
+  for (const key of keys) {
+    for (const c of (await ok("GET", "/v1/campaigns?limit=100", key)).campaigns) {
+      if (c.status === "active" || c.status === "scheduled") await ok("PATCH", `/v1/campaigns/${c.id}`, key, { status: "paused" });
+    }
+  }
+}
 
 /** An advertiser with an approved creative and a campaign running for anyone, the only one
  * running (those of earlier tests are paused first, so that this one gets the slot); waits until
  * `viewerToken`'s feed carries its ad. Answers { id, key, campaign, name }. */
 export async function runningCampaign(browser, viewerToken) {
-  for (const [key, id] of running.splice(0)) await ok("PATCH", `/v1/campaigns/${id}`, key, { status: "paused" });
-  const name = uniq("Shop");
-  const account = await ok("POST", "/v1/admin/advertisers", ADMIN, { name });
+  await pauseAll();
+  const { id, key, name } = await advertiser();
+  const account = { id, api_key: key };
   const form = new FormData();
   form.append("image", new Blob([await jpeg(browser, 540, 960, "#c2410c")], { type: "image/jpeg" }), "ad.jpg");
   form.append("headline", "Fresh bread daily");
@@ -104,7 +138,6 @@ export async function runningCampaign(browser, viewerToken) {
     frequency_cap: { impressions: 1000, per_seconds: 60 },
     pacing: "asap",
   });
-  running.push([account.api_key, campaign.id]);
   await eventually(async () => {
     const feed = await ok("GET", "/v1/feed?limit=20", viewerToken);
     return feed.items.some((item) => item.type === "ad" && item.ad.advertiser.id === account.id);

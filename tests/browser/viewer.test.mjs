@@ -2,7 +2,7 @@
 
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { call, eventually, friends, jpeg, launch, ok, runningCampaign, screenshot, signedIn, uniq } from "./harness.mjs";
+import { call, eventually, friends, jpeg, launch, ok, pauseAll, runningCampaign, screenshot, signedIn, uniq } from "./harness.mjs";
 
 let browser;
 before(async () => {
@@ -10,6 +10,7 @@ before(async () => {
 });
 after(async () => {
   await browser?.close();
+  await pauseAll();
 });
 
 /** Opens the player on `author`'s entry in the tray. */
