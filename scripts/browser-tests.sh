@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The pages statusd serves (/viewer/), in headless Chromium against a statusd on a Redis of its
-# own: tests/browser/*.test.mjs, with the harness in tests/browser/harness.mjs.
+# The pages statusd serves (/viewer/, /console/, /console/admin/), in headless Chromium against a
+# statusd on a Redis of its own: tests/browser/*.test.mjs, with the harness in
+# tests/browser/harness.mjs.
 #   STATUSD_SCREENSHOTS=docs scripts/browser-tests.sh    also refreshes the screenshots in docs/
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -40,6 +40,12 @@ Open the advertiser console and sign in with Acme Coffee's API key:
   http://$STATUSD_LISTEN/console/
   $ACME_KEY
 
+Open the review desk (creatives waiting for review, advertiser accounts, ad-free users) and sign
+in with the admin token:
+
+  http://$STATUSD_LISTEN/console/admin/
+  $STATUSD_AUTH__ADMIN_TOKEN
+
 Or read alice's feed with curl:
 
   curl -s -H "Authorization: Bearer $TOKEN" http://$STATUSD_LISTEN/v1/feed

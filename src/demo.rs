@@ -30,17 +30,27 @@ pub const DEMO_ADVERTISERS: [(&str, &str, &str, [[u8; 3]; 2]); 2] = [
     ("demo-bright-books", "Bright Books", "books", [[30, 90, 160], [240, 200, 60]]),
 ];
 
-/// Each demo advertiser's two creatives: (headline, CTA label, CTA URL).
-const DEMO_CREATIVES: [[(&str, &str, &str); 2]; 2] = [
+/// Each demo advertiser's creatives: (headline, CTA label, CTA URL). The first two are approved
+/// and run; the third waits for review, so that the review desk has a queue to show.
+const DEMO_CREATIVES: [[(&str, &str, &str); 3]; 2] = [
     [
         ("Fresh beans, roasted daily", "Shop now", "https://acme-coffee.example/beans"),
         ("Chat with our baristas", "Chat", "https://wa.me/15550100100"),
+        (
+            "Winter menu: try the spiced latte",
+            "Learn more",
+            "https://acme-coffee.example/winter",
+        ),
     ],
     [
         ("Three books for the price of two", "Shop now", "https://bright-books.example/offer"),
         ("Join the reading club", "Sign up", "https://bright-books.example/club"),
+        ("Author talk on Friday", "Book now", "https://bright-books.example/events"),
     ],
 ];
+
+/// How many of a demo advertiser's creatives are approved (the rest wait for review).
+const DEMO_APPROVED: usize = 2;
 
 /// What `seed-demo` created: a token per demo user (`alice`, …) and an API key per demo
 /// advertiser (`advertiser:acme`, …).
@@ -102,14 +112,14 @@ async fn run(state: &crate::http::AppState) -> Result<Seeded> {
     Ok(Seeded { tokens })
 }
 
-/// Replaces a demo advertiser: two approved creatives drawn in code, and a running campaign for
-/// anyone. Returns its new API key.
+/// Replaces a demo advertiser: creatives drawn in code (two approved, one waiting for review), and
+/// a running campaign for anyone. Returns its new API key.
 async fn seed_advertiser(
     state: &crate::http::AppState,
     id: &str,
     name: &str,
     colours: [[u8; 3]; 2],
-    creatives: &[(&str, &str, &str); 2],
+    creatives: &[(&str, &str, &str); 3],
     limits: &MediaLimits,
 ) -> Result<String> {
     let store = &state.store;
@@ -129,6 +139,9 @@ async fn seed_advertiser(
         .parse(labels)?;
         let image = crate::media::process(&demo_creative(colours, n), limits, &PipelineSpec::CREATIVE)?;
         let creative = crate::services::advertisers::create_creative(store, id, draft, image, now).await?;
+        if n >= DEMO_APPROVED {
+            continue;
+        }
         let approve = Review {
             decision: Decision::Approve,
             reason: None,

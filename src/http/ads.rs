@@ -28,7 +28,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route(web::put().to(block))
                 .route(web::delete().to(unblock)),
         )
-        .service(web::resource("/v1/admin/users/{id}").route(web::patch().to(admin_patch_user)));
+        .service(
+            web::resource("/v1/admin/users/{id}")
+                .route(web::get().to(admin_get_user))
+                .route(web::patch().to(admin_patch_user)),
+        );
 }
 
 fn now_ms() -> i64 {
@@ -159,6 +163,16 @@ pub struct UserEntitlementsPatch {
 pub struct UserEntitlements {
     pub id: String,
     pub ad_free: bool,
+}
+
+/// A user's entitlements (admin). Any well-formed id answers: a user nobody granted anything has
+/// none, whether or not they have used the service.
+#[utoipa::path(get, path = "/v1/admin/users/{id}", tag = "admin", security(("admin" = [])),
+    responses((status = 200, body = UserEntitlements), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem)))]
+pub async fn admin_get_user(state: State, _admin: Admin, id: web::Path<String>) -> Result<web::Json<UserEntitlements>> {
+    let id = parse_user_id("id", &id)?;
+    let ad_free = crate::services::users::is_ad_free(&state.store, &id).await?;
+    Ok(web::Json(UserEntitlements { id: id.into(), ad_free }))
 }
 
 /// Sets a user's entitlements (admin): `ad_free` users see no ads.

@@ -75,6 +75,7 @@ pub async fn openapi(state: State) -> HttpResponse {
         super::ads::preferences,
         super::ads::block,
         super::ads::unblock,
+        super::ads::admin_get_user,
         super::ads::admin_patch_user,
     )
 )]

@@ -1,5 +1,6 @@
-//! The browser pages statusd serves itself: `/viewer/` (the story viewer) and `/console/` (the
-//! advertiser console), with the chart library under `/vendor/`. Their files are in
+//! The browser pages statusd serves itself: `/viewer/` (the story viewer), `/console/` (the
+//! advertiser console) and `/console/admin/` (the operator's review desk), with the chart library
+//! under `/vendor/`. Their files are in
 //! `web/` and built into the binary, so that a page never depends on anything downloaded at build
 //! or run time. The pages are clients of the public API only; they are not part of the API, and
 //! not in the OpenAPI document.
@@ -40,6 +41,9 @@ const ASSETS: &[Asset] = &[
     asset!("/console/", "console/index.html", HTML),
     asset!("/console/console.js", "console/console.js", JS),
     asset!("/console/console.css", "console/console.css", CSS),
+    asset!("/console/common.js", "console/common.js", JS),
+    asset!("/console/admin/", "console/admin/index.html", HTML),
+    asset!("/console/admin/admin.js", "console/admin/admin.js", JS),
     asset!("/vendor/uplot/uPlot.iife.min.js", "vendor/uplot/uPlot.iife.min.js", JS),
     asset!("/vendor/uplot/uPlot.min.css", "vendor/uplot/uPlot.min.css", CSS),
     asset!("/vendor/uplot/LICENSE", "vendor/uplot/LICENSE", "text/plain; charset=utf-8"),
@@ -50,22 +54,26 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; st
      img-src 'self' blob:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    for page in ["viewer", "console"] {
-        cfg.route(&format!("/{page}"), web::get().to(move || to_page(page)))
-            .route(&format!("/{page}/{{file:.*}}"), web::get().to(file));
+    for path in [
+        "/viewer",
+        "/viewer/{file:.*}",
+        "/console",
+        "/console/{file:.*}",
+        "/vendor/{file:.*}",
+    ] {
+        cfg.route(path, web::get().to(file));
     }
-    cfg.route("/vendor/{file:.*}", web::get().to(file));
-}
-
-/// `/viewer` is `/viewer/`, so that the page's relative links resolve under it.
-async fn to_page(page: &'static str) -> HttpResponse {
-    HttpResponse::PermanentRedirect()
-        .insert_header((header::LOCATION, format!("/{page}/")))
-        .finish()
 }
 
 async fn file(req: HttpRequest) -> Result<HttpResponse, Error> {
-    let asset = ASSETS.iter().find(|a| a.path == req.path()).ok_or(Error::NotFound)?;
+    let Some(asset) = ASSETS.iter().find(|a| a.path == req.path()) else {
+        // `/viewer` is `/viewer/`, so that the page's relative links resolve under it.
+        let page = format!("{}/", req.path());
+        return match ASSETS.iter().any(|a| a.path == page) {
+            true => Ok(HttpResponse::PermanentRedirect().insert_header((header::LOCATION, page)).finish()),
+            false => Err(Error::NotFound),
+        };
+    };
     let etag = format!("\"{}\"", hex::encode(&Sha256::digest(asset.bytes)[..8]));
     let fresh = req
         .headers()
@@ -99,7 +107,12 @@ mod tests {
     #[test]
     fn the_pages_are_small() {
         assert!(size_of("/viewer/") < 100 * 1024, "viewer: {} bytes", size_of("/viewer/"));
-        let console = size_of("/console/") + size_of("/vendor/uplot/");
+        let console = size_of("/console/") - size_of("/console/admin/") + size_of("/vendor/uplot/");
         assert!(console < 200 * 1024, "console with its chart library: {console} bytes");
+        assert!(
+            size_of("/console/admin/") < 50 * 1024,
+            "review desk: {} bytes",
+            size_of("/console/admin/")
+        );
     }
 }

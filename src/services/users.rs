@@ -52,6 +52,11 @@ pub async fn set_muted(store: &Store, user: &UserId, author: &UserId, muted: boo
     store.set_muted(user, author, muted).await
 }
 
+/// Whether a user has the ad-free entitlement (admin).
+pub async fn is_ad_free(store: &Store, user: &UserId) -> Result<bool> {
+    store.is_ad_free(user).await
+}
+
 /// Grants or takes back a user's ad-free entitlement (admin).
 pub async fn set_ad_free(store: &Store, user: &UserId, ad_free: bool) -> Result<()> {
     store.set_ad_free(user, ad_free).await

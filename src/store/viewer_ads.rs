@@ -161,6 +161,10 @@ impl Store {
         Ok((blocked, recent))
     }
 
+    pub async fn is_ad_free(&self, user: &UserId) -> Result<bool> {
+        self.query(redis::cmd("EXISTS").arg(self.keys.ad_free(user))).await
+    }
+
     pub async fn set_ad_free(&self, user: &UserId, ad_free: bool) -> Result<()> {
         let key = self.keys.ad_free(user);
         let cmd = if ad_free {

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 both_backends!(
     ads_are_spliced_between_authors,
     ad_free_and_selector_none_serve_no_ads,
+    an_admin_reads_a_users_entitlements,
     impressions_are_billed_once_at_the_clearing_price,
     tokens_must_be_ours_and_the_callers,
     frequency_caps_hold,
@@ -153,6 +154,38 @@ async fn ad_free_and_selector_none_serve_no_ads(backend: Backend) {
         .and_then(|v| v.parse().ok())
         .unwrap_or(0.0);
     assert!(suppressed >= 1.0, "the slot was offered and suppressed: {metrics}");
+}
+
+async fn an_admin_reads_a_users_entitlements(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let entitlements = |id: &'static str| {
+        let app = &app;
+        async move {
+            let r = app
+                .as_admin(Method::GET, &format!("/v1/admin/users/{id}"))
+                .send_checked()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200);
+            r.json::<Value>().await.unwrap()
+        }
+    };
+    // A user nobody granted anything, known to the service or not, has no entitlement.
+    assert_eq!(entitlements("v").await, json!({"id": "v", "ad_free": false}));
+    for ad_free in [true, false] {
+        let r = app
+            .as_admin(Method::PATCH, "/v1/admin/users/v")
+            .json(&json!({ "ad_free": ad_free }))
+            .send_checked()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(entitlements("v").await, json!({"id": "v", "ad_free": ad_free}));
+    }
+    let r = app.as_admin(Method::GET, "/v1/admin/users/bad%20id").send_checked().await.unwrap();
+    assert_problem(r, 400, "validation_failed").await;
+    let r = app.req(Method::GET, "/v1/admin/users/v", "v").send_checked().await.unwrap();
+    assert_problem(r, 401, "unauthorized").await;
 }
 
 async fn impressions_are_billed_once_at_the_clearing_price(backend: Backend) {

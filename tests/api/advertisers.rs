@@ -266,8 +266,10 @@ async fn seed_demo_creates_advertisers_with_running_campaigns(backend: Backend) 
         assert_problem(app.get_as(&old, "/v1/creatives").await, 401, "unauthorized").await;
         let creatives = app.get_json_as(&key, "/v1/creatives").await;
         let creatives = creatives["creatives"].as_array().unwrap();
-        assert_eq!(creatives.len(), 2, "re-seeding replaces, never piles up");
-        assert!(creatives.iter().all(|c| c["status"] == "approved" && c["width"] == 1080));
+        assert_eq!(creatives.len(), 3, "re-seeding replaces, never piles up");
+        assert!(creatives.iter().all(|c| c["width"] == 1080));
+        let statuses: Vec<&str> = creatives.iter().map(|c| c["status"].as_str().unwrap()).collect();
+        assert_eq!(statuses, ["pending_review", "approved", "approved"], "newest first");
         let campaigns = app.get_json_as(&key, "/v1/campaigns").await;
         assert_eq!(campaigns["campaigns"].as_array().unwrap().len(), 1);
         assert_eq!(campaigns["campaigns"][0]["status"], "active");
@@ -275,6 +277,16 @@ async fn seed_demo_creates_advertisers_with_running_campaigns(backend: Backend) 
     let loaded = app.store().all_campaigns(chrono::Utc::now()).await.unwrap();
     assert_eq!(loaded.len(), 2);
     assert!(loaded.iter().all(|l| l.creatives.len() == 2));
+    // The review desk's queue holds each demo advertiser's third creative, once.
+    let queue = app.as_admin(Method::GET, "/v1/admin/creatives").send_checked().await.unwrap();
+    let queue: Value = queue.json().await.unwrap();
+    let waiting: Vec<&str> = queue["creatives"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["headline"].as_str().unwrap())
+        .collect();
+    assert_eq!(waiting, ["Winter menu: try the spiced latte", "Author talk on Friday"]);
     let mut names: Vec<&str> = loaded.iter().map(|l| l.advertiser_name.as_str()).collect();
     names.sort();
     assert_eq!(names, ["Acme Coffee", "Bright Books"]);

@@ -1,4 +1,4 @@
-// The browser test harness, for every page statusd serves (the viewer, and the pages to come):
+// The browser test harness, for every page statusd serves (the viewer, the console, the desk):
 // a statusd on a Redis of its own, started by scripts/browser-tests.sh (its address in
 // STATUSD_BASE), helpers that seed it through the public API, and headless Chromium (Debian's
 // /usr/bin/chromium) driven by playwright-core.
@@ -86,6 +86,16 @@ export async function advertiser(name = uniq("Shop")) {
   return { id: account.id, key: account.api_key, name };
 }
 
+/** Uploads a creative through the API (a JPEG the browser draws); answers the creative. */
+export async function creative(browser, key, { headline = "Fresh bread daily", url = "https://bakery.example.com/", colour = "#c2410c" } = {}) {
+  const form = new FormData();
+  form.append("image", new Blob([await jpeg(browser, 540, 960, colour)], { type: "image/jpeg" }), "ad.jpg");
+  form.append("headline", headline);
+  form.append("cta_label", "Shop now");
+  form.append("cta_url", url);
+  return ok("POST", "/v1/creatives", key, form);
+}
+
 /** Approves a creative, as the operator's review would. */
 export function approve(creativeId) {
   return ok("POST", `/v1/admin/creatives/${creativeId}/review`, ADMIN, { decision: "approve" });
@@ -102,12 +112,27 @@ export async function console_(browser, key, viewport = { width: 390, height: 84
   return page;
 }
 
+/** The review desk, wide unless told, signed in through its form with the admin token or
+ * `token`; answers the page (signed in or, for a token the API refuses, at its sign-in). */
+export async function desk(browser, { token = ADMIN, viewport = { width: 1280, height: 800 } } = {}) {
+  const context = await browser.newContext({ viewport });
+  await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: BASE });
+  const page = await context.newPage();
+  await page.goto(`${BASE}/console/admin/`);
+  await page.locator("#signin-token").fill(token);
+  await page.locator("#signin-form button[type=submit]").click();
+  await page.locator("#desk:not([hidden]), #signin-error:not(:empty)").first().waitFor();
+  return page;
+}
+
 /** Pauses every campaign of every advertiser this test file made (through the API or a page).
  * Each file runs in a process of its own: each calls this when it ends (`after`), so that no
  * campaign of one file competes for the next file's ad slots. */
 export async function pauseAll() {
   for (const key of keys) {
-    for (const c of (await ok("GET", "/v1/campaigns?limit=100", key)).campaigns) {
+    const own = await call("GET", "/v1/campaigns?limit=100", key);
+    if (own.status === 401) continue; // a key a test rotated away
+    for (const c of own.body.campaigns) {
       if (c.status === "active" || c.status === "scheduled") await ok("PATCH", `/v1/campaigns/${c.id}`, key, { status: "paused" });
     }
   }
@@ -120,17 +145,12 @@ export async function runningCampaign(browser, viewerToken) {
   await pauseAll();
   const { id, key, name } = await advertiser();
   const account = { id, api_key: key };
-  const form = new FormData();
-  form.append("image", new Blob([await jpeg(browser, 540, 960, "#c2410c")], { type: "image/jpeg" }), "ad.jpg");
-  form.append("headline", "Fresh bread daily");
-  form.append("cta_label", "Shop now");
-  form.append("cta_url", "https://bakery.example.com/");
-  const creative = await ok("POST", "/v1/creatives", account.api_key, form);
-  await ok("POST", `/v1/admin/creatives/${creative.id}/review`, ADMIN, { decision: "approve" });
+  const { id: creativeId } = await creative(browser, key);
+  await approve(creativeId);
   const now = Date.now();
   const campaign = await ok("POST", "/v1/campaigns", account.api_key, {
     name: "Bread",
-    creative_ids: [creative.id],
+    creative_ids: [creativeId],
     bid_cpm_micros: 5_000_000,
     budget_micros: 1_000_000_000,
     start_at: new Date(now - 3_600_000).toISOString(),

@@ -1,70 +1,10 @@
 // The advertiser console: a client of statusd's public API and nothing else. Every text goes into
 // the page as text (textContent), never as HTML. The chart is uPlot (web/vendor/uplot), a global.
 
-const KEY = "statusd.advertiser-key";
-const $ = (id) => document.getElementById(id);
+import { $, client, el, showErrors, showTabPage, toast } from "./common.js";
+
 const MICROS = 1_000_000;
-
-// ---- the API -------------------------------------------------------------------------------
-
-class Problem extends Error {
-  constructor(status, body) {
-    super(body?.detail || `HTTP ${status}`);
-    this.status = status;
-    this.errors = body?.errors || [];
-  }
-}
-
-const key = () => sessionStorage.getItem(KEY);
-
-async function api(method, path, body) {
-  const headers = { Authorization: `Bearer ${key()}` };
-  let payload;
-  if (body instanceof FormData) payload = body;
-  else if (body !== undefined) {
-    headers["Content-Type"] = "application/json";
-    payload = JSON.stringify(body);
-  }
-  const response = await fetch(path, { method, headers, body: payload });
-  const text = await response.text();
-  const json = text && (response.headers.get("content-type") || "").includes("json") ? JSON.parse(text) : text;
-  if (!response.ok) {
-    if (response.status === 401) signOut();
-    throw new Problem(response.status, json);
-  }
-  return json;
-}
-
-async function blob(path) {
-  const response = await fetch(path, { headers: { Authorization: `Bearer ${key()}` } });
-  if (!response.ok) throw new Problem(response.status, null);
-  return response.blob();
-}
-
-async function imageInto(img, path) {
-  try {
-    img.src = URL.createObjectURL(await blob(path));
-  } catch {
-    img.alt = "unavailable";
-  }
-}
-
-// ---- helpers -------------------------------------------------------------------------------
-
-function el(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
-
-let toastTimer;
-function toast(message) {
-  $("toast").textContent = message;
-  $("toast").hidden = false;
-  clearTimeout(toastTimer);
-  toastTimer = setTimeout(() => ($("toast").hidden = true), 2500);
-}
+const { api, blob, imageInto, credential, signIn, signOut: forget } = client("statusd.advertiser-key", () => signOut());
 
 /** An amount as people read it: cents, and tenths of a cent where an amount is that small. */
 const money = (micros) =>
@@ -74,27 +14,10 @@ const amount = (micros) => String(micros / MICROS);
 const toMicros = (value) => (value === "" ? null : Math.round(Number(value) * MICROS));
 const list = (value) => value.split(",").map((v) => v.trim()).filter(Boolean);
 
-/** Shows each error beside its field (`errors[].field` of a problem, or the page's own checks). */
-function showErrors(form, errors) {
-  for (const node of form.querySelectorAll(".field-error")) node.textContent = "";
-  for (const node of form.querySelectorAll(".invalid")) node.classList.remove("invalid");
-  const unplaced = [];
-  for (const { field, message } of errors) {
-    const base = field.replace(/\[\d+\]$/, "");
-    const slot = form.querySelector(`.field-error[data-field="${CSS.escape(field)}"]`) || form.querySelector(`.field-error[data-field="${CSS.escape(base)}"]`);
-    if (slot) {
-      slot.textContent = message;
-      slot.previousElementSibling?.classList?.add("invalid");
-    } else unplaced.push(`${field}: ${message}`);
-  }
-  return unplaced.join("; ");
-}
-
 // ---- tabs ----------------------------------------------------------------------------------
 
 function showTab(name) {
-  for (const page of document.querySelectorAll(".tab-page")) page.hidden = page.id !== `tab-${name}`;
-  for (const tab of document.querySelectorAll(".tab")) tab.classList.toggle("active", tab.dataset.tab === name);
+  showTabPage(name);
   if (name === "report") renderReport();
 }
 
@@ -405,7 +328,7 @@ async function downloadCsv() {
 let advertiserName = "Your business";
 
 function signOut() {
-  sessionStorage.removeItem(KEY);
+  forget();
   $("console").hidden = true;
   $("signin").hidden = false;
 }
@@ -431,7 +354,7 @@ async function start() {
 function wire() {
   $("signin-form").addEventListener("submit", (event) => {
     event.preventDefault();
-    sessionStorage.setItem(KEY, $("signin-key").value.trim());
+    signIn($("signin-key").value.trim());
     $("signin-key").value = "";
     start();
   });
@@ -458,5 +381,5 @@ function wire() {
 }
 
 wire();
-if (key()) start();
+if (credential()) start();
 else $("signin").hidden = false;
