@@ -7,6 +7,7 @@
 //! carries them is part of its input.
 
 pub mod index;
+pub mod openrtb;
 pub mod selectors;
 pub mod splice;
 pub mod token;

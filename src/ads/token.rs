@@ -62,6 +62,19 @@ impl TokenKey {
         hex::encode(&mac.finalize().into_bytes()[..12])
     }
 
+    /// What an outside bidder calls the viewer (`user.id`): a keyed hash of the viewer's
+    /// pseudonym, the bidder's name and the UTC day, so that no two bidders can match their
+    /// viewers with each other, and none can follow a viewer from one day to the next.
+    pub fn bidder_pseudonym(&self, viewer_pseudonym: &str, bidder: &str, day: i64) -> String {
+        let mut mac = self.mac();
+        mac.update(b"bidder\0");
+        mac.update(bidder.as_bytes());
+        mac.update(b"\0");
+        mac.update(&day.to_be_bytes());
+        mac.update(viewer_pseudonym.as_bytes());
+        hex::encode(&mac.finalize().into_bytes()[..16])
+    }
+
     pub fn sign(&self, token: &AdToken) -> String {
         let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(token).unwrap_or_default());
         let mut mac = self.mac();
@@ -110,6 +123,25 @@ mod tests {
             },
             nonce: 7,
         }
+    }
+
+    #[test]
+    fn bidder_pseudonyms_differ_per_bidder_and_per_day() {
+        let key = TokenKey::new(b"key-one");
+        let viewer = key.pseudonym(&user("alice"));
+        let today = key.bidder_pseudonym(&viewer, "dsp-one", 20_000);
+        assert_eq!(today, key.bidder_pseudonym(&viewer, "dsp-one", 20_000), "stable within a day");
+        assert_eq!(today.len(), 32);
+        for other in [
+            key.bidder_pseudonym(&viewer, "dsp-two", 20_000),
+            key.bidder_pseudonym(&viewer, "dsp-one", 20_001),
+            key.bidder_pseudonym(&key.pseudonym(&user("bob")), "dsp-one", 20_000),
+            TokenKey::new(b"key-two").bidder_pseudonym(&viewer, "dsp-one", 20_000),
+            viewer.clone(),
+        ] {
+            assert_ne!(today, other);
+        }
+        assert!(!today.contains("alice"));
     }
 
     #[test]

@@ -119,6 +119,9 @@ impl Settings {
         if self.ads.cta_labels.is_empty() || self.ads.cta_labels.iter().any(|l| l.trim() != l || l.chars().count() > 30) {
             return fail("ads.cta_labels", "must list at least one label of 1-30 characters");
         }
+        if let Some((setting, problem)) = self.ads.openrtb.problem() {
+            return fail(setting, problem);
+        }
         if !(1..=3660).contains(&self.reports.retention_days) {
             return fail("reports.retention_days", "must be 1-3660");
         }

@@ -2,8 +2,10 @@
 //! environment variables, validated once at start-up so that a bad value never reaches a handler.
 
 mod load;
+mod openrtb;
 
 pub use load::ConfigError;
+pub use openrtb::{AppSettings, BidderSettings, OpenRtbSettings, RegsSettings};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
@@ -164,6 +166,8 @@ pub struct AdSettings {
     pub stats_refresh_ms: u64,
     /// Reports from distinct viewers that send a creative back to review.
     pub reports_to_review: u32,
+    /// The outside bidders of the `openrtb` selector.
+    pub openrtb: OpenRtbSettings,
 }
 
 impl AdSettings {
@@ -288,6 +292,7 @@ impl Default for AdSettings {
             token_secret: None,
             stats_refresh_ms: 5000,
             reports_to_review: 3,
+            openrtb: OpenRtbSettings::default(),
         }
     }
 }
@@ -343,5 +348,58 @@ mod tests {
             assert!(!printed.contains(secret), "{secret} printed in {printed}");
         }
         assert!(printed.contains("REDACTED"), "{printed}");
+    }
+
+    fn load_toml(name: &str, toml: &str) -> Result<Settings, ConfigError> {
+        let path = std::env::temp_dir().join(format!("statusd-config-{name}-{}.toml", std::process::id()));
+        std::fs::write(&path, format!("[auth]\njwt_secret = \"0123456789abcdef0123\"\n{toml}")).unwrap();
+        let loaded = Settings::load(Some(&path));
+        let _ = std::fs::remove_file(&path);
+        loaded
+    }
+
+    #[test]
+    fn outside_bidders_are_read_and_checked() {
+        let settings = load_toml(
+            "openrtb",
+            r#"
+[ads.openrtb]
+image_hosts = ["cdn.dsp.example"]
+currency = "EUR"
+timeout_share = 0.5
+[[ads.openrtb.bidders]]
+name = "dsp-one"
+endpoint = "https://dsp.example/openrtb"
+[ads.openrtb.app]
+name = "Chatter"
+bundle = "com.example.chatter"
+[ads.openrtb.regs]
+gdpr = true
+us_privacy = "1YNN"
+"#,
+        )
+        .unwrap();
+        let rtb = &settings.ads.openrtb;
+        assert_eq!(
+            (rtb.bidders[0].name.as_str(), rtb.bidders[0].endpoint.as_str()),
+            ("dsp-one", "https://dsp.example/openrtb")
+        );
+        assert_eq!((rtb.currency.as_str(), rtb.timeout_share, rtb.image_cache_secs), ("EUR", 0.5, 3600));
+        assert_eq!(
+            (rtb.app.name.as_str(), rtb.regs.gdpr, rtb.regs.coppa),
+            ("Chatter", Some(true), false)
+        );
+
+        for (bad, named) in [
+            ("[ads.openrtb]\ntimeout_share = 1.5", "ads.openrtb.timeout_share"),
+            ("[ads.openrtb]\ncurrency = \"euro\"", "ads.openrtb.currency"),
+            (
+                "[[ads.openrtb.bidders]]\nname = \"x\"\nendpoint = \"ftp://x\"",
+                "ads.openrtb.bidders",
+            ),
+        ] {
+            let e = load_toml("bad-openrtb", bad).unwrap_err();
+            assert!(e.to_string().contains(&format!(": {named}: ")), "{bad}: {e}");
+        }
     }
 }
