@@ -49,6 +49,8 @@ pub struct AdCard {
 /// impressions of evidence, so that new campaigns start at 1% and converge to what they earn.
 const PRIOR_CLICKS: f64 = 1.0;
 const PRIOR_IMPRESSIONS: f64 = 100.0;
+/// The click-through estimate of a campaign without history.
+pub const PRIOR_CTR: f64 = PRIOR_CLICKS / PRIOR_IMPRESSIONS;
 
 impl IndexedCampaign {
     /// Smoothed click-through rate: the campaign's quality factor.

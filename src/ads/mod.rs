@@ -65,10 +65,13 @@ impl Match {
 pub struct Decision {
     pub campaign_id: String,
     pub advertiser_id: String,
+    /// Empty for an outside bid, whose image is known by its URL.
     pub creative_id: String,
     /// The clearing price of one impression, in micros (CPM ÷ 1000, rounded up).
     pub price_micros: i64,
     pub matched: Match,
+    /// The winning outside bid, when an outside bidder won the slot.
+    pub outside: Option<Box<openrtb::OutsideBid>>,
 }
 
 impl Decision {
@@ -83,7 +86,24 @@ impl Decision {
             creative_id: creative.clone(),
             price_micros: crate::advertisers::campaigns::one_impression_micros(cpm_micros),
             matched,
+            outside: None,
         })
+    }
+
+    /// An impression of an outside bid at `cpm_micros`; what matched is what the bidder was told.
+    pub fn outside(bid: &openrtb::OutsideBid, cpm_micros: i64, request: &AdRequest) -> Decision {
+        Decision {
+            campaign_id: bid.campaign_id(),
+            advertiser_id: bid.advertiser_id(),
+            creative_id: String::new(),
+            price_micros: crate::advertisers::campaigns::one_impression_micros(cpm_micros),
+            matched: Match {
+                country: request.country.clone(),
+                language: request.language.clone(),
+                interests: request.interests.clone().unwrap_or_default(),
+            },
+            outside: Some(Box::new(bid.clone())),
+        }
     }
 }
 
@@ -94,6 +114,24 @@ pub trait AdSelector: Send + Sync {
 
     /// At most `request.slots` decisions, never two of one advertiser.
     fn select(&self, index: &CampaignIndex, request: &AdRequest, rng: &mut dyn rand::RngCore) -> Vec<Decision>;
+
+    /// Whether outside bidders are asked for the page before it is decided (the `openrtb`
+    /// selector), their accepted bids then passed to [`Self::select_with_outside`].
+    fn asks_outside_bidders(&self) -> bool {
+        false
+    }
+
+    /// As [`Self::select`], with outside bids competing.
+    fn select_with_outside(
+        &self,
+        index: &CampaignIndex,
+        request: &AdRequest,
+        outside: &[openrtb::OutsideBid],
+        rng: &mut dyn rand::RngCore,
+    ) -> Vec<Decision> {
+        let _ = outside;
+        self.select(index, request, rng)
+    }
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]

@@ -34,6 +34,16 @@ pub struct AdToken {
     /// Makes every serve's token distinct, so that "once per token" means once per serve.
     #[serde(rename = "n")]
     pub nonce: u64,
+    /// Where an outside ad's CTA leads (house ads have theirs in their creative).
+    #[serde(rename = "u", default, skip_serializing_if = "Option::is_none")]
+    pub click_url: Option<String>,
+}
+
+impl AdToken {
+    /// Whether the ad came from an outside bidder (`openrtb`), not a house campaign.
+    pub fn is_outside(&self) -> bool {
+        self.click_url.is_some()
+    }
 }
 
 #[derive(Clone)]
@@ -122,6 +132,7 @@ mod tests {
                 ..Default::default()
             },
             nonce: 7,
+            click_url: None,
         }
     }
 

@@ -122,6 +122,9 @@ impl Settings {
         if let Some((setting, problem)) = self.ads.openrtb.problem() {
             return fail(setting, problem);
         }
+        if self.ads.selector == SelectorName::Openrtb && self.ads.openrtb.bidders.is_empty() {
+            return fail("ads.openrtb.bidders", "the openrtb selector needs at least one bidder");
+        }
         if !(1..=3660).contains(&self.reports.retention_days) {
             return fail("reports.retention_days", "must be 1-3660");
         }

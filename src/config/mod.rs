@@ -121,6 +121,8 @@ pub enum SelectorName {
     Random,
     /// No ads.
     None,
+    /// The auction, with bids from outside bidders (`[ads.openrtb]`) competing.
+    Openrtb,
 }
 
 /// How log lines are written.

@@ -22,6 +22,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/v1/ads/{token}/why").route(web::get().to(why)))
         .service(web::resource("/v1/ads/creatives/{id}/media").route(web::get().to(creative_media)))
         .service(web::resource("/v1/ads/creatives/{id}/thumb").route(web::get().to(creative_thumb)))
+        .service(web::resource("/v1/ads/outside/{id}/media").route(web::get().to(outside_media)))
+        .service(web::resource("/v1/ads/outside/{id}/thumb").route(web::get().to(outside_thumb)))
         .service(web::resource("/v1/me/ad-preferences").route(web::get().to(preferences)))
         .service(
             web::resource("/v1/me/blocked-advertisers/{advertiser_id}")
@@ -113,6 +115,27 @@ pub async fn creative_thumb(state: State, _user: User, id: web::Path<String>, re
 async fn creative_image(state: &State, id: &str, which: ImageSize, req: &HttpRequest) -> Result<HttpResponse> {
     let creative = crate::services::advertisers::approved_creative(&state.store, id).await?;
     let (bytes, etag) = crate::services::advertisers::creative_media(&state.store, &creative, which).await?;
+    Ok(super::media::image_reply(req, bytes, &etag, "private, max-age=3600".into()))
+}
+
+/// An outside bid's image (the `openrtb` selector), normalised to 1080×1920 like a creative, while
+/// it is kept (`ads.openrtb.image_cache_secs`).
+#[utoipa::path(get, path = "/v1/ads/outside/{id}/media", tag = "ads", security(("user" = [])),
+    responses((status = 200, content_type = "image/jpeg", body = Vec<u8>), (status = 304), (status = 401, body = Problem), (status = 404, body = Problem)))]
+pub async fn outside_media(state: State, _user: User, id: web::Path<String>, req: HttpRequest) -> Result<HttpResponse> {
+    outside_image(&state, &id, ImageSize::Full, &req).await
+}
+
+/// An outside bid image's thumbnail.
+#[utoipa::path(get, path = "/v1/ads/outside/{id}/thumb", tag = "ads", security(("user" = [])),
+    responses((status = 200, content_type = "image/jpeg", body = Vec<u8>), (status = 304), (status = 401, body = Problem), (status = 404, body = Problem)))]
+pub async fn outside_thumb(state: State, _user: User, id: web::Path<String>, req: HttpRequest) -> Result<HttpResponse> {
+    outside_image(&state, &id, ImageSize::Thumb, &req).await
+}
+
+async fn outside_image(state: &State, id: &str, which: ImageSize, req: &HttpRequest) -> Result<HttpResponse> {
+    let bytes = crate::services::outside_demand::image(&state.store, id, which).await?;
+    let etag = format!("\"{id}-{}\"", if which == ImageSize::Full { "media" } else { "thumb" });
     Ok(super::media::image_reply(req, bytes, &etag, "private, max-age=3600".into()))
 }
 

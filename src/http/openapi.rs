@@ -72,6 +72,8 @@ pub async fn openapi(state: State) -> HttpResponse {
         super::ads::why,
         super::ads::creative_media,
         super::ads::creative_thumb,
+        super::ads::outside_media,
+        super::ads::outside_thumb,
         super::ads::preferences,
         super::ads::block,
         super::ads::unblock,

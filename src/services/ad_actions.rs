@@ -34,10 +34,14 @@ pub enum ImpressionOutcome {
 pub async fn impression(store: &Store, server: &AdServer, viewer: &UserId, token: &str, now_ms: i64) -> Result<(ImpressionOutcome, i64)> {
     let t = open_token(server, viewer, token, now_ms)?;
     let index = server.index();
-    let (cap, window_secs) = index
-        .get(&t.campaign_id)
-        .map(|c| (c.frequency_cap, c.frequency_cap_secs))
-        .unwrap_or((0, 1));
+    let (cap, window_secs) = match t.is_outside() {
+        // An outside ad has no frequency cap of ours; the viewer's daily cap still counts it.
+        true => (u32::MAX, 1),
+        false => index
+            .get(&t.campaign_id)
+            .map(|c| (c.frequency_cap, c.frequency_cap_secs))
+            .unwrap_or((0, 1)),
+    };
     let caps = ImpressionCaps {
         frequency_cap: cap,
         frequency_window_ms: window_secs as i64 * 1000,
@@ -49,6 +53,8 @@ pub async fn impression(store: &Store, server: &AdServer, viewer: &UserId, token
     match store.count_viewer_impression(viewer, id, &t, caps, now_ms).await? {
         ViewerImpression::Duplicate => Ok((ImpressionOutcome::Duplicate, 0)),
         ViewerImpression::Capped => Ok((ImpressionOutcome::NotBillable, 0)),
+        // The bidder bills an outside ad; statusd has no campaign of it to charge.
+        ViewerImpression::Counted if t.is_outside() => Ok((ImpressionOutcome::Billed, t.price_micros)),
         ViewerImpression::Counted => {
             let event = AdEvent::Impression {
                 viewer: &server.pseudonym(viewer),
@@ -108,9 +114,10 @@ fn at(ms: i64) -> chrono::DateTime<chrono::Utc> {
 /// Records a click once per token; answers the URL to open either way.
 pub async fn click(store: &Store, server: &AdServer, viewer: &UserId, token: &str, now_ms: i64) -> Result<String> {
     let t = open_token(server, viewer, token, now_ms)?;
-    let url = match server.index().card(&t.creative_id) {
-        Some(card) => card.cta_url.clone(),
-        None => store.creative(&t.creative_id).await?.map(|c| c.cta.url).ok_or(Error::NotFound)?,
+    let url = match (&t.click_url, server.index().card(&t.creative_id)) {
+        (Some(outside), _) => outside.clone(),
+        (None, Some(card)) => card.cta_url.clone(),
+        (None, None) => store.creative(&t.creative_id).await?.map(|c| c.cta.url).ok_or(Error::NotFound)?,
     };
     count_once(store, server, viewer, token, &t, AdEvent::Click, now_ms).await?;
     Ok(url)
@@ -130,7 +137,8 @@ async fn count_once(
     let first = store
         .mark_ad_event_once(viewer, token_id(token), event.as_ref(), t.expires_ms, now_ms)
         .await?;
-    if first {
+    // An outside ad has no campaign report of ours to count in.
+    if first && !t.is_outside() {
         store
             .record_ad_event(&t.campaign_id, event, at(now_ms), server.retention_days)
             .await?;
@@ -151,6 +159,11 @@ pub async fn hide(store: &Store, server: &AdServer, viewer: &UserId, token: &str
 pub async fn report(store: &Store, server: &AdServer, viewer: &UserId, token: &str, reason: &str, now_ms: i64) -> Result<()> {
     let t = open_token(server, viewer, token, now_ms)?;
     if !count_once(store, server, viewer, token, &t, AdEvent::Report, now_ms).await? {
+        return Ok(());
+    }
+    if t.is_outside() {
+        // No creative of ours to send back to review: the operator takes it up with the bidder.
+        tracing::info!(advertiser = %t.advertiser_id, campaign = %t.campaign_id, reason, "an outside ad was reported");
         return Ok(());
     }
     let reporters = store.add_creative_report(&t.creative_id, &server.pseudonym(viewer), reason).await?;

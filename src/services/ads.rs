@@ -9,6 +9,8 @@ use crate::config::Settings;
 use crate::error::Result;
 use crate::ids::UserId;
 use crate::metrics::AdSlotOutcome;
+use crate::services::outside_demand::OutsideDemand;
+use crate::store::Store;
 use crate::store::viewer_ads::ViewerAdState;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
@@ -23,6 +25,8 @@ pub struct AdServer {
     index: RwLock<Arc<CampaignIndex>>,
     loaded: AtomicBool,
     selector: Box<dyn AdSelector>,
+    /// The outside bidders, when the selector asks them (`openrtb`).
+    outside: Option<OutsideDemand>,
     pub tokens: TokenKey,
     pub placement: Placement,
     pub deadline: Duration,
@@ -40,6 +44,7 @@ impl AdServer {
         AdServer {
             index: RwLock::new(Arc::new(CampaignIndex::default())),
             loaded: AtomicBool::new(false),
+            outside: selector.asks_outside_bidders().then(|| OutsideDemand::new(settings)),
             selector,
             tokens: TokenKey::new(ads.token_key(settings).as_bytes()),
             placement: Placement {
@@ -125,7 +130,8 @@ pub fn viewer_ads(server: &AdServer, read: Option<Result<ViewerAdState>>, now_ms
 }
 
 /// Ads for `slots` slots of the viewer's page, and the outcome of each slot.
-pub fn ads_for_page(
+pub async fn ads_for_page(
+    store: &Store,
     server: &AdServer,
     viewer_ads: ViewerAds,
     viewer: &UserId,
@@ -140,13 +146,13 @@ pub fn ads_for_page(
         ViewerAds::Failed => return (Vec::new(), vec![AdSlotOutcome::TimedOut; slots]),
         ViewerAds::Eligible { state, left_today } => (state, left_today),
     };
-    let ads = choose(server, *state, viewer, slots.min(left_today), now_ms);
+    let ads = choose(store, server, *state, viewer, slots.min(left_today), now_ms).await;
     let mut outcomes = vec![AdSlotOutcome::Filled; ads.len()];
     outcomes.resize(slots, AdSlotOutcome::Unfilled);
     (ads, outcomes)
 }
 
-fn choose(server: &AdServer, state: ViewerAdState, viewer: &UserId, slots: usize, now_ms: i64) -> Vec<AdItem> {
+async fn choose(store: &Store, server: &AdServer, state: ViewerAdState, viewer: &UserId, slots: usize, now_ms: i64) -> Vec<AdItem> {
     let index = server.index();
     let settings = state.settings;
     let request = AdRequest {
@@ -163,37 +169,77 @@ fn choose(server: &AdServer, state: ViewerAdState, viewer: &UserId, slots: usize
         },
         now_ms,
     };
-    let decisions = server.selector.select(&index, &request, &mut rand::rng());
+    let decisions = match &server.outside {
+        Some(outside) => {
+            let bids = outside
+                .bids(store, &server.tokens, &request, outside.time_for_bidders(server.deadline))
+                .await;
+            server.selector.select_with_outside(&index, &request, &bids, &mut rand::rng())
+        }
+        None => server.selector.select(&index, &request, &mut rand::rng()),
+    };
     decisions
         .into_iter()
-        .filter_map(|d| {
-            let card = index.card(&d.creative_id)?;
-            let token = AdToken {
-                campaign_id: d.campaign_id,
-                creative_id: d.creative_id.clone(),
-                advertiser_id: d.advertiser_id.clone(),
-                viewer: viewer.clone(),
-                served_ms: now_ms,
-                expires_ms: now_ms + server.token_ttl_ms,
-                price_micros: d.price_micros,
-                matched: d.matched,
-                nonce: rand::random(),
-            };
-            Some(AdItem {
-                token: server.tokens.sign(&token),
-                advertiser: AdAdvertiser {
-                    id: card.advertiser_id.clone(),
-                    name: card.advertiser_name.clone(),
-                },
-                headline: card.headline.clone(),
-                media_url: format!("/v1/ads/creatives/{}/media", d.creative_id),
-                thumb_url: format!("/v1/ads/creatives/{}/thumb", d.creative_id),
-                cta: AdCta {
-                    label: card.cta_label.clone(),
-                    url: card.cta_url.clone(),
-                },
-                sponsored: true,
-            })
-        })
+        .filter_map(|d| card(server, &index, d, viewer, now_ms))
         .collect()
+}
+
+/// The ad item of a decision: a house creative's card, or an outside bid's.
+fn card(server: &AdServer, index: &CampaignIndex, d: crate::ads::Decision, viewer: &UserId, now_ms: i64) -> Option<AdItem> {
+    let (advertiser, headline, images, cta) = match &d.outside {
+        None => {
+            let card = index.card(&d.creative_id)?;
+            let advertiser = AdAdvertiser {
+                id: card.advertiser_id.clone(),
+                name: card.advertiser_name.clone(),
+            };
+            let cta = AdCta {
+                label: card.cta_label.clone(),
+                url: card.cta_url.clone(),
+            };
+            (
+                advertiser,
+                card.headline.clone(),
+                format!("/v1/ads/creatives/{}", d.creative_id),
+                cta,
+            )
+        }
+        Some(bid) => {
+            let advertiser = AdAdvertiser {
+                id: d.advertiser_id.clone(),
+                name: bid.advertiser_domain.clone(),
+            };
+            let cta = AdCta {
+                label: bid.cta_text.clone(),
+                url: bid.click_url.clone(),
+            };
+            (
+                advertiser,
+                bid.title.clone(),
+                format!("/v1/ads/outside/{}", bid.image_id.as_deref()?),
+                cta,
+            )
+        }
+    };
+    let token = AdToken {
+        click_url: d.outside.as_ref().map(|_| cta.url.clone()),
+        campaign_id: d.campaign_id,
+        creative_id: d.creative_id,
+        advertiser_id: d.advertiser_id,
+        viewer: viewer.clone(),
+        served_ms: now_ms,
+        expires_ms: now_ms + server.token_ttl_ms,
+        price_micros: d.price_micros,
+        matched: d.matched,
+        nonce: rand::random(),
+    };
+    Some(AdItem {
+        token: server.tokens.sign(&token),
+        advertiser,
+        headline,
+        media_url: format!("{images}/media"),
+        thumb_url: format!("{images}/thumb"),
+        cta,
+        sponsored: true,
+    })
 }

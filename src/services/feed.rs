@@ -49,7 +49,7 @@ pub async fn page(
     let slots = ad_server.placement.slots(page.items.len());
     let deciding = Instant::now();
     let viewer_ads = ads::viewer_ads(ad_server, page.ad_state, now_ms);
-    let (mut ads, mut outcomes) = ads::ads_for_page(ad_server, viewer_ads, viewer, slots.len(), now_ms);
+    let (mut ads, mut outcomes) = ads::ads_for_page(store, ad_server, viewer_ads, viewer, slots.len(), now_ms).await;
     let decided_in = deciding.elapsed();
     if !slots.is_empty() {
         metrics.ad_decision_duration.observe(decided_in.as_secs_f64());

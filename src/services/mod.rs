@@ -7,5 +7,6 @@ pub mod advertisers;
 pub mod feed;
 pub mod idempotency;
 pub mod ops;
+pub mod outside_demand;
 pub mod stories;
 pub mod users;

@@ -55,6 +55,26 @@ impl Store {
         self.query(redis::cmd("GET").arg(key)).await
     }
 
+    /// Stores an outside bid's normalised image (both sizes under one tag) for `ttl_secs`.
+    pub async fn put_outside_image(&self, id: &str, media: &MediaBytes, ttl_secs: u64) -> Result<()> {
+        let mut pipe = redis::pipe();
+        pipe.atomic()
+            .set_ex(self.keys.outside_image(id), &media.full, ttl_secs)
+            .ignore()
+            .set_ex(self.keys.outside_thumb(id), &media.thumb, ttl_secs)
+            .ignore();
+        self.pipe::<()>(&pipe).await
+    }
+
+    /// An outside bid's image, while it is kept.
+    pub async fn outside_image(&self, id: &str, which: ImageSize) -> Result<Option<Vec<u8>>> {
+        let key = match which {
+            ImageSize::Full => self.keys.outside_image(id),
+            ImageSize::Thumb => self.keys.outside_thumb(id),
+        };
+        self.query(redis::cmd("GET").arg(key)).await
+    }
+
     /// Saves a reviewed creative and moves it to the queue of its new state.
     pub async fn save_review(&self, creative: &CreativeRecord) -> Result<()> {
         self.query::<()>(redis::cmd("SET").arg(self.keys.creative(&creative.id)).arg(to_json(creative)?))

@@ -311,6 +311,15 @@ impl Keys {
     pub fn creative_thumb(&self, id: &str) -> String {
         self.creative_key(id, "thumb")
     }
+    /// STRING: an outside bid's image, fetched from the bidder's URL and normalised to 1080×1920;
+    /// `id` is a hash of the URL. Expires after `ads.openrtb.image_cache_secs`.
+    pub fn outside_image(&self, id: &str) -> String {
+        self.tagged("rtb-img", id, "media")
+    }
+    /// STRING: its thumbnail.
+    pub fn outside_thumb(&self, id: &str) -> String {
+        self.tagged("rtb-img", id, "thumb")
+    }
     /// HASH viewer pseudonym → reason: viewers' reports of the creative since its last review.
     pub fn creative_reports(&self, id: &str) -> String {
         self.creative_key(id, "reports")

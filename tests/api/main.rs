@@ -14,6 +14,7 @@ mod feed_index;
 mod limits;
 mod media;
 mod observability;
+mod openrtb;
 mod ops;
 mod pages;
 mod reports;

@@ -23,6 +23,8 @@ pub const CANVAS: (u32, u32) = (1080, 1920);
 pub const MAX_TITLE: usize = crate::advertisers::creatives::MAX_HEADLINE;
 /// The longest CTA text a card shows (as a configured CTA label).
 pub const MAX_CTA: usize = 30;
+/// The longest advertiser domain taken, so that its advertiser id stays an id.
+const MAX_DOMAIN: usize = crate::ids::MAX_USER_ID_LEN - 4;
 
 /// What one bidder is asked for one page: `slots` story cards, each at or above the reserve.
 pub struct Ask<'a> {
@@ -138,11 +140,26 @@ pub struct OutsideBid {
     pub click_url: String,
     /// Fetched and normalised before the card is shown.
     pub image_url: String,
+    /// The normalised image's id, once statusd holds it (`/v1/ads/outside/{id}/media`).
+    pub image_id: Option<String>,
     /// The advertiser's domain, shown on the card.
     pub advertiser_domain: String,
     pub nurl: Option<String>,
     pub burl: Option<String>,
     pub lurl: Option<String>,
+}
+
+impl OutsideBid {
+    /// The advertiser, for blocking and "one ad per advertiser per page": its domain, as an id
+    /// the API takes (`rtb_` and the domain with `_` for `.`; a domain has no `_`).
+    pub fn advertiser_id(&self) -> String {
+        format!("rtb_{}", self.advertiser_domain.replace('.', "_"))
+    }
+
+    /// What a viewer hides with "hide this ad": the advertiser's ads through this bidder.
+    pub fn campaign_id(&self) -> String {
+        format!("rtb:{}:{}", self.bidder, self.advertiser_domain)
+    }
 }
 
 /// Why a bid was refused.
@@ -209,7 +226,7 @@ fn accept(bidder: &str, sent: &BidRequest, currency: &str, bid: Bid, settings: &
         .adomain
         .first()
         .map(|d| d.trim().to_ascii_lowercase())
-        .filter(|d| !d.is_empty() && d.len() <= 253 && d.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-'))
+        .filter(|d| !d.is_empty() && d.len() <= MAX_DOMAIN && d.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-'))
         .ok_or(Refusal::NoAdvertiserDomain)?;
     Ok(OutsideBid {
         bidder: bidder.to_owned(),
@@ -220,6 +237,7 @@ fn accept(bidder: &str, sent: &BidRequest, currency: &str, bid: Bid, settings: &
         cta_text,
         click_url,
         image_url,
+        image_id: None,
         advertiser_domain,
         nurl: bid.nurl,
         burl: bid.burl,

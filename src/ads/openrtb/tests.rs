@@ -148,6 +148,7 @@ fn a_good_bid_is_accepted_with_its_card() {
             cta_text: "Shop now".into(),
             click_url: "https://shoes.example/buy".into(),
             image_url: "https://cdn.bidder.example/a.jpg".into(),
+            image_id: None,
             advertiser_domain: "shoes.example".into(),
             nurl: Some("https://dsp.example/win?p=${AUCTION_PRICE}".into()),
             burl: Some("https://dsp.example/bill".into()),

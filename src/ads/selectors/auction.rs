@@ -4,9 +4,11 @@
 //! ranked by eCPM, ties broken at random. Slots are filled best first, one winner per slot and
 //! never two of one advertiser. A winner pays the least bid that would still have beaten the
 //! next-ranked eligible campaign of another advertiser (runner-up eCPM ÷ winner's CTR), at least
-//! the reserve and never more than its own bid; a lone bidder pays the reserve.
+//! the reserve and never more than its own bid; a lone bidder pays the reserve. With the `openrtb`
+//! selector, outside bids compete here by the same rules.
 
-use crate::ads::index::{CampaignIndex, IndexedCampaign};
+use crate::ads::index::{CampaignIndex, IndexedCampaign, PRIOR_CTR};
+use crate::ads::openrtb::OutsideBid;
 use crate::ads::{AdRequest, AdSelector, Decision, Match};
 use rand::Rng;
 
@@ -20,31 +22,81 @@ impl AdSelector for Auction {
     }
 
     fn select(&self, index: &CampaignIndex, request: &AdRequest, rng: &mut dyn rand::RngCore) -> Vec<Decision> {
+        self.run(index, request, &[], rng)
+    }
+}
+
+/// One competitor for a page's slots.
+struct Bidder<'a> {
+    advertiser_id: String,
+    bid_cpm_micros: i64,
+    /// The quality factor: a campaign's smoothed click-through rate, or for an outside bid the
+    /// prior a campaign without history starts at (statusd cannot measure outside demand's).
+    ctr: f64,
+    tie: u64,
+    kind: Kind<'a>,
+}
+
+enum Kind<'a> {
+    House(&'a IndexedCampaign, Match),
+    Outside(&'a OutsideBid),
+}
+
+impl Bidder<'_> {
+    fn ecpm(&self) -> f64 {
+        self.bid_cpm_micros as f64 * self.ctr
+    }
+}
+
+impl Auction {
+    /// The auction over the house campaigns and `outside` bids (from the `openrtb` selector), by
+    /// the same rules: an outside bid is ranked as a campaign of its CPM without history.
+    pub fn run(&self, index: &CampaignIndex, request: &AdRequest, outside: &[OutsideBid], rng: &mut dyn rand::RngCore) -> Vec<Decision> {
         if request.slots == 0 {
             return Vec::new();
         }
-        // Enough bidders to fill every slot with distinct advertisers plus one runner-up, and
-        // every campaign tied with the last of them.
-        let mut bidders: Vec<(&IndexedCampaign, Match, u64)> = Vec::new();
+        // Enough house bidders to fill every slot with distinct advertisers plus one runner-up,
+        // and every campaign tied with the last of them.
+        let mut bidders: Vec<Bidder> = Vec::new();
         let mut advertisers: Vec<&str> = Vec::new();
         for (campaign, matched) in index
             .candidates(request)
             .filter(|(c, _)| c.bid_cpm_micros >= self.reserve_cpm_micros)
         {
             let enough = advertisers.len() > request.slots;
-            if enough && bidders.last().is_some_and(|(last, _, _)| campaign.ecpm() < last.ecpm()) {
+            if enough && bidders.last().is_some_and(|last| campaign.ecpm() < last.ecpm()) {
                 break;
             }
             if !advertisers.contains(&campaign.advertiser_id.as_str()) {
                 advertisers.push(&campaign.advertiser_id);
             }
-            bidders.push((campaign, matched, rng.random()));
+            bidders.push(Bidder {
+                advertiser_id: campaign.advertiser_id.clone(),
+                bid_cpm_micros: campaign.bid_cpm_micros,
+                ctr: campaign.ctr_estimate(),
+                tie: rng.random(),
+                kind: Kind::House(campaign, matched),
+            });
+        }
+        let excluded = &request.exclusions;
+        for bid in outside.iter().filter(|b| b.price_cpm_micros >= self.reserve_cpm_micros) {
+            let advertiser_id = bid.advertiser_id();
+            if excluded.blocked_advertisers.contains(&advertiser_id) || excluded.hidden_campaigns.contains(&bid.campaign_id()) {
+                continue;
+            }
+            bidders.push(Bidder {
+                advertiser_id,
+                bid_cpm_micros: bid.price_cpm_micros,
+                ctr: PRIOR_CTR,
+                tie: rng.random(),
+                kind: Kind::Outside(bid),
+            });
         }
         // Best eCPM first; equal eCPM in random order.
-        bidders.sort_by(|a, b| b.0.ecpm().total_cmp(&a.0.ecpm()).then(a.2.cmp(&b.2)));
+        bidders.sort_by(|a, b| b.ecpm().total_cmp(&a.ecpm()).then(a.tie.cmp(&b.tie)));
 
         let mut decisions: Vec<Decision> = Vec::new();
-        for (i, (winner, matched, _)) in bidders.iter().enumerate() {
+        for (i, winner) in bidders.iter().enumerate() {
             if decisions.len() == request.slots {
                 break;
             }
@@ -53,13 +105,16 @@ impl AdSelector for Auction {
             }
             let runner_up = bidders[i + 1..]
                 .iter()
-                .find(|(c, _, _)| c.advertiser_id != winner.advertiser_id && !decisions.iter().any(|d| d.advertiser_id == c.advertiser_id));
+                .find(|r| r.advertiser_id != winner.advertiser_id && !decisions.iter().any(|d| d.advertiser_id == r.advertiser_id));
             let cpm = match runner_up {
                 None => self.reserve_cpm_micros,
-                Some((r, _, _)) => ((r.ecpm() / winner.ctr_estimate()).ceil() as i64).max(self.reserve_cpm_micros),
+                Some(r) => ((r.ecpm() / winner.ctr).ceil() as i64).max(self.reserve_cpm_micros),
             }
             .min(winner.bid_cpm_micros);
-            decisions.extend(Decision::of(winner, cpm, matched.clone(), rng));
+            match &winner.kind {
+                Kind::House(campaign, matched) => decisions.extend(Decision::of(campaign, cpm, matched.clone(), rng)),
+                Kind::Outside(bid) => decisions.push(Decision::outside(bid, cpm, request)),
+            }
         }
         decisions
     }

@@ -5,6 +5,7 @@
 
 pub mod auction;
 pub mod none;
+pub mod openrtb;
 pub mod random;
 
 use super::AdSelector;
@@ -15,5 +16,8 @@ pub fn by_name(name: SelectorName, reserve_cpm_micros: i64) -> Box<dyn AdSelecto
         SelectorName::Auction => Box::new(auction::Auction { reserve_cpm_micros }),
         SelectorName::Random => Box::new(random::Random),
         SelectorName::None => Box::new(none::NoAds),
+        SelectorName::Openrtb => Box::new(openrtb::OpenRtb {
+            auction: auction::Auction { reserve_cpm_micros },
+        }),
     }
 }

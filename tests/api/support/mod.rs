@@ -1,5 +1,6 @@
 pub mod advertising;
 pub mod app;
+pub mod bidder;
 pub mod contract;
 pub mod images;
 pub mod redis;
