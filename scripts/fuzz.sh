@@ -38,6 +38,22 @@ redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no --d
 PIDS+=($!)
 for _ in $(seq 100); do redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break; sleep 0.05; done
 
+# An outside bidder, so that the openrtb selector runs and its operations are reached too.
+BIDDER_PORT="$(free_port)"
+"$VENV/bin/python" tests/fuzz/bidder.py "$BIDDER_PORT" >"$WORK/bidder.log" 2>&1 &
+PIDS+=($!)
+cat >"$WORK/statusd.toml" <<TOML
+[ads]
+selector = "openrtb"
+deadline_ms = 300
+[ads.openrtb]
+image_hosts = ["127.0.0.1:$BIDDER_PORT"]
+[[ads.openrtb.bidders]]
+name = "fuzz-bidder"
+endpoint = "http://127.0.0.1:$BIDDER_PORT/bid"
+TOML
+export STATUSD_CONFIG="$WORK/statusd.toml"
+
 PORT="$(free_port)"
 BASE="http://127.0.0.1:$PORT"
 export STATUSD_REDIS__URL="redis://127.0.0.1:$REDIS_PORT"

@@ -180,7 +180,12 @@ async fn starts_while_redis_is_down() {
     other.wait_ready().await;
     world(&other, "v", 3).await;
     running_campaign(&other, "Acme", json!({})).await;
-    assert_eq!(app.get("/v1/feed", "v").await.status(), 200);
+    // The instance reconnects by itself, within its reconnection backoff (not at once).
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while app.get("/v1/feed", "v").await.status() != 200 {
+        assert!(Instant::now() < deadline, "the instance did not reconnect");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     assert_problem(app.get("/readyz", "").await, 503, "busy").await;
     let deadline = Instant::now() + Duration::from_secs(20);
     while app.get("/readyz", "").await.status() != 200 {

@@ -3,10 +3,10 @@ the ids and credentials it made as shell assignments (read by scripts/fuzz.sh).
 
 Usage: seed.py BASE_URL ADMIN_TOKEN STATUSD_BINARY
 
-Users (tokens from `statusd token`): alice is the user credential; bob, carol, dave and erin are her
+Users (tokens from `statusd token`): alice is the user credential; bob, carol, … heidi are her
 contacts with live stories; eraser is the one whose `DELETE /v1/me` the fuzzer may call. An
-advertiser with an approved creative and a running campaign, so that alice's feed carries an ad and
-its token; a second creative waiting for review and a second advertiser whose key the admin may
+advertiser with an approved creative and a running campaign, so that alice's feed carries its ad
+and token (and, from tests/fuzz/bidder.py, an outside ad and its image's id); a second creative waiting for review and a second advertiser whose key the admin may
 rotate, so that the admin's run does not take the advertiser's run's credential away.
 """
 
@@ -75,9 +75,10 @@ def creative(key, headline):
 
 
 def main():
-    users = ["alice", "bob", "carol", "dave", "erin", "eraser"]
-    tokens = {user: token(user) for user in users}
-    friends = ["bob", "carol", "dave", "erin"]
+    # Seven friends with stories: a page of alice's with two ad slots (the house ad and, from the
+    # fuzz bidder, an outside one).
+    friends = ["bob", "carol", "dave", "erin", "frank", "grace", "heidi"]
+    tokens = {user: token(user) for user in ["alice", "eraser", *friends]}
     call("PUT", "/v1/me/contacts", tokens["alice"], {"contacts": friends})
     for friend in friends:
         call("PUT", "/v1/me/contacts", tokens[friend], {"contacts": ["alice"]})
@@ -111,17 +112,20 @@ def main():
     )["id"]
     other = call("POST", "/v1/admin/advertisers", ADMIN, {"name": "Rotated Keys Ltd"})["id"]
 
-    # The campaign reaches the index through pub/sub: wait for the feed to carry its ad.
-    ad_token = None
+    # The campaign reaches the index through pub/sub, and the outside bid's image is fetched on
+    # the first page that sees it: wait for the feed to carry both ads.
+    ad_token = outside_image = None
     for _ in range(100):
         feed = call("GET", "/v1/feed?limit=20", tokens["alice"])
-        ads = [item["ad"]["token"] for item in feed["items"] if item["type"] == "ad"]
-        if ads:
-            ad_token = ads[0]
+        ads = [item["ad"] for item in feed["items"] if item["type"] == "ad"]
+        house = [ad["token"] for ad in ads if ad["advertiser"]["id"] == account["id"]]
+        outside = [ad["media_url"].split("/")[4] for ad in ads if ad["advertiser"]["id"].startswith("rtb_")]
+        if house and outside:
+            ad_token, outside_image = house[0], outside[0]
             break
         time.sleep(0.1)
     if ad_token is None:
-        raise SystemExit("seed: alice's feed never carried an ad")
+        raise SystemExit("seed: alice's feed never carried the house ad and the outside one")
 
     seeded = {
         "USER_TOKEN": tokens["alice"],
@@ -135,6 +139,7 @@ def main():
         "CONTACT_STORY_ID": photo,
         "OWN_STORY_ID": own,
         "AD_TOKEN": ad_token,
+        "OUTSIDE_IMAGE_ID": outside_image,
         "OTHER_USER_ID": "carol",
         "MUTED_USER_ID": "dave",
     }
