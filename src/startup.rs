@@ -219,10 +219,10 @@ pub fn build_state(settings: Settings) -> Result<AppState, String> {
     Ok(AppState {
         tokens: UserTokens::new(secret.expose_secret()),
         store,
-        metrics,
         media_gate: Arc::new(tokio::sync::Semaphore::new(settings.media.max_concurrent)),
         upload_gate: Arc::new(tokio::sync::Semaphore::new(settings.media.max_buffered_uploads)),
-        ads: Arc::new(AdServer::new(&settings)),
+        ads: Arc::new(AdServer::new(&settings, metrics.clone())),
+        metrics,
         draining: Arc::new(AtomicBool::new(false)),
         settings: Arc::new(settings),
     })

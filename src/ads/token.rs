@@ -37,12 +37,20 @@ pub struct AdToken {
     /// Where an outside ad's CTA leads (house ads have theirs in their creative).
     #[serde(rename = "u", default, skip_serializing_if = "Option::is_none")]
     pub click_url: Option<String>,
+    /// An outside ad's billing notice, filled when it was served, sent when it is billed.
+    #[serde(rename = "b", default, skip_serializing_if = "Option::is_none")]
+    pub billing_url: Option<String>,
 }
 
 impl AdToken {
     /// Whether the ad came from an outside bidder (`openrtb`), not a house campaign.
     pub fn is_outside(&self) -> bool {
         self.click_url.is_some()
+    }
+
+    /// The bidder of an outside ad (its campaign id is `rtb:<bidder>:<domain>`).
+    pub fn bidder(&self) -> Option<&str> {
+        self.campaign_id.strip_prefix("rtb:")?.rsplit_once(':').map(|(bidder, _)| bidder)
     }
 }
 
@@ -133,6 +141,7 @@ mod tests {
             },
             nonce: 7,
             click_url: None,
+            billing_url: None,
         }
     }
 

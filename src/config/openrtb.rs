@@ -17,6 +17,10 @@ pub struct OpenRtbSettings {
     pub max_image_bytes: usize,
     /// How long a fetched, normalised bid image is kept (by its URL).
     pub image_cache_secs: u64,
+    /// Failures in a row (timeouts, errors, answers that are not a `BidResponse`) after which a
+    /// bidder is skipped for `pause_secs`, then tried again with one request.
+    pub failures_to_pause: u32,
+    pub pause_secs: u64,
     /// The operator's app, as bidders see it (`app`).
     pub app: AppSettings,
     /// The regulations in force (`regs`).
@@ -64,6 +68,8 @@ impl Default for OpenRtbSettings {
             currency: "USD".into(),
             max_image_bytes: 2 * 1024 * 1024,
             image_cache_secs: 3600,
+            failures_to_pause: 5,
+            pause_secs: 30,
             app: AppSettings::default(),
             regs: RegsSettings::default(),
         }
@@ -94,8 +100,11 @@ impl OpenRtbSettings {
         if self.bidders.iter().any(|b| b.name.trim().is_empty() || !url(&b.endpoint)) {
             return Some(("ads.openrtb.bidders", "each needs a name and an http(s) endpoint"));
         }
-        if self.max_image_bytes == 0 || self.image_cache_secs == 0 {
-            return Some(("ads.openrtb.max_image_bytes / image_cache_secs", "must be positive"));
+        if self.max_image_bytes == 0 || self.image_cache_secs == 0 || self.failures_to_pause == 0 || self.pause_secs == 0 {
+            return Some((
+                "ads.openrtb.max_image_bytes / image_cache_secs / failures_to_pause / pause_secs",
+                "must be positive",
+            ));
         }
         None
     }

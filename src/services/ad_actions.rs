@@ -7,6 +7,7 @@ use crate::ads::token::{AdToken, token_id};
 use crate::advertisers::creatives::{CreativeRecord, CreativeStatus};
 use crate::error::{Error, Result};
 use crate::ids::UserId;
+use crate::metrics::openrtb::NoticeKind;
 use crate::store::Store;
 use crate::store::reports::{AdEvent, Recorded};
 use crate::store::viewer_ads::{ImpressionCaps, ViewerImpression};
@@ -53,8 +54,13 @@ pub async fn impression(store: &Store, server: &AdServer, viewer: &UserId, token
     match store.count_viewer_impression(viewer, id, &t, caps, now_ms).await? {
         ViewerImpression::Duplicate => Ok((ImpressionOutcome::Duplicate, 0)),
         ViewerImpression::Capped => Ok((ImpressionOutcome::NotBillable, 0)),
-        // The bidder bills an outside ad; statusd has no campaign of it to charge.
-        ViewerImpression::Counted if t.is_outside() => Ok((ImpressionOutcome::Billed, t.price_micros)),
+        // The bidder bills an outside ad (its billing notice); statusd has no campaign to charge.
+        ViewerImpression::Counted if t.is_outside() => {
+            if let (Some(outside), Some(bidder)) = (server.outside(), t.bidder()) {
+                outside.notify(bidder, NoticeKind::Billing, t.billing_url.clone());
+            }
+            Ok((ImpressionOutcome::Billed, t.price_micros))
+        }
         ViewerImpression::Counted => {
             let event = AdEvent::Impression {
                 viewer: &server.pseudonym(viewer),

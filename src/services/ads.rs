@@ -38,13 +38,13 @@ pub struct AdServer {
 }
 
 impl AdServer {
-    pub fn new(settings: &Settings) -> AdServer {
+    pub fn new(settings: &Settings, metrics: Arc<crate::metrics::Metrics>) -> AdServer {
         let ads = &settings.ads;
         let selector = selectors::by_name(ads.selector, ads.reserve_cpm_micros);
         AdServer {
             index: RwLock::new(Arc::new(CampaignIndex::default())),
             loaded: AtomicBool::new(false),
-            outside: selector.asks_outside_bidders().then(|| OutsideDemand::new(settings)),
+            outside: selector.asks_outside_bidders().then(|| OutsideDemand::new(settings, metrics)),
             selector,
             tokens: TokenKey::new(ads.token_key(settings).as_bytes()),
             placement: Placement {
@@ -74,6 +74,11 @@ impl AdServer {
     /// True once the index has been loaded from Redis at least once.
     pub fn is_loaded(&self) -> bool {
         self.loaded.load(Ordering::Acquire)
+    }
+
+    /// The outside bidders, with the `openrtb` selector.
+    pub fn outside(&self) -> Option<&OutsideDemand> {
+        self.outside.as_ref()
     }
 
     pub fn pseudonym(&self, viewer: &UserId) -> String {
@@ -174,7 +179,9 @@ async fn choose(store: &Store, server: &AdServer, state: ViewerAdState, viewer: 
             let bids = outside
                 .bids(store, &server.tokens, &request, outside.time_for_bidders(server.deadline))
                 .await;
-            server.selector.select_with_outside(&index, &request, &bids, &mut rand::rng())
+            let decisions = server.selector.select_with_outside(&index, &request, &bids, &mut rand::rng());
+            outside.settle(&bids, &decisions);
+            decisions
         }
         None => server.selector.select(&index, &request, &mut rand::rng()),
     };
@@ -221,8 +228,13 @@ fn card(server: &AdServer, index: &CampaignIndex, d: crate::ads::Decision, viewe
             )
         }
     };
+    let billing_url = d.outside.as_deref().and_then(|bid| {
+        let currency = server.outside.as_ref()?.currency();
+        bid.billing_notice(currency, d.price_micros * 1000)
+    });
     let token = AdToken {
         click_url: d.outside.as_ref().map(|_| cta.url.clone()),
+        billing_url,
         campaign_id: d.campaign_id,
         creative_id: d.creative_id,
         advertiser_id: d.advertiser_id,

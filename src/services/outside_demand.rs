@@ -9,13 +9,22 @@
 //!   `max_image_bytes`), normalised like a creative and kept in Redis by its URL for
 //!   `image_cache_secs`. The first page that sees a new image waits for it only until the same
 //!   bound; the fetch goes on, and the next page can show the bid.
+//! - A bidder that fails `failures_to_pause` times in a row is skipped for `pause_secs`, then tried
+//!   again with one request ([`Breaker`]).
+//! - Notices: the win notice (`nurl`) when a bid wins a slot, the billing notice (`burl`) when its
+//!   impression is billed (once per token, as every impression), loss notices (`lurl`) to the
+//!   bids that lost or were refused, with the macros filled. Each is sent once, in the background,
+//!   tried again with backoff while the bidder cannot be reached or answers 5xx.
 
-use crate::ads::AdRequest;
-use crate::ads::openrtb::{self, Ask, OutsideBid};
+use crate::ads::openrtb::breaker::Breaker;
+use crate::ads::openrtb::{self, Ask, IMAGE_NOT_READY, LOST_TO_HIGHER_BID, OutsideBid};
 use crate::ads::token::TokenKey;
+use crate::ads::{AdRequest, Decision};
 use crate::config::{BidderSettings, OpenRtbSettings, Settings};
 use crate::error::{Error, Result};
 use crate::media::{ImageSize, MediaLimits, PipelineSpec};
+use crate::metrics::Metrics;
+use crate::metrics::openrtb::{BidderOutcome, NoticeKind, NoticeOutcome};
 use crate::store::Store;
 use crate::store::stories::MediaBytes;
 use futures_util::future::join_all;
@@ -30,6 +39,9 @@ use tokio::sync::{Semaphore, watch};
 const IMAGE_FETCHES: usize = 2;
 /// How long an image that could not be fetched or decoded is not tried again.
 const FAILED_IMAGE_PAUSE: Duration = Duration::from_secs(60);
+/// A notice is tried again after these waits while the bidder cannot be reached or answers 5xx.
+const NOTICE_RETRIES: [Duration; 3] = [Duration::from_millis(100), Duration::from_millis(400), Duration::from_millis(1600)];
+const NOTICE_TIMEOUT: Duration = Duration::from_secs(2);
 
 pub struct OutsideDemand {
     client: reqwest::Client,
@@ -38,6 +50,9 @@ pub struct OutsideDemand {
     media: MediaLimits,
     images: Arc<Mutex<HashMap<String, Image>>>,
     fetches: Arc<Semaphore>,
+    /// One per bidder, in the order of `settings.bidders`.
+    breakers: Vec<Breaker>,
+    metrics: Arc<Metrics>,
 }
 
 /// What is known of a bid's image, by URL.
@@ -56,7 +71,7 @@ enum Image {
 }
 
 impl OutsideDemand {
-    pub fn new(settings: &Settings) -> OutsideDemand {
+    pub fn new(settings: &Settings, metrics: Arc<Metrics>) -> OutsideDemand {
         let client = reqwest::Client::builder()
             .http1_only()
             .pool_idle_timeout(Duration::from_secs(90))
@@ -64,7 +79,13 @@ impl OutsideDemand {
             .build()
             .unwrap_or_default();
         let media = &settings.media;
+        let rtb = &settings.ads.openrtb;
+        let names: Vec<String> = rtb.bidders.iter().map(|b| b.name.clone()).collect();
+        metrics.openrtb.prepare(&names);
+        let pause = Duration::from_secs(rtb.pause_secs);
         OutsideDemand {
+            breakers: rtb.bidders.iter().map(|_| Breaker::new(rtb.failures_to_pause, pause)).collect(),
+            metrics,
             client,
             settings: settings.ads.openrtb.clone(),
             reserve_cpm_micros: settings.ads.reserve_cpm_micros,
@@ -84,28 +105,104 @@ impl OutsideDemand {
     }
 
     /// Asks every bidder for `request`'s slots and answers the bids statusd accepts whose images
-    /// are ready, within `budget`.
+    /// are ready, within `budget`. Bids refused, or whose image is not ready yet, get their loss
+    /// notices.
     pub async fn bids(&self, store: &Store, tokens: &TokenKey, request: &AdRequest, budget: Duration) -> Vec<OutsideBid> {
         let until = Instant::now() + budget;
         let day = request.now_ms.div_euclid(86_400_000);
-        let asks = self.settings.bidders.iter().map(|bidder| {
+        let asks = self.settings.bidders.iter().zip(&self.breakers).map(|(bidder, breaker)| {
             let pseudonym = tokens.bidder_pseudonym(&request.viewer, &bidder.name, day);
-            self.ask(bidder, request, pseudonym, until)
+            self.ask(bidder, breaker, request, pseudonym, until)
         });
         let bids: Vec<OutsideBid> = join_all(asks).await.into_iter().flatten().collect();
         let ready = join_all(bids.iter().map(|bid| self.image(store, &bid.image_url, until))).await;
         bids.into_iter()
             .zip(ready)
-            .filter_map(|(mut bid, image)| {
-                bid.image_id = Some(image?);
-                Some(bid)
+            .filter_map(|(mut bid, image)| match image {
+                Some(id) => {
+                    bid.image_id = Some(id);
+                    Some(bid)
+                }
+                None => {
+                    self.notify(
+                        &bid.bidder,
+                        NoticeKind::Loss,
+                        bid.loss_notice(&self.settings.currency, IMAGE_NOT_READY),
+                    );
+                    None
+                }
             })
             .collect()
     }
 
-    /// One bidder's accepted bids, or none when it fails or is late.
-    async fn ask(&self, bidder: &BidderSettings, request: &AdRequest, pseudonym: String, until: Instant) -> Vec<OutsideBid> {
-        let left = until.saturating_duration_since(Instant::now());
+    /// After the page's auction: the win notice of each outside bid that took a slot, at its
+    /// clearing price, and a loss notice to each that did not.
+    pub fn settle(&self, offered: &[OutsideBid], decisions: &[Decision]) {
+        let currency = &self.settings.currency;
+        for bid in offered {
+            let won = decisions.iter().find(|d| {
+                d.outside.as_deref().is_some_and(|w| {
+                    (&w.bidder, &w.auction_id, &w.bid_id, &w.imp_id) == (&bid.bidder, &bid.auction_id, &bid.bid_id, &bid.imp_id)
+                })
+            });
+            match won {
+                Some(d) => {
+                    self.metrics.openrtb.wins.with_label_values(&[&bid.bidder]).inc();
+                    self.notify(&bid.bidder, NoticeKind::Win, bid.win_notice(currency, d.price_micros * 1000));
+                }
+                None => self.notify(&bid.bidder, NoticeKind::Loss, bid.loss_notice(currency, LOST_TO_HIGHER_BID)),
+            }
+        }
+    }
+
+    pub fn currency(&self) -> &str {
+        &self.settings.currency
+    }
+
+    /// Sends a notice in the background (never on a request's path), trying again with backoff
+    /// while the bidder cannot be reached or answers 5xx; a notice is sent once otherwise.
+    pub fn notify(&self, bidder: &str, kind: NoticeKind, url: Option<String>) {
+        let Some(url) = url else { return };
+        let (client, metrics, bidder) = (self.client.clone(), self.metrics.clone(), bidder.to_owned());
+        let count = move |outcome: NoticeOutcome| {
+            metrics
+                .openrtb
+                .notices
+                .with_label_values(&[&bidder, kind.as_ref(), outcome.as_ref()])
+                .inc()
+        };
+        tokio::spawn(async move {
+            for wait in NOTICE_RETRIES.iter().map(Some).chain([None]) {
+                let sent = tokio::time::timeout(NOTICE_TIMEOUT, client.get(&url).send()).await;
+                if matches!(&sent, Ok(Ok(response)) if !response.status().is_server_error()) {
+                    return count(NoticeOutcome::Sent);
+                }
+                let Some(wait) = wait else { break };
+                count(NoticeOutcome::Retried);
+                tokio::time::sleep(*wait).await;
+            }
+            tracing::info!(url = %url, "a notice to a bidder could not be delivered");
+            count(NoticeOutcome::Failed);
+        });
+    }
+
+    /// One bidder's accepted bids, or none when it fails, is late or is paused.
+    async fn ask(
+        &self,
+        bidder: &BidderSettings,
+        breaker: &Breaker,
+        request: &AdRequest,
+        pseudonym: String,
+        until: Instant,
+    ) -> Vec<OutsideBid> {
+        let requests = &self.metrics.openrtb.requests;
+        let count = |outcome: BidderOutcome| requests.with_label_values(&[&bidder.name, outcome.as_ref()]).inc();
+        let started = Instant::now();
+        if !breaker.admit(started) {
+            count(BidderOutcome::Skipped);
+            return Vec::new();
+        }
+        let left = until.saturating_duration_since(started);
         let sent = openrtb::bid_request(&Ask {
             settings: &self.settings,
             bidder,
@@ -132,25 +229,47 @@ impl OutsideDemand {
                 other => Err(format!("status {other}")),
             }
         };
-        let answer = match tokio::time::timeout(left, exchange).await {
-            Err(_) => {
-                tracing::debug!(bidder = %bidder.name, "bidder past tmax");
-                return Vec::new();
-            }
-            Ok(Err(e)) => {
-                tracing::debug!(bidder = %bidder.name, error = %e, "bidder failed");
-                return Vec::new();
-            }
-            Ok(Ok(None)) => return Vec::new(),
-            Ok(Ok(Some(bytes))) => bytes,
+        let answered = tokio::time::timeout(left, exchange).await;
+        let finished = Instant::now();
+        self.metrics
+            .openrtb
+            .duration
+            .with_label_values(&[&bidder.name])
+            .observe((finished - started).as_secs_f64());
+        let answer = match answered.map(|r| r.map(|body| body.map(|b| serde_json::from_slice::<openrtb::wire::BidResponse>(&b)))) {
+            Err(_) => Err((BidderOutcome::Timeout, "past tmax".to_owned())),
+            Ok(Err(e)) => Err((BidderOutcome::Error, e)),
+            Ok(Ok(None)) => Ok(None),
+            Ok(Ok(Some(Err(e)))) => Err((BidderOutcome::Invalid, e.to_string())),
+            Ok(Ok(Some(Ok(answer)))) => Ok(Some(answer)),
         };
-        let Ok(answer) = serde_json::from_slice(&answer) else {
-            tracing::debug!(bidder = %bidder.name, "bidder answered what is not a BidResponse");
-            return Vec::new();
+        breaker.record(answer.is_ok(), finished);
+        let answer = match answer {
+            Err((outcome, why)) => {
+                tracing::debug!(bidder = %bidder.name, outcome = outcome.as_ref(), why, "bidder failed");
+                count(outcome);
+                return Vec::new();
+            }
+            Ok(None) => {
+                count(BidderOutcome::NoBid);
+                return Vec::new();
+            }
+            Ok(Some(answer)) => answer,
         };
         let (accepted, refused) = openrtb::accept_bids(&bidder.name, &sent, answer, &self.settings);
-        for why in refused {
-            tracing::debug!(bidder = %bidder.name, refusal = <&str>::from(why), "bid refused");
+        count(match accepted.is_empty() && refused.is_empty() {
+            true => BidderOutcome::NoBid,
+            false => BidderOutcome::Bids,
+        });
+        let bids = &self.metrics.openrtb.bids;
+        bids.with_label_values(&[&bidder.name, "accepted"]).inc_by(accepted.len() as u64);
+        for refused in refused {
+            tracing::debug!(bidder = %bidder.name, refusal = <&str>::from(refused.why), "bid refused");
+            bids.with_label_values(&[bidder.name.as_str(), refused.why.into()]).inc();
+            let lurl = refused
+                .lurl
+                .map(|url| url.replace("${AUCTION_LOSS}", &refused.why.loss_code().to_string()));
+            self.notify(&bidder.name, NoticeKind::Loss, lurl);
         }
         accepted
     }

@@ -17,11 +17,17 @@ both_backends!(
     bids_outside_the_rules_are_refused_and_the_house_ad_is_served,
     a_bidder_past_tmax_does_not_hold_the_page,
     the_bid_request_tells_a_bidder_only_what_the_selector_promises,
+    win_billing_and_loss_notices_arrive_once_with_their_macros_filled,
+    a_bidder_that_keeps_failing_is_paused_then_tried_again,
 );
 
 const OUTSIDE: &str = "rtb_shoes_example";
 
 async fn with_bidder(backend: Backend) -> (TestApp, Bidder) {
+    with_bidder_and(backend, |_| {}).await
+}
+
+async fn with_bidder_and(backend: Backend, tweak: impl FnOnce(&mut statusd::config::Settings)) -> (TestApp, Bidder) {
     let bidder = Bidder::start();
     let (endpoint, host) = (bidder.endpoint(), bidder.host());
     let app = spawn_app_with(backend, |s| {
@@ -38,6 +44,7 @@ async fn with_bidder(backend: Backend) -> (TestApp, Bidder) {
         s.ads.openrtb.app.bundle = "com.example.chatter".into();
         s.ads.openrtb.regs.gdpr = Some(true);
         s.ads.openrtb.regs.us_privacy = Some("1YNN".into());
+        tweak(s);
     })
     .await;
     (app, bidder)
@@ -57,9 +64,35 @@ async fn ad_of(app: &TestApp, viewer: &str, advertiser: &str) -> Value {
     }
 }
 
-async fn spend(app: &TestApp) -> f64 {
+async fn metric(app: &TestApp, series: &str) -> f64 {
     let metrics = app.get("/metrics", "").await.text().await.unwrap();
-    crate::observability::sample(&metrics, "statusd_ad_spend_micros_total").unwrap_or(0.0)
+    crate::observability::sample(&metrics, series).unwrap_or_else(|| panic!("no {series} in {metrics}"))
+}
+
+async fn spend(app: &TestApp) -> f64 {
+    metric(app, "statusd_ad_spend_micros_total").await
+}
+
+fn requests(outcome: &str) -> String {
+    format!("statusd_openrtb_requests_total{{bidder=\"dsp\",outcome=\"{outcome}\"}}")
+}
+
+/// Polls `check` until it holds (10 s at most).
+async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !check().await {
+        assert!(Instant::now() < deadline, "{what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A notice's query parameter.
+fn param<'a>(notice: &'a str, name: &str) -> &'a str {
+    let query = notice.split_once('?').map_or("", |(_, q)| q);
+    query
+        .split('&')
+        .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
+        .unwrap_or_default()
 }
 
 /// Reports the impression of `ad`; answers what it cost.
@@ -176,6 +209,15 @@ async fn a_bidder_past_tmax_does_not_hold_the_page(backend: Backend) {
     let shown: Vec<Value> = ads_of(&feed).iter().map(|a| a["advertiser"]["id"].clone()).collect();
     assert_eq!(shown, [json!(house)]);
     assert!(!bidder.received().is_empty(), "the bidder was asked");
+    assert!(metric(&app, &requests("timeout")).await >= 1.0);
+    // One that answers garbage at once is counted as such, and the page has its house ad too.
+    bidder.answer(Answer {
+        garbage: true,
+        ..Answer::default()
+    });
+    let feed = feed_with_ads(&app, "v", 1).await;
+    assert_eq!(ads_of(&feed)[0]["advertiser"]["id"], json!(house));
+    assert!(metric(&app, &requests("invalid")).await >= 1.0);
 }
 
 async fn the_bid_request_tells_a_bidder_only_what_the_selector_promises(backend: Backend) {
@@ -251,4 +293,117 @@ async fn the_bid_request_tells_a_bidder_only_what_the_selector_promises(backend:
     app.feed("viewer-other").await;
     let other = bidder.received().last().unwrap().json();
     assert_ne!(other["user"]["id"], pseudonym.as_str());
+}
+
+async fn win_billing_and_loss_notices_arrive_once_with_their_macros_filled(backend: Backend) {
+    let (app, bidder) = with_bidder(backend).await;
+    world(&app, "v", 4).await;
+    running_campaign(&app, "Acme", json!({})).await;
+    // The first notice is refused with 500: it is tried again, and arrives once.
+    bidder.refuse_notices(1);
+    bidder.answer(Answer::default());
+    let ad = ad_of(&app, "v", OUTSIDE).await;
+    impression(&app, "v", &ad).await;
+    // A second report of the same impression bills nothing, and sends no second notice.
+    impression(&app, "v", &ad).await;
+    eventually("the billing notice", async || {
+        bidder.notices().iter().any(|n| n.starts_with("/notice/bill"))
+    })
+    .await;
+    eventually("the refused notice tried again", async || {
+        metric(
+            &app,
+            "statusd_openrtb_notices_total{bidder=\"dsp\",kind=\"win\",outcome=\"retried\"}",
+        )
+        .await
+            + metric(
+                &app,
+                "statusd_openrtb_notices_total{bidder=\"dsp\",kind=\"loss\",outcome=\"retried\"}",
+            )
+            .await
+            >= 1.0
+    })
+    .await;
+
+    let notices = bidder.notices();
+    let bills: Vec<&String> = notices.iter().filter(|n| n.starts_with("/notice/bill")).collect();
+    assert_eq!(bills.len(), 1, "{notices:?}");
+    let auction = param(bills[0], "a");
+    assert_eq!(param(bills[0], "p"), "2", "billed at the second price: 2.00 per thousand");
+    let wins: Vec<&String> = notices
+        .iter()
+        .filter(|n| n.starts_with("/notice/win") && param(n, "a") == auction)
+        .collect();
+    assert_eq!(wins.len(), 1, "{notices:?}");
+    assert_eq!(
+        (param(wins[0], "b"), param(wins[0], "i"), param(wins[0], "p"), param(wins[0], "c")),
+        ("bid-1", "1", "2", "USD")
+    );
+    // Every notice once, every macro filled; pages before the image was ready lost it as pending.
+    let mut unique = notices.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), notices.len(), "{notices:?}");
+    assert!(notices.iter().all(|n| !n.contains("${")), "{notices:?}");
+    assert!(
+        notices
+            .iter()
+            .filter(|n| n.starts_with("/notice/loss"))
+            .all(|n| param(n, "l") == "201"),
+        "{notices:?}"
+    );
+
+    // Under the house, the bid loses: a loss notice, lost to a higher bid (102); under the floor,
+    // refused: 100.
+    for (price, code) in [(1.0, "102"), (0.05, "100")] {
+        bidder.answer(Answer {
+            price,
+            ..Answer::default()
+        });
+        app.feed("v").await;
+        eventually("the loss notice", async || {
+            bidder
+                .notices()
+                .iter()
+                .any(|n| n.starts_with("/notice/loss") && param(n, "l") == code)
+        })
+        .await;
+    }
+    assert!(metric(&app, "statusd_openrtb_wins_total{bidder=\"dsp\"}").await >= 1.0);
+    assert!(metric(&app, "statusd_openrtb_bids_total{bidder=\"dsp\",outcome=\"under_floor\"}").await >= 1.0);
+}
+
+async fn a_bidder_that_keeps_failing_is_paused_then_tried_again(backend: Backend) {
+    let (app, bidder) = with_bidder_and(backend, |s| {
+        s.ads.openrtb.failures_to_pause = 3;
+        s.ads.openrtb.pause_secs = 1;
+    })
+    .await;
+    world(&app, "v", 4).await;
+    bidder.answer(Answer {
+        status: 500,
+        ..Answer::default()
+    });
+    for _ in 0..3 {
+        app.feed("v").await;
+    }
+    assert_eq!(bidder.received().len(), 3);
+    // Paused: the next pages do not ask it.
+    for _ in 0..3 {
+        app.feed("v").await;
+    }
+    assert_eq!(bidder.received().len(), 3, "skipped while paused");
+    assert_eq!(metric(&app, &requests("error")).await, 3.0);
+    assert!(metric(&app, &requests("skipped")).await >= 3.0);
+    // After the pause one page asks it again; it answers now, and every page asks it.
+    bidder.answer(Answer::default());
+    eventually("the bidder tried again after its pause", async || {
+        app.feed("v").await;
+        bidder.received().len() == 4
+    })
+    .await;
+    app.feed("v").await;
+    app.feed("v").await;
+    assert_eq!(bidder.received().len(), 6, "asked on every page again");
+    assert!(metric(&app, &requests("bids")).await >= 3.0);
 }

@@ -6,6 +6,7 @@
 //! consented interests — plus a pseudonym that differs per bidder and per day. No user id, contact,
 //! story, view, IP address or device id can reach a bidder, because none is in the input.
 
+pub mod breaker;
 pub mod wire;
 
 use super::AdRequest;
@@ -131,6 +132,8 @@ fn asset(id: u32, fill: impl FnOnce(&mut AssetRequest)) -> AssetRequest {
 #[derive(Debug, Clone, PartialEq)]
 pub struct OutsideBid {
     pub bidder: String,
+    /// The `BidRequest`'s id.
+    pub auction_id: String,
     pub imp_id: String,
     pub bid_id: String,
     pub price_cpm_micros: i64,
@@ -162,8 +165,8 @@ impl OutsideBid {
     }
 }
 
-/// Why a bid was refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr)]
+/// Why a bid was refused (its name is a metric label).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr, strum::EnumIter)]
 #[strum(serialize_all = "snake_case")]
 pub enum Refusal {
     /// The answer is for another request.
@@ -180,21 +183,126 @@ pub enum Refusal {
     NoAdvertiserDomain,
 }
 
-/// The bids of `answer` that statusd accepts for `sent`, and why the others were refused.
-pub fn accept_bids(bidder: &str, sent: &BidRequest, answer: BidResponse, settings: &OpenRtbSettings) -> (Vec<OutsideBid>, Vec<Refusal>) {
-    let bids = answer.seatbid.into_iter().flat_map(|seat| seat.bid);
-    if answer.id != sent.id {
-        return (Vec::new(), bids.map(|_| Refusal::OtherAuction).collect());
+impl Refusal {
+    /// The OpenRTB loss reason code a loss notice carries (`${AUCTION_LOSS}`).
+    pub fn loss_code(self) -> u32 {
+        match self {
+            Refusal::OtherAuction => 5,
+            Refusal::UnknownImp | Refusal::OtherCurrency => 3,
+            Refusal::UnderFloor => 100,
+            Refusal::BadMarkup => 204,
+            Refusal::ImageHostNotAllowed => 200,
+            Refusal::NoAdvertiserDomain => 6,
+        }
     }
+}
+
+/// Loss reason codes for bids that were taken in but did not win.
+pub const LOST_TO_HIGHER_BID: u32 = 102;
+/// The bid's image was still being fetched and normalised ("pending processing").
+pub const IMAGE_NOT_READY: u32 = 201;
+
+/// A refused bid, and its loss notice if the bidder gave one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Refused {
+    pub why: Refusal,
+    /// `lurl` with every macro but `${AUCTION_LOSS}` filled.
+    pub lurl: Option<String>,
+}
+
+/// The bids of `answer` that statusd accepts for `sent`, and why the others were refused.
+pub fn accept_bids(bidder: &str, sent: &BidRequest, answer: BidResponse, settings: &OpenRtbSettings) -> (Vec<OutsideBid>, Vec<Refused>) {
+    let bids = answer.seatbid.into_iter().flat_map(|seat| seat.bid);
     let mut accepted = Vec::new();
     let mut refused = Vec::new();
     for bid in bids {
-        match accept(bidder, sent, &answer.cur, bid, settings) {
+        let lurl = bid.lurl.as_deref().map(|url| {
+            notice(
+                url,
+                &Macros {
+                    auction_id: &sent.id,
+                    bid_id: &bid.id,
+                    imp_id: &bid.impid,
+                    currency: &settings.currency,
+                    price_cpm_micros: None,
+                    loss: None,
+                },
+            )
+        });
+        let outcome = match answer.id == sent.id {
+            true => accept(bidder, sent, &answer.cur, bid, settings),
+            false => Err(Refusal::OtherAuction),
+        };
+        match outcome {
             Ok(bid) => accepted.push(bid),
-            Err(why) => refused.push(why),
+            Err(why) => refused.push(Refused { why, lurl }),
         }
     }
     (accepted, refused)
+}
+
+/// The values of a notice URL's macros.
+pub struct Macros<'a> {
+    pub auction_id: &'a str,
+    pub bid_id: &'a str,
+    pub imp_id: &'a str,
+    pub currency: &'a str,
+    /// The clearing price (CPM), for win and billing notices.
+    pub price_cpm_micros: Option<i64>,
+    /// The loss reason code, for loss notices.
+    pub loss: Option<u32>,
+}
+
+/// A notice URL with the OpenRTB macros it holds filled in; a macro without a value is left as it
+/// is (a loss notice's `${AUCTION_LOSS}` is filled once the auction is over).
+pub fn notice(template: &str, m: &Macros) -> String {
+    let price = m.price_cpm_micros.map(|p| format!("{}", p as f64 / 1e6));
+    let loss = m.loss.map(|l| l.to_string());
+    let mut url = template.to_owned();
+    for (name, value) in [
+        ("${AUCTION_ID}", Some(m.auction_id)),
+        ("${AUCTION_BID_ID}", Some(m.bid_id)),
+        ("${AUCTION_IMP_ID}", Some(m.imp_id)),
+        ("${AUCTION_CURRENCY}", Some(m.currency)),
+        ("${AUCTION_PRICE}", price.as_deref()),
+        ("${AUCTION_LOSS}", loss.as_deref()),
+    ] {
+        if let Some(value) = value {
+            url = url.replace(name, value);
+        }
+    }
+    url
+}
+
+impl OutsideBid {
+    /// The win notice (`nurl`), at the clearing price.
+    pub fn win_notice(&self, currency: &str, price_cpm_micros: i64) -> Option<String> {
+        self.fill(self.nurl.as_deref()?, currency, Some(price_cpm_micros), None)
+    }
+
+    /// The billing notice (`burl`), at the clearing price.
+    pub fn billing_notice(&self, currency: &str, price_cpm_micros: i64) -> Option<String> {
+        self.fill(self.burl.as_deref()?, currency, Some(price_cpm_micros), None)
+    }
+
+    /// The loss notice (`lurl`), with its reason code.
+    pub fn loss_notice(&self, currency: &str, code: u32) -> Option<String> {
+        self.fill(self.lurl.as_deref()?, currency, None, Some(code))
+    }
+
+    fn fill(&self, template: &str, currency: &str, price_cpm_micros: Option<i64>, loss: Option<u32>) -> Option<String> {
+        Some(notice(
+            template,
+            &Macros {
+                auction_id: &self.auction_id,
+                bid_id: &self.bid_id,
+                imp_id: &self.imp_id,
+                currency,
+                price_cpm_micros,
+                loss,
+            },
+        ))
+    }
 }
 
 fn accept(bidder: &str, sent: &BidRequest, currency: &str, bid: Bid, settings: &OpenRtbSettings) -> Result<OutsideBid, Refusal> {
@@ -230,6 +338,7 @@ fn accept(bidder: &str, sent: &BidRequest, currency: &str, bid: Bid, settings: &
         .ok_or(Refusal::NoAdvertiserDomain)?;
     Ok(OutsideBid {
         bidder: bidder.to_owned(),
+        auction_id: sent.id.clone(),
         imp_id: bid.impid,
         bid_id: bid.id,
         price_cpm_micros: (bid.price * 1e6).round() as i64,

@@ -141,6 +141,7 @@ fn a_good_bid_is_accepted_with_its_card() {
         accepted,
         [OutsideBid {
             bidder: "dsp-one".into(),
+            auction_id: "auction-1".into(),
             imp_id: "2".into(),
             bid_id: "b-2".into(),
             price_cpm_micros: 1_500_000,
@@ -174,7 +175,7 @@ fn bids_outside_the_rules_are_refused_each_for_its_reason() {
         let (accepted, refused) = accept_bids("dsp-one", &sent, answer, &settings);
         assert_eq!(accepted, []);
         assert_eq!(refused.len(), 1);
-        refused[0]
+        refused[0].why
     };
     let one = |b: Value| answer("auction-1", "EUR", vec![b]);
     assert_eq!(
@@ -225,6 +226,38 @@ fn bids_outside_the_rules_are_refused_each_for_its_reason() {
     let mut odd_domain = bid("1", 2.0, &good_adm());
     odd_domain["adomain"] = json!(["<b>shoes</b>"]);
     assert_eq!(refusal(one(odd_domain)), Refusal::NoAdvertiserDomain);
+}
+
+#[test]
+fn notices_have_their_macros_filled() {
+    let settings = settings();
+    let sent = sent(&settings, None);
+    let mut b = bid("2", 1.5, &good_adm());
+    b["nurl"] =
+        json!("https://dsp.example/win?a=${AUCTION_ID}&b=${AUCTION_BID_ID}&i=${AUCTION_IMP_ID}&p=${AUCTION_PRICE}&c=${AUCTION_CURRENCY}");
+    b["burl"] = json!("https://dsp.example/bill?p=${AUCTION_PRICE}");
+    b["lurl"] = json!("https://dsp.example/loss?l=${AUCTION_LOSS}&a=${AUCTION_ID}");
+    let (accepted, _) = accept_bids("dsp-one", &sent, answer("auction-1", "EUR", vec![b.clone()]), &settings);
+    let won = &accepted[0];
+    assert_eq!(
+        won.win_notice("EUR", 1_250_000).unwrap(),
+        "https://dsp.example/win?a=auction-1&b=b-2&i=2&p=1.25&c=EUR"
+    );
+    assert_eq!(won.billing_notice("EUR", 2_000_000).unwrap(), "https://dsp.example/bill?p=2");
+    assert_eq!(
+        won.loss_notice("EUR", LOST_TO_HIGHER_BID).unwrap(),
+        "https://dsp.example/loss?l=102&a=auction-1"
+    );
+    // A refused bid's loss notice is filled but for its reason, which the refusal gives.
+    b["price"] = json!(0.1);
+    let (_, refused) = accept_bids("dsp-one", &sent, answer("auction-1", "EUR", vec![b]), &settings);
+    assert_eq!(refused[0].why.loss_code(), 100);
+    assert_eq!(
+        refused[0].lurl.as_deref(),
+        Some("https://dsp.example/loss?l=${AUCTION_LOSS}&a=auction-1")
+    );
+    let plain = OutsideBid { nurl: None, ..won.clone() };
+    assert_eq!(plain.win_notice("EUR", 1), None);
 }
 
 #[test]

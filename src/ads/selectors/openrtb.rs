@@ -46,6 +46,7 @@ mod tests {
     fn outside(domain: &str, cpm_micros: i64) -> OutsideBid {
         OutsideBid {
             bidder: "dsp".into(),
+            auction_id: "a1".into(),
             imp_id: "1".into(),
             bid_id: format!("bid-{domain}"),
             price_cpm_micros: cpm_micros,

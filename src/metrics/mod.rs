@@ -13,6 +13,8 @@ use prometheus::{
 };
 use strum::IntoEnumIterator;
 
+pub mod openrtb;
+
 /// Latency buckets in seconds for HTTP requests and ad decisions: 0.5 ms to 10 s.
 pub const LATENCY_BUCKETS: &[f64] = &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
 /// Redis round trips, in seconds: 0.1 ms to 2.5 s (the response timeout is 0.5 s by default).
@@ -148,6 +150,9 @@ pub struct Metrics {
     pub media_duration: Histogram,
     /// `statusd_media_rejected_total{reason}`.
     pub media_rejected: IntCounterVec,
+
+    // Outside bidders (the `openrtb` selector)
+    pub openrtb: openrtb::OpenRtbMetrics,
 }
 
 fn counter(registry: &Registry, name: &str, help: &str) -> IntCounter {
@@ -316,6 +321,7 @@ impl Metrics {
                 "Uploaded images refused, by reason (the problem code of the answer).",
                 &["reason"],
             ),
+            openrtb: openrtb::OpenRtbMetrics::new(&r),
             registry: r,
         };
         for kind in ["text", "image"] {
