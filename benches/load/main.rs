@@ -10,14 +10,18 @@
 //! * `POST /v1/stories` by authors with 1,000 contacts, one at a time (the median, timed by the
 //!   client) and concurrently (throughput), and by 64 authors with 50 contacts at once;
 //! * the feed of viewers with 10, 100, 1,000 and 5,000 contacts, all live, against the floor;
+//! * the feed with the `openrtb` selector and a local bidder answering in 5 ms against the
+//!   `auction` selector (two more statusd on the same data), and the feed's latency when the
+//!   bidder never answers;
 //! * Redis memory per story and per tray entry.
 //!
 //! Everything runs on 127.0.0.1 and every run is bounded in time and in requests. Settings, from
 //! the environment: `LOAD_SECS` per round (default 5), `LOAD_ROUNDS` (pairs, default 3),
 //! `LOAD_CONNECTIONS` (default 32), `LOAD_LOG_REQUESTS` (statusd's `log.requests`; unset, statusd's
 //! default: lines for errors only), `LOAD_ONLY` (a comma-separated subset of feed, story, contacts,
-//! post). The report is printed and written to `target/load-report.md`.
+//! post, openrtb). The report is printed and written to `target/load-report.md`.
 
+mod bidder;
 mod client;
 mod floor;
 mod seed;
@@ -105,8 +109,19 @@ fn free_addr() -> SocketAddr {
 }
 
 fn start_statusd(addr: SocketAddr, redis_url: &str) -> Server {
-    let log = std::fs::File::create(target_dir().join("load-statusd.log")).expect("log file");
+    start_statusd_as("statusd", addr, redis_url, None)
+}
+
+/// A statusd named `name` (its log is `target/load-<name>.log`), with a configuration file when
+/// given (what the environment cannot say, such as `[[ads.openrtb.bidders]]`).
+fn start_statusd_as(name: &str, addr: SocketAddr, redis_url: &str, config: Option<&str>) -> Server {
+    let log = std::fs::File::create(target_dir().join(format!("load-{name}.log"))).expect("log file");
     let mut command = Command::new(env!("CARGO_BIN_EXE_statusd"));
+    if let Some(config) = config {
+        let path = target_dir().join(format!("load-{name}.toml"));
+        std::fs::write(&path, config).expect("config file");
+        command.env("STATUSD_CONFIG", path);
+    }
     if let Ok(requests) = std::env::var("LOAD_LOG_REQUESTS") {
         command.env("STATUSD_LOG__REQUESTS", requests);
     }
@@ -338,6 +353,10 @@ fn main() {
         floor::serve(spec).expect("floor server");
         return;
     }
+    if let Some(spec) = bidder::BidderSpec::from_env() {
+        bidder::serve(spec, creative_jpeg()).expect("bidder");
+        return;
+    }
     let config = Config::from_env();
     let redis_url = redis_support::standalone_url();
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
@@ -348,13 +367,7 @@ fn main() {
 
     eprintln!("seeding through the API…");
     let api = Api::new(statusd_base.clone(), JWT_SECRET, ADMIN_TOKEN.into());
-    let creative = {
-        let mut out = std::io::Cursor::new(Vec::new());
-        photo::synthetic_photo(540, 960)
-            .write_to(&mut out, image::ImageFormat::Jpeg)
-            .expect("jpeg");
-        out.into_inner()
-    };
+    let creative = creative_jpeg();
     let population: Population = rt.block_on(api.seed(&SHAPE, &creative)).unwrap_or_else(|e| panic!("seeding: {e}"));
     let mut redis = redis_connection(&redis_url);
     let keys = statusd::store::keys::Keys::new(KEY_PREFIX);
@@ -404,10 +417,153 @@ fn main() {
         if config.runs("post") {
             posting(&mut report, &config, &api, &population, &servers, &mut redis).await;
         }
+        if config.runs("openrtb") {
+            openrtb_against_auction(&mut report, &config, &api, &population, &servers, &redis_url).await;
+        }
     });
     redis_memory(&mut report, &mut redis, &keys, &population.stories[0], &population);
     println!("{report}");
     std::fs::write(target_dir().join("load-report.md"), &report).expect("report written");
+}
+
+/// A 540×960 JPEG: the house creatives, and the outside bidder's image.
+fn creative_jpeg() -> Vec<u8> {
+    let mut out = std::io::Cursor::new(Vec::new());
+    photo::synthetic_photo(540, 960)
+        .write_to(&mut out, image::ImageFormat::Jpeg)
+        .expect("jpeg");
+    out.into_inner()
+}
+
+/// Deadline of the ad decision in the openrtb rounds, on both sides (the default, 20 ms, is for
+/// in-process selectors); the bidders get `timeout_share` (0.8) of it.
+const OPENRTB_DEADLINE_MS: u64 = 50;
+
+fn start_bidder(delay: Option<Duration>) -> (Server, SocketAddr) {
+    let addr = free_addr();
+    let spec = bidder::BidderSpec {
+        listen: addr.to_string(),
+        delay,
+    };
+    let child = Command::new(std::env::current_exe().expect("own path"))
+        .envs(spec.to_env())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("bidder starts");
+    (Server(child), addr)
+}
+
+/// A statusd on the same data with `selector`, and a bidder at `bidder` when given.
+async fn statusd_with_selector(name: &str, selector: &str, bidder: Option<SocketAddr>, redis_url: &str) -> (Server, SocketAddr) {
+    let addr = free_addr();
+    let mut config = format!("[ads]\nselector = \"{selector}\"\ndeadline_ms = {OPENRTB_DEADLINE_MS}\n");
+    if let Some(bidder) = bidder {
+        config += &format!(
+            "[ads.openrtb]\nimage_hosts = [\"{bidder}\"]\n[[ads.openrtb.bidders]]\nname = \"local\"\nendpoint = \"http://{bidder}/bid\"\n"
+        );
+    }
+    let server = start_statusd_as(name, addr, redis_url, Some(&config));
+    wait_until_answering(&format!("http://{addr}/readyz")).await;
+    (server, addr)
+}
+
+async fn openrtb_against_auction(report: &mut String, config: &Config, api: &Api, p: &Population, servers: &Servers, redis_url: &str) {
+    eprintln!("openrtb against auction…");
+    let (bidder, bidder_addr) = start_bidder(Some(Duration::from_millis(5)));
+    let (silent, silent_addr) = start_bidder(None);
+    let (auction, auction_addr) = statusd_with_selector("statusd-auction", "auction", None, redis_url).await;
+    let (openrtb, openrtb_addr) = statusd_with_selector("statusd-openrtb", "openrtb", Some(bidder_addr), redis_url).await;
+    let (stalled, stalled_addr) = statusd_with_selector("statusd-openrtb-silent", "openrtb", Some(silent_addr), redis_url).await;
+    let feeds = Arc::new(
+        p.viewers
+            .iter()
+            .map(|v| Request::get("/v1/feed?limit=20", &api.token(v)))
+            .collect::<Vec<_>>(),
+    );
+    let side = |name: &'static str, addr: SocketAddr, server: &Server| Side {
+        name,
+        addr,
+        pid: server.0.id(),
+        requests: feeds.clone(),
+        expected: 200,
+    };
+    let auction_side = side("auction", auction_addr, &auction);
+    let openrtb_side = side("openrtb, bidder in 5 ms", openrtb_addr, &openrtb);
+    // The bid's image is fetched and normalised once, on the first pages that see it.
+    let client = reqwest::Client::new();
+    for viewer in p.viewers.iter().take(20) {
+        let _ = client
+            .get(format!("http://{openrtb_addr}/v1/feed?limit=20"))
+            .bearer_auth(api.token(viewer))
+            .send()
+            .await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let bidder_before = cpu_ns(bidder.0.id());
+    let (a, o) = compare(config, &auction_side, &openrtb_side, servers.redis_pid).await;
+    let bidder_cpu_ns = cpu_ns(bidder.0.id()).saturating_sub(bidder_before);
+    comparison_table(
+        report,
+        &format!(
+            "Feed with outside bidders: `openrtb` (one local bidder answering in 5 ms) against `auction`, ads.deadline_ms = {OPENRTB_DEADLINE_MS}"
+        ),
+        (auction_side.name, &a),
+        (openrtb_side.name, &o),
+    );
+    let openrtb_pages: f64 = o.rounds.iter().sum::<f64>() * config.round.as_secs_f64();
+    let metrics = client
+        .get(format!("http://{openrtb_addr}/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("metrics");
+    let count = |outcome: &str| {
+        let series = format!("statusd_openrtb_requests_total{{bidder=\"local\",outcome=\"{outcome}\"}} ");
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(&series))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    let wins = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("statusd_openrtb_wins_total{bidder=\"local\"} "))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .unwrap_or(0.0);
+    let _ = writeln!(
+        report,
+        "
+The fan-out costs statusd {:.1} µs of CPU per page ({:.1} against {:.1}), {:.2} × the auction's throughput;          the bidder itself used {:.1} µs per page of the openrtb side. Bid requests over the whole run: {:.0} answered with bids,          {:.0} timed out, {:.0} errors; {:.0} slots won by the bidder.",
+        o.server_cpu_us - a.server_cpu_us,
+        o.server_cpu_us,
+        a.server_cpu_us,
+        o.throughput / a.throughput,
+        bidder_cpu_ns as f64 / 1000.0 / openrtb_pages.max(1.0),
+        count("bids"),
+        count("timeout"),
+        count("error"),
+        wins
+    );
+
+    // A bidder that never answers: each page waits for it until tmax, then goes out with the
+    // house ads. Few connections: this is the page's latency, not a throughput.
+    let stalled_side = side("openrtb, bidder never answers", stalled_addr, &stalled);
+    let run = measure(&stalled_side, &stalled_side.load(4, config.round, usize::MAX), servers.redis_pid).await;
+    let mut latencies = run.run.latencies_us.clone();
+    latencies.sort_unstable();
+    let tmax_ms = OPENRTB_DEADLINE_MS as f64 * statusd::config::OpenRtbSettings::default().timeout_share;
+    let _ = writeln!(
+        report,
+        "
+With a bidder that never answers (4 connections, {} pages): p50 {}, p99 {}, max {} — against its tmax of {tmax_ms:.0} ms          and the ad deadline of {OPENRTB_DEADLINE_MS} ms.",
+        latencies.len(),
+        ms(quantile(&latencies, 0.50)),
+        ms(quantile(&latencies, 0.99)),
+        ms(latencies.last().copied().unwrap_or_default())
+    );
+    drop((auction, openrtb, stalled, bidder, silent));
 }
 
 async fn feed_against_floor(report: &mut String, config: &Config, api: &Api, p: &Population, servers: &Servers) {
