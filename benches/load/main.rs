@@ -421,7 +421,9 @@ fn main() {
             openrtb_against_auction(&mut report, &config, &api, &population, &servers, &redis_url).await;
         }
     });
-    redis_memory(&mut report, &mut redis, &keys, &population.stories[0], &population);
+    if config.runs("contacts") && config.runs("post") {
+        redis_memory(&mut report, &mut redis, &keys, &population.stories[0], &population);
+    }
     println!("{report}");
     std::fs::write(target_dir().join("load-report.md"), &report).expect("report written");
 }
@@ -453,13 +455,20 @@ fn start_bidder(delay: Option<Duration>) -> (Server, SocketAddr) {
     (Server(child), addr)
 }
 
-/// A statusd on the same data with `selector`, and a bidder at `bidder` when given.
-async fn statusd_with_selector(name: &str, selector: &str, bidder: Option<SocketAddr>, redis_url: &str) -> (Server, SocketAddr) {
+/// A statusd on the same data with `selector`, and a bidder at `bidder` when given (with `openrtb`,
+/// more lines of `[ads.openrtb]`).
+async fn statusd_with_selector(
+    name: &str,
+    selector: &str,
+    bidder: Option<SocketAddr>,
+    openrtb: &str,
+    redis_url: &str,
+) -> (Server, SocketAddr) {
     let addr = free_addr();
     let mut config = format!("[ads]\nselector = \"{selector}\"\ndeadline_ms = {OPENRTB_DEADLINE_MS}\n");
     if let Some(bidder) = bidder {
         config += &format!(
-            "[ads.openrtb]\nimage_hosts = [\"{bidder}\"]\n[[ads.openrtb.bidders]]\nname = \"local\"\nendpoint = \"http://{bidder}/bid\"\n"
+            "[ads.openrtb]\nimage_hosts = [\"{bidder}\"]\n{openrtb}[[ads.openrtb.bidders]]\nname = \"local\"\nendpoint = \"http://{bidder}/bid\"\n"
         );
     }
     let server = start_statusd_as(name, addr, redis_url, Some(&config));
@@ -471,9 +480,17 @@ async fn openrtb_against_auction(report: &mut String, config: &Config, api: &Api
     eprintln!("openrtb against auction…");
     let (bidder, bidder_addr) = start_bidder(Some(Duration::from_millis(5)));
     let (silent, silent_addr) = start_bidder(None);
-    let (auction, auction_addr) = statusd_with_selector("statusd-auction", "auction", None, redis_url).await;
-    let (openrtb, openrtb_addr) = statusd_with_selector("statusd-openrtb", "openrtb", Some(bidder_addr), redis_url).await;
-    let (stalled, stalled_addr) = statusd_with_selector("statusd-openrtb-silent", "openrtb", Some(silent_addr), redis_url).await;
+    let (auction, auction_addr) = statusd_with_selector("statusd-auction", "auction", None, "", redis_url).await;
+    let (openrtb, openrtb_addr) = statusd_with_selector("statusd-openrtb", "openrtb", Some(bidder_addr), "", redis_url).await;
+    let stalled = statusd_with_selector("statusd-openrtb-silent", "openrtb", Some(silent_addr), "", redis_url).await;
+    let stalled_unpaused = statusd_with_selector(
+        "statusd-openrtb-silent-unpaused",
+        "openrtb",
+        Some(silent_addr),
+        "failures_to_pause = 1000000\n",
+        redis_url,
+    )
+    .await;
     let feeds = Arc::new(
         p.viewers
             .iter()
@@ -535,7 +552,7 @@ async fn openrtb_against_auction(report: &mut String, config: &Config, api: &Api
     let _ = writeln!(
         report,
         "
-The fan-out costs statusd {:.1} µs of CPU per page ({:.1} against {:.1}), {:.2} × the auction's throughput;          the bidder itself used {:.1} µs per page of the openrtb side. Bid requests over the whole run: {:.0} answered with bids,          {:.0} timed out, {:.0} errors; {:.0} slots won by the bidder.",
+The fan-out costs statusd {:.1} µs of CPU per page ({:.1} against {:.1}), {:.2} × the auction's throughput; the bidder itself used {:.1} µs per page of the openrtb side. Bid requests over the whole run: {:.0} answered with bids, {:.0} timed out, {:.0} errors; {:.0} slots won by the bidder.",
         o.server_cpu_us - a.server_cpu_us,
         o.server_cpu_us,
         a.server_cpu_us,
@@ -547,23 +564,30 @@ The fan-out costs statusd {:.1} µs of CPU per page ({:.1} against {:.1}), {:.2}
         wins
     );
 
-    // A bidder that never answers: each page waits for it until tmax, then goes out with the
-    // house ads. Few connections: this is the page's latency, not a throughput.
-    let stalled_side = side("openrtb, bidder never answers", stalled_addr, &stalled);
-    let run = measure(&stalled_side, &stalled_side.load(4, config.round, usize::MAX), servers.redis_pid).await;
-    let mut latencies = run.run.latencies_us.clone();
-    latencies.sort_unstable();
+    // A bidder that never answers: a page that asks it waits until tmax, then goes out with the
+    // house ads. Without the breaker every page asks it; with it (the default) the bidder is
+    // paused after `failures_to_pause` timeouts and probed once per `pause_secs`. Few
+    // connections: this is a page's latency, not a throughput.
     let tmax_ms = OPENRTB_DEADLINE_MS as f64 * statusd::config::OpenRtbSettings::default().timeout_share;
-    let _ = writeln!(
-        report,
-        "
-With a bidder that never answers (4 connections, {} pages): p50 {}, p99 {}, max {} — against its tmax of {tmax_ms:.0} ms          and the ad deadline of {OPENRTB_DEADLINE_MS} ms.",
-        latencies.len(),
-        ms(quantile(&latencies, 0.50)),
-        ms(quantile(&latencies, 0.99)),
-        ms(latencies.last().copied().unwrap_or_default())
-    );
-    drop((auction, openrtb, stalled, bidder, silent));
+    for ((server, addr), what) in [
+        (&stalled_unpaused, "every page asks it (failures_to_pause = 1,000,000)"),
+        (&stalled, "with the breaker's defaults (paused after 5 timeouts for 30 s)"),
+    ] {
+        let stalled_side = side("openrtb, bidder never answers", *addr, server);
+        let run = measure(&stalled_side, &stalled_side.load(4, config.round, usize::MAX), servers.redis_pid).await;
+        let mut latencies = run.run.latencies_us.clone();
+        latencies.sort_unstable();
+        let _ = writeln!(
+            report,
+            "\nA bidder that never answers, {what}: {} pages on 4 connections, p50 {}, p99 {}, max {} \
+             (its tmax {tmax_ms:.0} ms, the ad deadline {OPENRTB_DEADLINE_MS} ms).",
+            latencies.len(),
+            ms(quantile(&latencies, 0.50)),
+            ms(quantile(&latencies, 0.99)),
+            ms(latencies.last().copied().unwrap_or_default())
+        );
+    }
+    drop((auction, openrtb, stalled, stalled_unpaused, bidder, silent));
 }
 
 async fn feed_against_floor(report: &mut String, config: &Config, api: &Api, p: &Population, servers: &Servers) {

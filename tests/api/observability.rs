@@ -179,9 +179,22 @@ fn promtool(args: &[&str], stdin: &str) -> (bool, String) {
     (out.status.success(), text)
 }
 
+/// An instance that exposes every metric: with the openrtb selector and a bidder (one that is
+/// never reached), so that the outside bidders' series exist too.
+async fn with_every_metric() -> TestApp {
+    spawn_app_with(Backend::Standalone, |s| {
+        s.ads.selector = statusd::config::SelectorName::Openrtb;
+        s.ads.openrtb.bidders = vec![statusd::config::BidderSettings {
+            name: "nobody".into(),
+            endpoint: "http://127.0.0.1:9/bid".into(),
+        }];
+    })
+    .await
+}
+
 #[tokio::test]
 async fn promtool_accepts_the_live_metrics() {
-    let app = spawn_app(Backend::Standalone).await;
+    let app = with_every_metric().await;
     app.befriend_all(&["alice", "bob"]).await;
     app.post_text("alice", "lint me").await;
     app.feed("bob").await;
@@ -583,16 +596,8 @@ async fn dashboard_and_alerts_use_real_metrics_and_valid_queries() {
     let _ = std::fs::remove_file(&file);
     assert!(ok, "a dashboard query does not parse:\n{out}");
 
-    // Every metric the dashboard and the alerts name is one statusd exposes (the outside bidders'
-    // with the openrtb selector and a bidder, here one that is never reached).
-    let app = crate::support::app::spawn_app_with(Backend::Standalone, |s| {
-        s.ads.selector = statusd::config::SelectorName::Openrtb;
-        s.ads.openrtb.bidders = vec![statusd::config::BidderSettings {
-            name: "nobody".into(),
-            endpoint: "http://127.0.0.1:9/bid".into(),
-        }];
-    })
-    .await;
+    // Every metric the dashboard and the alerts name is one statusd exposes.
+    let app = with_every_metric().await;
     app.set_contacts("alice", &["bob"]).await;
     app.feed("alice").await;
     let form = Form::new().part("media", Part::bytes(images::jpeg(32, 32)).file_name("a.jpg"));

@@ -22,6 +22,19 @@ async function upload(page, { headline = "Fresh bread daily", url = "https://bak
   await page.locator("#upload-form button[type=submit]").click();
 }
 
+/** Uploads a creative through the page, has it approved, and opens the campaigns tab on a fresh
+ * load; answers the advertiser's creatives. */
+async function uploadApproved(page, shop) {
+  await upload(page);
+  await page.locator("#creatives li .badge.pending_review").waitFor();
+  const { creatives } = await ok("GET", "/v1/creatives", shop.key);
+  await approve(creatives[0].id);
+  await page.reload();
+  await page.locator("#console").waitFor();
+  await page.locator('[data-tab="campaigns"]').click();
+  return creatives;
+}
+
 test("an advertiser uploads a creative and sees the crop viewers will see, waiting for review", async () => {
   const shop = await advertiser();
   const page = await console_(browser, shop.key);
@@ -47,13 +60,7 @@ test("a bad field's error lands beside that field, from the page's checks and fr
   assert.equal(await page.locator('#upload-form .field-error[data-field="headline"]').textContent(), "1–40 characters");
   assert.equal((await ok("GET", "/v1/creatives", shop.key)).creatives.length, 0, "nothing was sent");
 
-  await upload(page);
-  await page.locator("#creatives li .badge.pending_review").waitFor();
-  const { creatives } = await ok("GET", "/v1/creatives", shop.key);
-  await approve(creatives[0].id);
-  await page.reload();
-  await page.locator("#console").waitFor();
-  await page.locator('[data-tab="campaigns"]').click();
+  await uploadApproved(page, shop);
   await fillCampaign(page, { countries: "XX" });
   await page.locator("#campaign-form button[type=submit]").click();
   const error = page.locator('#campaign-form .field-error[data-field="targeting.countries"]');
@@ -80,13 +87,7 @@ async function fillCampaign(page, { name = "Winter bread", countries = "" } = {}
 test("a campaign is created, paused and resumed", async () => {
   const shop = await advertiser();
   const page = await console_(browser, shop.key);
-  await upload(page);
-  await page.locator("#creatives li .badge.pending_review").waitFor();
-  const { creatives } = await ok("GET", "/v1/creatives", shop.key);
-  await approve(creatives[0].id);
-  await page.reload();
-  await page.locator("#console").waitFor();
-  await page.locator('[data-tab="campaigns"]').click();
+  const creatives = await uploadApproved(page, shop);
   await fillCampaign(page);
   await page.locator("#campaign-form button[type=submit]").click();
   const row = page.locator("#campaigns li", { hasText: "Winter bread" });
