@@ -74,7 +74,11 @@ async fn spend(app: &TestApp) -> f64 {
 }
 
 fn requests(outcome: &str) -> String {
-    format!("statusd_openrtb_requests_total{{bidder=\"dsp\",outcome=\"{outcome}\"}}")
+    requests_of("dsp", outcome)
+}
+
+fn requests_of(bidder: &str, outcome: &str) -> String {
+    format!("statusd_openrtb_requests_total{{bidder=\"{bidder}\",outcome=\"{outcome}\"}}")
 }
 
 /// Polls `check` until it holds (10 s at most).
@@ -196,7 +200,14 @@ async fn bids_outside_the_rules_are_refused_and_the_house_ad_is_served(backend: 
 }
 
 async fn a_bidder_past_tmax_does_not_hold_the_page(backend: Backend) {
-    let (app, bidder) = with_bidder(backend).await;
+    // A second bidder is down (nothing listens at its address) all along.
+    let (app, bidder) = with_bidder_and(backend, |s| {
+        s.ads.openrtb.bidders.push(BidderSettings {
+            name: "down".into(),
+            endpoint: "http://127.0.0.1:9/bid".into(),
+        });
+    })
+    .await;
     world(&app, "v", 4).await;
     let (house, _, _) = running_campaign(&app, "Acme", json!({})).await;
     // It would win, but answers long after the deadline: the page is served by the deadline,
@@ -218,6 +229,15 @@ async fn a_bidder_past_tmax_does_not_hold_the_page(backend: Backend) {
     let feed = feed_with_ads(&app, "v", 1).await;
     assert_eq!(ads_of(&feed)[0]["advertiser"]["id"], json!(house));
     assert!(metric(&app, &requests("invalid")).await >= 1.0);
+    // One that answers 204, no bid: the same.
+    bidder.answer(Answer {
+        status: 204,
+        ..Answer::default()
+    });
+    let feed = feed_with_ads(&app, "v", 1).await;
+    assert_eq!(ads_of(&feed)[0]["advertiser"]["id"], json!(house));
+    assert!(metric(&app, &requests("no_bid")).await >= 1.0);
+    assert!(metric(&app, &requests_of("down", "error")).await >= 1.0);
 }
 
 async fn the_bid_request_tells_a_bidder_only_what_the_selector_promises(backend: Backend) {
