@@ -24,19 +24,8 @@ if [ ! -x "$VENV/bin/schemathesis" ] || ! "$VENV/bin/schemathesis" --version | g
 fi
 
 cargo build --locked --bin statusd
-WORK="$(mktemp -d)"
-PIDS=()
-cleanup() {
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-
-REDIS_PORT="$(free_port)"
-redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no --dir "$WORK" >"$WORK/redis.log" 2>&1 &
-PIDS+=($!)
-for _ in $(seq 100); do redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break; sleep 0.05; done
+source scripts/lib/serve.sh
+start_redis
 
 # An outside bidder, so that the openrtb selector runs and its operations are reached too.
 BIDDER_PORT="$(free_port)"
@@ -54,17 +43,7 @@ endpoint = "http://127.0.0.1:$BIDDER_PORT/bid"
 TOML
 export STATUSD_CONFIG="$WORK/statusd.toml"
 
-PORT="$(free_port)"
-BASE="http://127.0.0.1:$PORT"
-export STATUSD_REDIS__URL="redis://127.0.0.1:$REDIS_PORT"
-export STATUSD_LISTEN="127.0.0.1:$PORT"
-export STATUSD_AUTH__JWT_SECRET="fuzz-secret-0123456789abcdef"
-export STATUSD_AUTH__ADMIN_TOKEN="fuzz-admin-token-0123456789abcdef"
-export STATUSD_LOG__FILTER="${STATUSD_LOG__FILTER:-warn}"
-./target/debug/statusd serve >"$WORK/statusd.log" 2>&1 &
-PIDS+=($!)
-fetch() { python3 -c 'import sys, urllib.request; sys.stdout.buffer.write(urllib.request.urlopen(sys.argv[1], timeout=5).read())' "$1"; }
-for _ in $(seq 200); do fetch "$BASE/readyz" >/dev/null 2>&1 && break; sleep 0.05; done
+start_statusd fuzz
 
 "$VENV/bin/python" tests/fuzz/seed.py "$BASE" "$STATUSD_AUTH__ADMIN_TOKEN" ./target/debug/statusd >"$WORK/seeded.sh"
 # shellcheck disable=SC1091
