@@ -205,7 +205,6 @@ impl OutsideDemand {
         let left = until.saturating_duration_since(started);
         let sent = openrtb::bid_request(&Ask {
             settings: &self.settings,
-            bidder,
             request,
             auction_id: ulid::Ulid::new().to_string(),
             pseudonym,

@@ -10,7 +10,7 @@ pub mod breaker;
 pub mod wire;
 
 use super::AdRequest;
-use crate::config::{BidderSettings, OpenRtbSettings};
+use crate::config::OpenRtbSettings;
 use wire::*;
 
 /// The Native 1.2 asset ids of a story card.
@@ -30,7 +30,6 @@ const MAX_DOMAIN: usize = crate::ids::MAX_USER_ID_LEN - 4;
 /// What one bidder is asked for one page: `slots` story cards, each at or above the reserve.
 pub struct Ask<'a> {
     pub settings: &'a OpenRtbSettings,
-    pub bidder: &'a BidderSettings,
     pub request: &'a AdRequest,
     /// Unique per page and bidder.
     pub auction_id: String,
@@ -163,6 +162,35 @@ impl OutsideBid {
     pub fn campaign_id(&self) -> String {
         format!("rtb:{}:{}", self.bidder, self.advertiser_domain)
     }
+
+    /// The win notice (`nurl`), at the clearing price.
+    pub fn win_notice(&self, currency: &str, price_cpm_micros: i64) -> Option<String> {
+        self.fill(self.nurl.as_deref()?, currency, Some(price_cpm_micros), None)
+    }
+
+    /// The billing notice (`burl`), at the clearing price.
+    pub fn billing_notice(&self, currency: &str, price_cpm_micros: i64) -> Option<String> {
+        self.fill(self.burl.as_deref()?, currency, Some(price_cpm_micros), None)
+    }
+
+    /// The loss notice (`lurl`), with its reason code.
+    pub fn loss_notice(&self, currency: &str, code: u32) -> Option<String> {
+        self.fill(self.lurl.as_deref()?, currency, None, Some(code))
+    }
+
+    fn fill(&self, template: &str, currency: &str, price_cpm_micros: Option<i64>, loss: Option<u32>) -> Option<String> {
+        Some(notice(
+            template,
+            &Macros {
+                auction_id: &self.auction_id,
+                bid_id: &self.bid_id,
+                imp_id: &self.imp_id,
+                currency,
+                price_cpm_micros,
+                loss,
+            },
+        ))
+    }
 }
 
 /// Why a bid was refused (its name is a metric label).
@@ -272,37 +300,6 @@ pub fn notice(template: &str, m: &Macros) -> String {
         }
     }
     url
-}
-
-impl OutsideBid {
-    /// The win notice (`nurl`), at the clearing price.
-    pub fn win_notice(&self, currency: &str, price_cpm_micros: i64) -> Option<String> {
-        self.fill(self.nurl.as_deref()?, currency, Some(price_cpm_micros), None)
-    }
-
-    /// The billing notice (`burl`), at the clearing price.
-    pub fn billing_notice(&self, currency: &str, price_cpm_micros: i64) -> Option<String> {
-        self.fill(self.burl.as_deref()?, currency, Some(price_cpm_micros), None)
-    }
-
-    /// The loss notice (`lurl`), with its reason code.
-    pub fn loss_notice(&self, currency: &str, code: u32) -> Option<String> {
-        self.fill(self.lurl.as_deref()?, currency, None, Some(code))
-    }
-
-    fn fill(&self, template: &str, currency: &str, price_cpm_micros: Option<i64>, loss: Option<u32>) -> Option<String> {
-        Some(notice(
-            template,
-            &Macros {
-                auction_id: &self.auction_id,
-                bid_id: &self.bid_id,
-                imp_id: &self.imp_id,
-                currency,
-                price_cpm_micros,
-                loss,
-            },
-        ))
-    }
 }
 
 fn accept(bidder: &str, sent: &BidRequest, currency: &str, bid: Bid, settings: &OpenRtbSettings) -> Result<OutsideBid, Refusal> {

@@ -1,6 +1,6 @@
 use super::*;
 use crate::ads::index::tests::request;
-use crate::config::{BidderSettings, OpenRtbSettings};
+use crate::config::OpenRtbSettings;
 use serde_json::{Value, json};
 
 fn settings() -> OpenRtbSettings {
@@ -17,19 +17,11 @@ fn settings() -> OpenRtbSettings {
     s
 }
 
-fn bidder() -> BidderSettings {
-    BidderSettings {
-        name: "dsp-one".into(),
-        endpoint: "http://127.0.0.1:9/bid".into(),
-    }
-}
-
 fn sent(settings: &OpenRtbSettings, interests: Option<&[&str]>) -> BidRequest {
     let mut req = request(Some("DE"), Some("de"), interests);
     req.slots = 2;
     bid_request(&Ask {
         settings,
-        bidder: &bidder(),
         request: &req,
         auction_id: "auction-1".into(),
         pseudonym: "p-123".into(),
